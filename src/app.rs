@@ -1,0 +1,220 @@
+//! Builds the HTTP application: routes, shared state and middleware. `main`
+//! and the tests both start the service through [`Application::build`].
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
+use actix_web::{web, App, HttpServer, ResponseError};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::provinces::Provinces;
+use crate::{accounts, auth, centers, health, needs, persons, registration};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Database(#[from] crate::db::DbError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens and migrates the database, creates the first admin if there is
+    /// no account, and binds the listener (port 0 picks a free port).
+    pub fn build(settings: &Settings) -> Result<Application, StartError> {
+        settings.check().map_err(StartError::Config)?;
+        let provinces = Provinces::new(&settings.provinces.extra).map_err(StartError::Config)?;
+        let db = Db::open(&settings.database)?;
+        let applied = db.migrate()?;
+        if applied > 0 {
+            tracing::info!(applied, backend = db.backend_name(), "migrations applied");
+        }
+        bootstrap(&db, settings)?;
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { address, source })?
+            .port();
+
+        let db = web::Data::new(db);
+        let tokens = web::Data::new(auth::Tokens::new(&settings.auth));
+        let provinces = web::Data::new(provinces);
+        let body_limit = settings.server.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(db.clone())
+                .app_data(tokens.clone())
+                .app_data(provinces.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(crate::extract::BodyLimit(body_limit))
+                .app_data(web::PathConfig::default().error_handler(|_, _| {
+                    ApiError::NotFound("no resource has this id".into()).into()
+                }))
+                .configure(routes)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such route".into()))
+                }))
+                .wrap(ErrorHandlers::new().default_handler(problem_for_framework_errors))
+                .wrap(actix_web::middleware::from_fn(request_log))
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            address: format!("port {port}"),
+            source,
+        })?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+        })
+    }
+
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM drain in-flight requests).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn bootstrap(db: &Db, settings: &Settings) -> Result<(), StartError> {
+    let mut conn = db.connection_for_setup()?;
+    match accounts::bootstrap_admin(&mut conn, &settings.bootstrap) {
+        Ok(Some(message)) => {
+            tracing::warn!("{message}");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(message) => Err(StartError::Config(message)),
+    }
+}
+
+/// Every route. Paths are part of the API contract (see openapi.yaml).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/api/v1")
+                .route("/auth/login", web::post().to(auth::login))
+                .route("/me", web::get().to(auth::me))
+                .route("/codes/needs", web::get().to(needs::list))
+                .service(
+                    web::resource("/centers")
+                        .route(web::get().to(centers::list))
+                        .route(web::post().to(centers::create_handler)),
+                )
+                .service(
+                    web::resource("/centers/{id}")
+                        .route(web::get().to(centers::get))
+                        .route(web::patch().to(centers::patch)),
+                )
+                .service(
+                    web::resource("/households")
+                        .route(web::get().to(registration::list))
+                        .route(web::post().to(registration::create)),
+                )
+                .service(
+                    web::resource("/households/{id}")
+                        .route(web::get().to(registration::get))
+                        .route(web::patch().to(registration::patch)),
+                )
+                .route("/persons", web::get().to(persons::search))
+                .route("/persons/{id}", web::get().to(persons::get)),
+        );
+}
+
+/// Renders errors produced by the framework itself (unknown route, wrong
+/// method, oversized body...) as problem+json like every other error.
+fn problem_for_framework_errors<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let error = match res.status().as_u16() {
+        404 => ApiError::NotFound("no such route".into()),
+        405 => ApiError::MethodNotAllowed,
+        413 => ApiError::PayloadTooLarge { limit: 0 },
+        415 => ApiError::UnsupportedMediaType,
+        400 => ApiError::BadRequest {
+            detail: "the request could not be understood".into(),
+            errors: vec![],
+        },
+        503 => ApiError::Unavailable("unavailable".into()),
+        _ => ApiError::internal(format!("framework error with status {}", res.status())),
+    };
+    let (req, _) = res.into_parts();
+    let response = error.error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// One log line per request: method, route template (never the concrete path
+/// or query, which can carry names), status, latency and request id.
+async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let method = req.method().clone();
+    let mut res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_string());
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(request_id = %request_id, method = %method, route = %route, status, latency_ms, "request");
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(res)
+}

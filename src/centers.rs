@@ -1,0 +1,349 @@
+//! Centers: border crossings, registration centers, aid points, shelters and
+//! warehouses. Every registration and (later) every allocation happens at one.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::error::{ApiError, FieldError};
+use crate::extract::{nullable, JsonBody};
+use crate::provinces::Provinces;
+use crate::schema::centers;
+
+/// The timezone used for a center's day boundaries when none is given.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Yerevan";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CenterKind {
+    BorderCrossing,
+    RegistrationCenter,
+    AidPoint,
+    CollectiveShelter,
+    Warehouse,
+}
+
+impl CenterKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            CenterKind::BorderCrossing => "border_crossing",
+            CenterKind::RegistrationCenter => "registration_center",
+            CenterKind::AidPoint => "aid_point",
+            CenterKind::CollectiveShelter => "collective_shelter",
+            CenterKind::Warehouse => "warehouse",
+        }
+    }
+
+    fn parse(text: &str) -> Result<CenterKind, ApiError> {
+        serde_json::from_value(serde_json::Value::String(text.to_string()))
+            .map_err(|_| ApiError::internal(format!("unknown stored center kind {text:?}")))
+    }
+}
+
+/// A center as the API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Center {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: CenterKind,
+    pub province: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub timezone: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A `centers` row as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = centers)]
+struct CenterRow {
+    id: String,
+    code: String,
+    name: String,
+    kind: String,
+    province: String,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    timezone: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl Center {
+    fn from_row(row: CenterRow) -> Result<Center, ApiError> {
+        let CenterRow {
+            id,
+            code,
+            name,
+            kind,
+            province,
+            latitude,
+            longitude,
+            timezone,
+            created_at,
+            updated_at,
+        } = row;
+        Ok(Center {
+            id: parse_uuid(&id)?,
+            code,
+            name,
+            kind: CenterKind::parse(&kind)?,
+            province,
+            latitude,
+            longitude,
+            timezone,
+            created_at: created_at.and_utc(),
+            updated_at: updated_at.and_utc(),
+        })
+    }
+}
+
+/// `POST /api/v1/centers` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCenter {
+    pub code: String,
+    pub name: String,
+    pub kind: CenterKind,
+    pub province: String,
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// `PATCH /api/v1/centers/{id}` body: only the fields sent change; `null` clears an optional one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CenterPatch {
+    code: Option<String>,
+    name: Option<String>,
+    kind: Option<CenterKind>,
+    province: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    latitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    longitude: Option<Option<f64>>,
+    timezone: Option<String>,
+}
+
+fn check_code(code: &str, errors: &mut Vec<FieldError>) {
+    let ok = (2..=32).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !ok {
+        errors.push(FieldError::new(
+            "code",
+            "invalid",
+            "2 to 32 characters: A-Z, 0-9, '_' or '-' (e.g. GORIS)",
+        ));
+    }
+}
+
+fn check_name(name: &str, errors: &mut Vec<FieldError>) {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::new(
+            "name",
+            "length",
+            "1 to 200 characters, not only spaces",
+        ));
+    }
+}
+
+fn check_province(province: &str, provinces: &Provinces, errors: &mut Vec<FieldError>) {
+    if !provinces.contains(province) {
+        errors.push(FieldError::new("province", "unknown", provinces.expected()));
+    }
+}
+
+fn check_coordinates(latitude: Option<f64>, longitude: Option<f64>, errors: &mut Vec<FieldError>) {
+    if latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
+        errors.push(FieldError::new(
+            "latitude",
+            "range",
+            "must be between -90 and 90",
+        ));
+    }
+    if longitude.is_some_and(|v| !(-180.0..=180.0).contains(&v)) {
+        errors.push(FieldError::new(
+            "longitude",
+            "range",
+            "must be between -180 and 180",
+        ));
+    }
+}
+
+fn check_timezone(timezone: &str, errors: &mut Vec<FieldError>) {
+    if timezone.parse::<chrono_tz::Tz>().is_err() {
+        errors.push(FieldError::new(
+            "timezone",
+            "unknown",
+            "an IANA timezone name, e.g. Asia/Yerevan",
+        ));
+    }
+}
+
+fn code_taken(code: &str) -> impl FnOnce() -> ApiError + '_ {
+    move || ApiError::Conflict {
+        code: "center-code-taken",
+        detail: format!("a center with code {code} already exists"),
+    }
+}
+
+/// Loads a center by id.
+pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Center>, ApiError> {
+    centers::table
+        .find(id.to_string())
+        .select(CenterRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Center::from_row)
+        .transpose()
+}
+
+/// Creates a center (the CLI and the API share this).
+pub fn create(
+    conn: &mut DbConnection,
+    new: NewCenter,
+    provinces: &Provinces,
+) -> Result<Center, ApiError> {
+    let mut errors = Vec::new();
+    check_code(&new.code, &mut errors);
+    check_name(&new.name, &mut errors);
+    check_province(&new.province, provinces, &mut errors);
+    check_coordinates(new.latitude, new.longitude, &mut errors);
+    let timezone = new.timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
+    check_timezone(&timezone, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let id = Uuid::new_v4();
+    let now = db::now();
+    diesel::insert_into(centers::table)
+        .values((
+            centers::id.eq(id.to_string()),
+            centers::code.eq(&new.code),
+            centers::name.eq(&new.name),
+            centers::kind.eq(new.kind.as_str()),
+            centers::province.eq(&new.province),
+            centers::latitude.eq(new.latitude),
+            centers::longitude.eq(new.longitude),
+            centers::timezone.eq(&timezone),
+            centers::created_at.eq(now),
+            centers::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(db::unique_violation(code_taken(&new.code)))?;
+    find(conn, id)?.ok_or_else(|| ApiError::internal("center vanished after insert"))
+}
+
+/// `GET /api/v1/centers`: every center, by code. Centers are not personal data: any role may list them.
+pub async fn list(_caller: Caller, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+    let items = db
+        .read(|conn| {
+            centers::table
+                .select(CenterRow::as_select())
+                .order(centers::code)
+                .load(conn)?
+                .into_iter()
+                .map(Center::from_row)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// `POST /api/v1/centers` (admin).
+pub async fn create_handler(
+    caller: Caller,
+    db: web::Data<Db>,
+    provinces: web::Data<Provinces>,
+    body: JsonBody<NewCenter>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let provinces = provinces.into_inner();
+    let center = db
+        .write(move |conn| create(conn, body.value, &provinces))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/centers/{}", center.id)))
+        .json(center))
+}
+
+/// `GET /api/v1/centers/{id}`.
+pub async fn get(
+    _caller: Caller,
+    db: web::Data<Db>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let center = db
+        .read(move |conn| find(conn, id))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(HttpResponse::Ok().json(center))
+}
+
+/// `PATCH /api/v1/centers/{id}` (admin).
+pub async fn patch(
+    caller: Caller,
+    db: web::Data<Db>,
+    provinces: web::Data<Provinces>,
+    id: web::Path<Uuid>,
+    body: JsonBody<CenterPatch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    let patch = body.value;
+    let provinces = provinces.into_inner();
+    let center = db
+        .write(move |conn| {
+            let current = find(conn, id)?.ok_or_else(|| not_found(id))?;
+            let code = patch.code.unwrap_or(current.code);
+            let name = patch.name.unwrap_or(current.name);
+            let kind = patch.kind.unwrap_or(current.kind);
+            let province = patch.province.unwrap_or(current.province);
+            let latitude = patch.latitude.unwrap_or(current.latitude);
+            let longitude = patch.longitude.unwrap_or(current.longitude);
+            let timezone = patch.timezone.unwrap_or(current.timezone);
+            let mut errors = Vec::new();
+            check_code(&code, &mut errors);
+            check_name(&name, &mut errors);
+            check_province(&province, &provinces, &mut errors);
+            check_coordinates(latitude, longitude, &mut errors);
+            check_timezone(&timezone, &mut errors);
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            diesel::update(centers::table.find(id.to_string()))
+                .set((
+                    centers::code.eq(&code),
+                    centers::name.eq(&name),
+                    centers::kind.eq(kind.as_str()),
+                    centers::province.eq(&province),
+                    centers::latitude.eq(latitude),
+                    centers::longitude.eq(longitude),
+                    centers::timezone.eq(&timezone),
+                    centers::updated_at.eq(db::now()),
+                ))
+                .execute(conn)
+                .map_err(db::unique_violation(code_taken(&code)))?;
+            find(conn, id)?.ok_or_else(|| not_found(id))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(center))
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("no center with id {id}"))
+}

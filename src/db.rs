@@ -1,0 +1,426 @@
+//! Storage: one connection type over SQLite and PostgreSQL, connection pools,
+//! embedded migrations, and the way handlers run database work off the async
+//! workers.
+//!
+//! SQLite (the embedded default) gets one writer connection and a pool of
+//! readers: in WAL mode readers never block the writer, and a single writer
+//! means transactions never fail on a lock upgrade. Writes are group-committed
+//! (see [`Writer`]). PostgreSQL gets one pool
+//! for both; its invariants rely on row locks and constraints, so they hold
+//! with several API processes on one database.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, CustomizeConnection, ManageConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use secrecy::ExposeSecret;
+
+use crate::config::{DatabaseSettings, SqliteSynchronous};
+use crate::error::ApiError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend. Queries written against it run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Postgres { url: String },
+    Sqlite { path: String },
+}
+
+impl Backend {
+    /// `postgres://` or `postgresql://` selects PostgreSQL; `sqlite://PATH` or a plain path, SQLite.
+    pub fn from_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres {
+                url: url.to_string(),
+            }
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            Backend::Sqlite {
+                path: path.to_string(),
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Postgres { .. } => "postgres",
+            Backend::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    fn establish(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        match self {
+            Backend::Postgres { url } => PgConnection::establish(url).map(DbConnection::Postgres),
+            Backend::Sqlite { path } => SqliteConnection::establish(path).map(DbConnection::Sqlite),
+        }
+    }
+}
+
+/// Opens connections for the backend the URL names, and only that one
+/// (diesel's derived `establish` would try each backend in turn).
+pub struct Manager(Backend);
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.0.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Statements run on every new connection.
+#[derive(Debug)]
+struct InitStatements(String);
+
+impl CustomizeConnection<DbConnection, r2d2::Error> for InitStatements {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute(&self.0).map_err(r2d2::Error::QueryError)
+    }
+}
+
+type Pool = r2d2::Pool<Manager>;
+
+/// Errors from opening or migrating the database, reported at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot create the directory for the SQLite database {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: String,
+        source: diesel::ConnectionError,
+    },
+    #[error("cannot open the connection pool for {url}: {source}")]
+    Pool {
+        url: String,
+        source: r2d2::PoolError,
+    },
+    #[error("database set-up failed: {0}")]
+    Setup(#[from] diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// The application's handle on its database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    read: Pool,
+    write: Pool,
+    /// SQLite only: the group-commit writer, started on the first write.
+    writer: Option<Arc<OnceLock<Writer>>>,
+}
+
+/// A write job for the SQLite writer thread: runs in its own savepoint and
+/// returns what to do once the enclosing transaction has (or has not) committed.
+type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+
+/// Most jobs committed together by the SQLite writer.
+const MAX_GROUP: usize = 64;
+
+/// SQLite allows one writer at a time and, with `synchronous=FULL`, each
+/// commit waits for the disk. The writer thread therefore commits the jobs
+/// that queued up while the previous commit was flushing in one transaction
+/// ("group commit"), each in a savepoint of its own so that one failing job
+/// rolls back alone. Every caller is answered only after the commit that
+/// contains its work is durable.
+struct Writer {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Writer {
+    fn start(pool: Pool) -> Writer {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match queue.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut conn = match pool.get() {
+                        Ok(conn) => conn,
+                        Err(error) => {
+                            tracing::error!(%error, "the SQLite writer has no connection");
+                            // Dropping the jobs answers their callers with an error.
+                            continue;
+                        }
+                    };
+                    let mut completions = Vec::with_capacity(group.len());
+                    let committed = (*conn)
+                        .transaction::<_, diesel::result::Error, _>(|conn| {
+                            for job in group.drain(..) {
+                                completions.push(job(conn));
+                            }
+                            Ok(())
+                        })
+                        .inspect_err(|error| tracing::error!(%error, "group commit failed"))
+                        .is_ok();
+                    for complete in completions {
+                        complete(committed);
+                    }
+                }
+            })
+            .expect("the SQLite writer thread starts");
+        Writer { jobs }
+    }
+}
+
+impl Db {
+    /// Opens the database the settings name, creating the SQLite file (and its
+    /// directory) on first start. Does not migrate: see [`Db::migrate`].
+    pub fn open(settings: &DatabaseSettings) -> Result<Db, DbError> {
+        let backend = Backend::from_url(settings.url.expose_secret());
+        let redacted = settings.redacted_url();
+        let timeout = Duration::from_secs(settings.connect_timeout_seconds);
+        let build = |size: u32, init: String| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(timeout)
+                .test_on_check_out(false)
+                .connection_customizer(Box::new(InitStatements(init)))
+                .build(Manager(backend.clone()))
+                .map_err(|source| DbError::Pool {
+                    url: redacted.clone(),
+                    source,
+                })
+        };
+        match &backend {
+            Backend::Sqlite { path } => {
+                create_parent_dir(path)?;
+                // WAL is a property of the database file: set it once, before the pools open.
+                let mut conn = backend.establish().map_err(|source| DbError::Connect {
+                    url: redacted.clone(),
+                    source,
+                })?;
+                conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+                drop(conn);
+                let synchronous = match settings.sqlite_synchronous {
+                    SqliteSynchronous::Full => "FULL",
+                    SqliteSynchronous::Normal => "NORMAL",
+                };
+                let init = format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};",
+                    settings.sqlite_busy_timeout_ms
+                );
+                let write = build(1, init.clone())?;
+                let read = build(settings.pool_size, init)?;
+                Ok(Db {
+                    backend,
+                    read,
+                    write,
+                    writer: Some(Arc::new(OnceLock::new())),
+                })
+            }
+            Backend::Postgres { .. } => {
+                let pool = build(settings.pool_size, "SET TIME ZONE 'UTC';".into())?;
+                Ok(Db {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                    writer: None,
+                })
+            }
+        }
+    }
+
+    /// The backend in use ("sqlite" or "postgres").
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Applies every pending migration of this backend.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self
+            .write
+            .get()
+            .map_err(|e| DbError::Migration(format!("no connection: {e}")))?;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+            DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        }
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(applied.len())
+    }
+
+    /// Runs read-only work on a pooled connection, off the async workers.
+    pub async fn read<F, T>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.read.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(ApiError::unavailable)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Runs `work` in one transaction on the writer connection, off the async
+    /// workers. The transaction commits only if `work` returns `Ok`.
+    pub async fn write<F, T>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_with(work).await
+    }
+
+    /// [`Db::write`] for work with its own error type.
+    pub async fn write_with<F, T, E>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<ApiError> + From<diesel::result::Error> + Send + 'static,
+    {
+        if let Some(writer) = &self.writer {
+            let writer = writer.get_or_init(|| Writer::start(self.write.clone()));
+            let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
+            let job: Job = Box::new(move |conn| {
+                // A savepoint inside the group's transaction.
+                let result = conn.transaction(work);
+                Box::new(move |committed| {
+                    let result = match result {
+                        Ok(_) if !committed => Err(E::from(ApiError::unavailable(
+                            "the write could not be committed",
+                        ))),
+                        other => other,
+                    };
+                    let _ = answer.send(result);
+                })
+            });
+            writer
+                .jobs
+                .send(job)
+                .map_err(|_| E::from(ApiError::internal("the SQLite writer has stopped")))?;
+            return answered
+                .await
+                .map_err(|_| E::from(ApiError::internal("the SQLite writer dropped a write")))?;
+        }
+        let pool = self.write.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(|e| E::from(ApiError::unavailable(e)))?;
+            (*conn).transaction(work)
+        })
+        .await
+        .map_err(|e| E::from(ApiError::internal(e)))?
+    }
+
+    /// A writer connection for start-up and command-line work.
+    pub fn connection_for_setup(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        self.write
+            .get()
+            .map_err(|e| DbError::Migration(format!("no connection: {e}")))
+    }
+
+    /// Readiness: the database answers and no migration is pending.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let pool = self.read.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| format!("no database connection: {e}"))?;
+            let pending = match &mut *conn {
+                DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+                DbConnection::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+            }
+            .map_err(|e| format!("cannot read the migration state: {e}"))?;
+            if pending {
+                Err("migrations are pending: run `refuge migrate`".to_string())
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+fn create_parent_dir(path: &str) -> Result<(), DbError> {
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::Directory {
+                path: path.to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs one statement that diesel can only build per backend (batch inserts
+/// and upserts do not go through `MultiConnection`): `$body` is written once
+/// and compiled for each backend, with `$c` bound to the concrete connection.
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Maps a unique-constraint violation to `on_conflict`, anything else to a 500.
+/// Constraint names are only reported by PostgreSQL, so callers use this at
+/// the one query that can hit the constraint they mean.
+pub fn unique_violation(
+    on_conflict: impl FnOnce() -> ApiError,
+) -> impl FnOnce(diesel::result::Error) -> ApiError {
+    move |error| match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => on_conflict(),
+        other => ApiError::from(other),
+    }
+}
+
+/// Current instant, truncated to microseconds (the precision both backends keep).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    chrono::Utc::now()
+        .duration_trunc(TimeDelta::microseconds(1))
+        .expect("microsecond truncation cannot overflow")
+        .naive_utc()
+}
+
+/// Parses a UUID stored as text; a malformed one is a bug, hence a 500.
+pub fn parse_uuid(text: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| ApiError::internal(format!("malformed stored uuid {text:?}")))
+}

@@ -1,0 +1,183 @@
+//! Request extractors that report bad input as problem+json naming the field.
+//!
+//! actix's own `Json` and `Query` extractors report every failure as a
+//! plain-text 400 without saying which field was wrong. `JsonBody` answers
+//! 415 for another media type, 413 past the body limit, 400 for a body that is
+//! not JSON, and 422 naming the field (`members[2].sex`) for wrong types,
+//! unknown fields or missing ones — always as problem+json. It keeps the
+//! parsed document so that idempotency can fingerprint the request.
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// The configured body limit, for the 413 message (actix's `PayloadConfig` enforces it).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+const DEFAULT_BODY_LIMIT: usize = 262_144;
+
+/// A JSON body parsed into `T`, with the JSON document it was read from.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub document: serde_json::Value,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = matches!(
+            req.mime_type(),
+            Ok(Some(mime)) if mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        );
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let raw = bytes
+                .await
+                .map_err(|error| match error.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
+                    _ => ApiError::MalformedBody("the body could not be read".into()),
+                })?;
+            let document = parse_document(&raw)?;
+            let value = from_document(&document)?;
+            Ok(JsonBody { value, document })
+        })
+    }
+}
+
+/// Query-string parameters parsed into `T`; a wrong one is a 400 naming it.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
+            req.query_string().as_bytes(),
+        ));
+        let result = serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let field = error.path().to_string();
+                let message = error.into_inner().to_string();
+                let field = if field == "." {
+                    "query".to_string()
+                } else {
+                    field
+                };
+                ApiError::BadRequest {
+                    detail: format!("invalid query parameter {field}: {message}"),
+                    errors: vec![FieldError::new(field, "invalid", message)],
+                }
+            });
+        std::future::ready(result)
+    }
+}
+
+/// Parses `bytes` as `T`, naming the offending field on failure.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    from_document(&parse_document(bytes)?)
+}
+
+/// Parses `bytes` as a JSON document; anything but well-formed JSON is a 400.
+pub fn parse_document(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))
+}
+
+/// Reads `T` from a parsed document; a wrong field is a 422 naming it.
+pub fn from_document<T: DeserializeOwned>(document: &serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(document).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ApiError::Validation(vec![FieldError::new(
+            field,
+            "invalid_type",
+            strip_position(error.inner()),
+        )])
+    })
+}
+
+/// serde_json appends " at line L column C", which means nothing once the error names the field.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// For PATCH bodies: tells "absent" (`None`) from "null" (`Some(None)`).
+/// Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        members: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        age: u8,
+    }
+
+    fn field_of(error: ApiError) -> String {
+        match error {
+            ApiError::Validation(errors) => errors[0].field.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_type_names_the_nested_field() {
+        let error = parse::<Outer>(br#"{"members":[{"age":1},{"age":"x"}]}"#).unwrap_err();
+        assert_eq!(field_of(error), "members[1].age");
+    }
+
+    #[test]
+    fn unknown_field_is_a_validation_error() {
+        let error = parse::<Outer>(br#"{"members":[],"extra":1}"#).unwrap_err();
+        assert!(matches!(error, ApiError::Validation(_)));
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_garbage_are_malformed() {
+        assert!(matches!(
+            parse::<Outer>(br#"{"members":["#),
+            Err(ApiError::MalformedBody(_))
+        ));
+        assert!(matches!(
+            parse::<Outer>(br#"{"members":[]} x"#),
+            Err(ApiError::MalformedBody(_))
+        ));
+    }
+}

@@ -1,0 +1,18 @@
+//! Probes for orchestrators and load balancers (no authentication).
+
+use actix_web::{web, HttpResponse};
+
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// `GET /healthz`: the process is up and serving HTTP.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers and its migrations are all applied.
+pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+    db.readiness().await.map_err(ApiError::Unavailable)?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "status": "ready", "database": db.backend_name() })))
+}

@@ -1,0 +1,47 @@
+//! refuge registers refugees at border crossings and reception centers and
+//! tracks the aid they receive.
+//!
+//! A tour, in the order a request travels:
+//!
+//! - [`app`] builds the HTTP service: routes, middleware, shared state.
+//! - [`auth`] turns a bearer token into a [`auth::Caller`] and decides what it may
+//!   do; [`accounts`] stores users, roles and password hashes.
+//! - [`extract`] parses request bodies and query strings strictly; [`error`]
+//!   renders every failure as problem+json.
+//! - Domain modules, one concept each: [`centers`], [`registration`]
+//!   (households and members), [`persons`] (reading and name search),
+//!   [`needs`] (the specific-needs code list), [`provinces`].
+//! - [`idempotency`] makes retried writes safe.
+//! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
+//!   pools, migrations; [`schema`] the tables.
+//! - [`config`] loads settings; [`health`] answers probes.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod centers;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod idempotency;
+pub mod needs;
+pub mod persons;
+pub mod provinces;
+pub mod registration;
+pub mod schema;
+
+/// Sets up logging: human-readable text or JSON lines on stdout.
+pub fn init_logging(settings: &config::LogSettings) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match settings.format {
+        config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,201 @@
+//! The `refuge` command: serve the API, migrate the database, manage accounts and centers.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use refuge::accounts::{self, NewUser, Role};
+use refuge::centers::{self, CenterKind, NewCenter};
+use refuge::config::Settings;
+use refuge::db::Db;
+use refuge::provinces::Provinces;
+
+/// Registration of refugees and tracking of the aid they receive.
+#[derive(Parser)]
+#[command(name = "refuge", version, about)]
+struct Cli {
+    /// A TOML file applied over the built-in defaults (config/default.toml);
+    /// REFUGE__SECTION__KEY environment variables override both.
+    #[arg(long, global = true, env = "REFUGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage centers.
+    Center {
+        #[command(subcommand)]
+        command: CenterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from the first line of standard input.
+    Add {
+        username: String,
+        /// admin, registrar, aid_worker, analyst or auditor.
+        #[arg(long)]
+        role: Role,
+        /// Center code the account is scoped to (repeat for several); required
+        /// for registrars and aid workers, refused for the other roles.
+        #[arg(long = "center")]
+        centers: Vec<String>,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CenterCommand {
+    /// Create a center.
+    Add {
+        /// Unique short code, e.g. GORIS.
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// border_crossing, registration_center, aid_point, collective_shelter or warehouse.
+        #[arg(long, value_parser = parse_kind)]
+        kind: CenterKind,
+        /// ISO 3166-2 province code, e.g. AM-SU.
+        #[arg(long)]
+        province: String,
+        #[arg(long, allow_hyphen_values = true)]
+        latitude: Option<f64>,
+        #[arg(long, allow_hyphen_values = true)]
+        longitude: Option<f64>,
+        /// IANA timezone for the center's day boundaries.
+        #[arg(long, default_value = centers::DEFAULT_TIMEZONE)]
+        timezone: String,
+    },
+}
+
+fn parse_kind(text: &str) -> Result<CenterKind, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+        "expected border_crossing, registration_center, aid_point, collective_shelter or warehouse".to_string()
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("refuge: configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    refuge::init_logging(&settings.log);
+    match run(cli.command, settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("refuge: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, settings: Settings) -> Result<(), String> {
+    match command {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            let db = open(&settings)?;
+            let applied = db.migrate().map_err(|e| e.to_string())?;
+            println!(
+                "{applied} migration(s) applied to the {} database",
+                db.backend_name()
+            );
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    centers,
+                    password_stdin: _,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let db = open(&settings)?;
+            db.migrate().map_err(|e| e.to_string())?;
+            let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+            let user = accounts::create_user(
+                &mut conn,
+                NewUser {
+                    username: &username,
+                    password,
+                    role,
+                    center_codes: &centers,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            println!("created {} {} ({})", user.role, user.username, user.id);
+            Ok(())
+        }
+        Command::Center {
+            command:
+                CenterCommand::Add {
+                    code,
+                    name,
+                    kind,
+                    province,
+                    latitude,
+                    longitude,
+                    timezone,
+                },
+        } => {
+            let provinces = Provinces::new(&settings.provinces.extra)?;
+            let db = open(&settings)?;
+            db.migrate().map_err(|e| e.to_string())?;
+            let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+            let new = NewCenter {
+                code,
+                name,
+                kind,
+                province,
+                latitude,
+                longitude,
+                timezone: Some(timezone),
+            };
+            let center = centers::create(&mut conn, new, &provinces).map_err(|e| e.to_string())?;
+            println!("created center {} ({})", center.code, center.id);
+            Ok(())
+        }
+    }
+}
+
+fn open(settings: &Settings) -> Result<Db, String> {
+    settings.check()?;
+    Db::open(&settings.database).map_err(|e| e.to_string())
+}
+
+#[actix_web::main]
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = refuge::app::Application::build(&settings).map_err(|e| e.to_string())?;
+    tracing::info!(
+        address = %format!("{}:{}", settings.server.host, app.port()),
+        database = %settings.database.redacted_url(),
+        "refuge is listening"
+    );
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}

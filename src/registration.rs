@@ -1,0 +1,1087 @@
+//! Household registration: a household and all its members, registered in one
+//! transaction, read back, listed, and corrected under optimistic concurrency.
+//!
+//! Names are stored exactly as entered (Armenian script round-trips byte for
+//! byte); search keys derived from them live in `persons`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, DurationRound, FixedOffset, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use validator::{Validate, ValidationError};
+
+use crate::auth::{Caller, CenterScope};
+use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::error::{self, ApiError, FieldError};
+use crate::extract::{nullable, JsonBody, Query};
+use crate::idempotency::{self, Key};
+use crate::needs;
+use crate::persons;
+use crate::provinces::Provinces;
+use crate::schema::{households, person_needs, persons as persons_table};
+
+/// Most members one household may have.
+pub const MAX_MEMBERS: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Female,
+    Male,
+    Other,
+    Unknown,
+}
+
+/// A member's relationship to the head of the household.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    Head,
+    Spouse,
+    Child,
+    Parent,
+    Sibling,
+    Grandchild,
+    Grandparent,
+    ChildInLaw,
+    OtherRelative,
+    NotRelated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentType {
+    Passport,
+    IdCard,
+    BirthCertificate,
+    Other,
+}
+
+/// An identity document, when the person has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    #[serde(rename = "type")]
+    pub kind: DocumentType,
+    #[validate(custom(function = "document_number"))]
+    pub number: String,
+}
+
+fn as_text<T: Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => unreachable!("unit enum variants serialize as strings"),
+    }
+}
+
+fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
+}
+
+/// `POST /api/v1/households` body.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewHousehold {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub center_id: Uuid,
+    pub arrived_at: DateTime<FixedOffset>,
+    #[validate(custom(function = "place_name"))]
+    pub origin_settlement: String,
+    #[serde(default)]
+    pub intended_destination: Option<String>,
+    #[serde(default)]
+    #[validate(custom(function = "e164"))]
+    pub phone: Option<String>,
+    #[validate(nested)]
+    pub members: Vec<NewMember>,
+}
+
+/// One member in a registration.
+#[derive(Debug, Clone, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    #[validate(custom(function = "person_name"))]
+    pub given_name: String,
+    #[validate(custom(function = "person_name"))]
+    pub family_name: String,
+    #[serde(default)]
+    #[validate(custom(function = "person_name"))]
+    pub patronymic: Option<String>,
+    #[serde(default)]
+    #[validate(custom(function = "person_name"))]
+    pub name_latin: Option<String>,
+    pub sex: Sex,
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default)]
+    #[validate(range(min = 0, max = 120, message = "must be between 0 and 120"))]
+    pub estimated_age: Option<i32>,
+    pub relationship: Relationship,
+    #[serde(default)]
+    #[validate(nested)]
+    pub document: Option<Document>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+}
+
+fn person_name(name: &str) -> Result<(), ValidationError> {
+    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ValidationError::new("invalid_name")
+            .with_message("1 to 100 characters, not only spaces, no control characters".into()));
+    }
+    Ok(())
+}
+
+fn place_name(name: &str) -> Result<(), ValidationError> {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ValidationError::new("invalid_place")
+            .with_message("1 to 200 characters, not only spaces, no control characters".into()));
+    }
+    Ok(())
+}
+
+fn document_number(number: &str) -> Result<(), ValidationError> {
+    if number.trim().is_empty()
+        || number.chars().count() > 64
+        || number.chars().any(char::is_control)
+    {
+        return Err(ValidationError::new("invalid_document_number")
+            .with_message("1 to 64 characters, no control characters".into()));
+    }
+    Ok(())
+}
+
+/// E.164: a plus sign, then 7 to 15 digits, the first not zero (e.g. +37491234567).
+fn e164(phone: &str) -> Result<(), ValidationError> {
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    let ok = (7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if !ok {
+        return Err(
+            ValidationError::new("e164").with_message("an E.164 number like +37491234567".into())
+        );
+    }
+    Ok(())
+}
+
+/// How far in the future an arrival time may be (clock skew between devices).
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// Rules that span fields or need context: exactly one head, dates not in the
+/// future, age limits, known needs codes and provinces, distinct ids.
+fn check_household(
+    arrived_at: DateTime<Utc>,
+    intended_destination: Option<&str>,
+    members: &[MemberFields<'_>],
+    provinces: &Provinces,
+    now: DateTime<Utc>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if arrived_at > now + CLOCK_SKEW {
+        errors.push(FieldError::new(
+            "arrived_at",
+            "in_future",
+            "must not be in the future",
+        ));
+    }
+    if arrived_at.date_naive() < NaiveDate::from_ymd_opt(1990, 1, 1).expect("valid date") {
+        errors.push(FieldError::new(
+            "arrived_at",
+            "too_early",
+            "must be after 1990-01-01",
+        ));
+    }
+    if let Some(destination) = intended_destination {
+        if !provinces.contains(destination) {
+            errors.push(FieldError::new(
+                "intended_destination",
+                "unknown",
+                provinces.expected(),
+            ));
+        }
+    }
+    if members.is_empty() || members.len() > MAX_MEMBERS {
+        errors.push(FieldError::new(
+            "members",
+            "count",
+            format!(
+                "a household has 1 to {MAX_MEMBERS} members (found {})",
+                members.len()
+            ),
+        ));
+    }
+    let heads = members
+        .iter()
+        .filter(|m| m.relationship == Relationship::Head)
+        .count();
+    if heads != 1 && !members.is_empty() {
+        errors.push(FieldError::new(
+            "members",
+            "one_head",
+            format!("exactly one member must have relationship \"head\" (found {heads})"),
+        ));
+    }
+    let today = now.date_naive();
+    for (i, member) in members.iter().enumerate() {
+        let at = |field: &str| format!("members[{i}].{field}");
+        if let Some(birth_date) = member.birth_date {
+            if birth_date > today {
+                errors.push(FieldError::new(
+                    at("birth_date"),
+                    "in_future",
+                    "must not be in the future",
+                ));
+            } else if today.years_since(birth_date).unwrap_or(0) > 120 {
+                errors.push(FieldError::new(
+                    at("birth_date"),
+                    "too_old",
+                    "gives an age over 120",
+                ));
+            }
+            if member.estimated_age.is_some() {
+                errors.push(FieldError::new(
+                    at("estimated_age"),
+                    "exclusive",
+                    "give either birth_date or estimated_age, not both",
+                ));
+            }
+        }
+        let mut seen = Vec::new();
+        for (j, code) in member.needs.iter().enumerate() {
+            if !needs::is_known(code) {
+                errors.push(FieldError::new(
+                    format!("members[{i}].needs[{j}]"),
+                    "unknown",
+                    format!("unknown specific-needs code {code:?}; see GET /api/v1/codes/needs"),
+                ));
+            } else if seen.contains(&code) {
+                errors.push(FieldError::new(
+                    format!("members[{i}].needs[{j}]"),
+                    "duplicate",
+                    "listed twice",
+                ));
+            }
+            seen.push(code);
+        }
+        if let Some(id) = member.id {
+            if members[..i].iter().any(|other| other.id == Some(id)) {
+                errors.push(FieldError::new(
+                    at("id"),
+                    "duplicate",
+                    "two members have the same id",
+                ));
+            }
+        }
+    }
+    errors
+}
+
+/// The fields of a member that the cross-field rules look at.
+struct MemberFields<'a> {
+    id: Option<Uuid>,
+    relationship: Relationship,
+    birth_date: Option<NaiveDate>,
+    estimated_age: Option<i32>,
+    needs: &'a [String],
+}
+
+/// A household as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Household {
+    pub id: Uuid,
+    pub center_id: Uuid,
+    pub arrived_at: DateTime<Utc>,
+    pub origin_settlement: String,
+    pub intended_destination: Option<String>,
+    pub phone: Option<String>,
+    pub size: i32,
+    pub version: i32,
+    pub registered_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub members: Vec<Member>,
+}
+
+/// A household member as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
+    pub id: Uuid,
+    pub given_name: String,
+    pub family_name: String,
+    pub patronymic: Option<String>,
+    pub name_latin: Option<String>,
+    pub sex: Sex,
+    pub birth_date: Option<NaiveDate>,
+    pub estimated_age: Option<i32>,
+    pub relationship: Relationship,
+    pub document: Option<Document>,
+    pub needs: Vec<String>,
+}
+
+impl Member {
+    fn from_new(mut new: NewMember) -> Member {
+        new.needs.sort();
+        Member {
+            id: new.id.unwrap_or_else(Uuid::now_v7),
+            given_name: new.given_name,
+            family_name: new.family_name,
+            patronymic: new.patronymic,
+            name_latin: new.name_latin,
+            sex: new.sex,
+            birth_date: new.birth_date,
+            estimated_age: new.estimated_age,
+            relationship: new.relationship,
+            document: new.document,
+            needs: new.needs,
+        }
+    }
+}
+
+/// Truncates to microseconds, the precision both databases store.
+fn to_stored_instant(at: DateTime<FixedOffset>) -> DateTime<Utc> {
+    at.with_timezone(&Utc)
+        .duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or_else(|_| at.with_timezone(&Utc))
+}
+
+fn validate_new(new: &NewHousehold, provinces: &Provinces) -> Result<(), ApiError> {
+    let mut errors = match new.validate() {
+        Ok(()) => Vec::new(),
+        Err(errors) => error::from_validation(&errors),
+    };
+    let fields: Vec<MemberFields<'_>> = new
+        .members
+        .iter()
+        .map(|m| MemberFields {
+            id: m.id,
+            relationship: m.relationship,
+            birth_date: m.birth_date,
+            estimated_age: m.estimated_age,
+            needs: &m.needs,
+        })
+        .collect();
+    errors.extend(check_household(
+        new.arrived_at.with_timezone(&Utc),
+        new.intended_destination.as_deref(),
+        &fields,
+        provinces,
+        Utc::now(),
+    ));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Registers a validated household and its members; used by the API and by
+/// every other writer (scenario replay, imports) so that all go through the
+/// same rules.
+pub fn register(
+    conn: &mut DbConnection,
+    new: NewHousehold,
+    registered_by: Uuid,
+) -> Result<Household, ApiError> {
+    let now = db::now();
+    let household = Household {
+        id: new.id.unwrap_or_else(Uuid::now_v7),
+        center_id: new.center_id,
+        arrived_at: to_stored_instant(new.arrived_at),
+        origin_settlement: new.origin_settlement,
+        intended_destination: new.intended_destination,
+        phone: new.phone,
+        size: new.members.len() as i32,
+        version: 1,
+        registered_by,
+        created_at: now.and_utc(),
+        updated_at: now.and_utc(),
+        members: new.members.into_iter().map(Member::from_new).collect(),
+    };
+    diesel::insert_into(households::table)
+        .values((
+            households::id.eq(household.id.to_string()),
+            households::center_id.eq(household.center_id.to_string()),
+            households::arrived_at.eq(household.arrived_at.naive_utc()),
+            households::origin_settlement.eq(&household.origin_settlement),
+            households::intended_destination.eq(&household.intended_destination),
+            households::phone.eq(&household.phone),
+            households::size.eq(household.size),
+            households::version.eq(household.version),
+            households::registered_by.eq(household.registered_by.to_string()),
+            households::created_at.eq(now),
+            households::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(|error| match error {
+            // The only foreign keys of a household row: the center (checked by
+            // the database rather than by a separate query) and the registering user.
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApiError::invalid("center_id", "unknown", format!("no center with id {}", household.center_id))
+            }
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::Conflict {
+                    code: "household-exists",
+                    detail: format!(
+                        "a household with id {} already exists (and this is not a retry of its registration)",
+                        household.id
+                    ),
+                }
+            }
+            other => other.into(),
+        })?;
+    insert_members(conn, household.id, 0, &household.members, now)?;
+    Ok(household)
+}
+
+/// Inserts member rows (from `first_position` on), their needs and search keys.
+fn insert_members(
+    conn: &mut DbConnection,
+    household_id: Uuid,
+    first_position: i32,
+    members: &[Member],
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let household_id = household_id.to_string();
+    let rows = || -> Vec<_> {
+        members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                (
+                    persons_table::id.eq(m.id.to_string()),
+                    persons_table::household_id.eq(household_id.clone()),
+                    persons_table::position.eq(first_position + i as i32),
+                    persons_table::given_name.eq(m.given_name.clone()),
+                    persons_table::family_name.eq(m.family_name.clone()),
+                    persons_table::patronymic.eq(m.patronymic.clone()),
+                    persons_table::name_latin.eq(m.name_latin.clone()),
+                    persons_table::sex.eq(as_text(m.sex)),
+                    persons_table::birth_date.eq(m.birth_date),
+                    persons_table::estimated_age.eq(m.estimated_age),
+                    persons_table::relationship.eq(as_text(m.relationship)),
+                    persons_table::document_type.eq(m.document.as_ref().map(|d| as_text(d.kind))),
+                    persons_table::document_number
+                        .eq(m.document.as_ref().map(|d| d.number.clone())),
+                    persons_table::created_at.eq(now),
+                    persons_table::updated_at.eq(now),
+                )
+            })
+            .collect()
+    };
+    crate::per_backend!(conn, |c| diesel::insert_into(persons_table::table)
+        .values(rows())
+        .execute(c))
+    .map_err(db::unique_violation(|| ApiError::Conflict {
+        code: "person-exists",
+        detail: "a member id is already registered to another household".into(),
+    }))?;
+    insert_needs_and_keys(conn, members)
+}
+
+fn insert_needs_and_keys(conn: &mut DbConnection, members: &[Member]) -> Result<(), ApiError> {
+    let needs = || -> Vec<_> {
+        members
+            .iter()
+            .flat_map(|m| {
+                m.needs.iter().map(move |code| {
+                    (
+                        person_needs::person_id.eq(m.id.to_string()),
+                        person_needs::code.eq(code.clone()),
+                    )
+                })
+            })
+            .collect()
+    };
+    if members.iter().any(|m| !m.needs.is_empty()) {
+        crate::per_backend!(conn, |c| diesel::insert_into(person_needs::table)
+            .values(needs())
+            .execute(c))?;
+    }
+    persons::insert_name_keys(conn, members.iter().map(|m| (m.id, persons::names_of(m))))
+}
+
+/// A `households` row as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = households)]
+struct HouseholdRow {
+    id: String,
+    center_id: String,
+    arrived_at: NaiveDateTime,
+    origin_settlement: String,
+    intended_destination: Option<String>,
+    phone: Option<String>,
+    size: i32,
+    version: i32,
+    registered_by: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// The columns of a `persons` row that make up a member.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = persons_table)]
+pub(crate) struct PersonRow {
+    id: String,
+    household_id: String,
+    given_name: String,
+    family_name: String,
+    patronymic: Option<String>,
+    name_latin: Option<String>,
+    sex: String,
+    birth_date: Option<NaiveDate>,
+    estimated_age: Option<i32>,
+    relationship: String,
+    document_type: Option<String>,
+    document_number: Option<String>,
+}
+
+/// Builds members from person rows, attaching their needs (one query for all).
+pub(crate) fn members_from_rows(
+    conn: &mut DbConnection,
+    rows: Vec<PersonRow>,
+) -> Result<Vec<(Uuid, Member)>, ApiError> {
+    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
+    let mut needs: Vec<(String, String)> = Vec::new();
+    for chunk in ids.chunks(500) {
+        needs.extend(
+            person_needs::table
+                .filter(person_needs::person_id.eq_any(chunk))
+                .select((person_needs::person_id, person_needs::code))
+                .order((person_needs::person_id, person_needs::code))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    rows.into_iter()
+        .map(|row| {
+            let PersonRow {
+                id,
+                household_id,
+                given_name,
+                family_name,
+                patronymic,
+                name_latin,
+                sex,
+                birth_date,
+                estimated_age,
+                relationship,
+                document_type,
+                document_number,
+            } = row;
+            let document = match (document_type, document_number) {
+                (Some(kind), Some(number)) => Some(Document {
+                    kind: from_text(&kind)?,
+                    number,
+                }),
+                _ => None,
+            };
+            let member_needs = needs
+                .iter()
+                .filter(|(p, _)| *p == id)
+                .map(|(_, c)| c.clone())
+                .collect();
+            Ok((
+                parse_uuid(&household_id)?,
+                Member {
+                    id: parse_uuid(&id)?,
+                    given_name,
+                    family_name,
+                    patronymic,
+                    name_latin,
+                    sex: from_text(&sex)?,
+                    birth_date,
+                    estimated_age,
+                    relationship: from_text(&relationship)?,
+                    document,
+                    needs: member_needs,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Loads households (in the given order) with their members.
+fn load_households(
+    conn: &mut DbConnection,
+    rows: Vec<HouseholdRow>,
+) -> Result<Vec<Household>, ApiError> {
+    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
+    let person_rows: Vec<PersonRow> = persons_table::table
+        .filter(persons_table::household_id.eq_any(&ids))
+        .order((persons_table::household_id, persons_table::position))
+        .select(PersonRow::as_select())
+        .load(conn)?;
+    let mut members = members_from_rows(conn, person_rows)?;
+    rows.into_iter()
+        .map(|row| {
+            let HouseholdRow {
+                id,
+                center_id,
+                arrived_at,
+                origin_settlement,
+                intended_destination,
+                phone,
+                size,
+                version,
+                registered_by,
+                created_at,
+                updated_at,
+            } = row;
+            let id = parse_uuid(&id)?;
+            let (mine, rest): (Vec<_>, Vec<_>) = members.drain(..).partition(|(h, _)| *h == id);
+            members = rest;
+            Ok(Household {
+                id,
+                center_id: parse_uuid(&center_id)?,
+                arrived_at: arrived_at.and_utc(),
+                origin_settlement,
+                intended_destination,
+                phone,
+                size,
+                version,
+                registered_by: parse_uuid(&registered_by)?,
+                created_at: created_at.and_utc(),
+                updated_at: updated_at.and_utc(),
+                members: mine.into_iter().map(|(_, m)| m).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Loads one household with its members.
+pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Household>, ApiError> {
+    let row: Option<HouseholdRow> = households::table
+        .find(id.to_string())
+        .select(HouseholdRow::as_select())
+        .first(conn)
+        .optional()?;
+    match row {
+        Some(row) => Ok(load_households(conn, vec![row])?.pop()),
+        None => Ok(None),
+    }
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("no household with id {id}"))
+}
+
+fn location(id: Uuid) -> String {
+    format!("/api/v1/households/{id}")
+}
+
+fn respond_with(status: actix_web::http::StatusCode, household: &Household) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, format!("\"{}\"", household.version)))
+        .insert_header((header::LOCATION, location(household.id)))
+        .json(household)
+}
+
+/// `POST /api/v1/households`: registers a household with all its members.
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    provinces: web::Data<Provinces>,
+    body: JsonBody<NewHousehold>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.value;
+    validate_new(&new, &provinces)?;
+    caller.require_registration(new.center_id)?;
+    let mut keys = Vec::new();
+    if let Some(key) = Key::from_header(&req, &caller)? {
+        keys.push(key);
+    }
+    if let Some(id) = new.id {
+        keys.push(Key::for_resource("household", id));
+    }
+    let request_hash = idempotency::fingerprint(&req, &body.document)?;
+    let user_id = caller.user_id;
+    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+        let household = register(conn, new, user_id)?;
+        Ok(idempotency::Stored {
+            status: 201,
+            body: serde_json::to_string(&household).map_err(ApiError::internal)?,
+            location: location(household.id),
+            version: Some(household.version),
+        })
+    })
+    .await?;
+    Ok(stored.respond(replayed))
+}
+
+/// `GET /api/v1/households/{id}`.
+pub async fn get(
+    caller: Caller,
+    db: web::Data<Db>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.person_read_scope()?;
+    let id = id.into_inner();
+    let household = db
+        .read(move |conn| find(conn, id))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    if !scope.allows(household.center_id) {
+        return Err(ApiError::Forbidden(
+            "you are not assigned to this household's center".into(),
+        ));
+    }
+    Ok(respond_with(actix_web::http::StatusCode::OK, &household))
+}
+
+/// `GET /api/v1/households` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    center_id: Option<Uuid>,
+    arrived_from: Option<DateTime<FixedOffset>>,
+    arrived_to: Option<DateTime<FixedOffset>>,
+    origin_settlement: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Default and largest page size for lists.
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 500;
+
+/// Validates a requested page size.
+pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_parameter(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// An opaque position in a list ordered by (instant, id).
+fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}|{id}", at.timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
+    let invalid = || ApiError::bad_parameter("cursor", "not a cursor returned by this list");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let at = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(invalid)?
+        .naive_utc();
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok((at, id.to_string()))
+}
+
+/// `GET /api/v1/households`: households by arrival, filtered, a page at a time.
+pub async fn list(
+    caller: Caller,
+    db: web::Data<Db>,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.person_read_scope()?;
+    let query = query.0;
+    if let Some(center) = query.center_id {
+        if !scope.allows(center) {
+            return Err(ApiError::Forbidden(
+                "you are not assigned to this center".into(),
+            ));
+        }
+    }
+    let limit = page_size(query.limit)?;
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = db
+        .read(move |conn| {
+            let mut q = households::table
+                .select(HouseholdRow::as_select())
+                .into_boxed();
+            if let Some(center) = query.center_id {
+                q = q.filter(households::center_id.eq(center.to_string()));
+            }
+            if let CenterScope::Only(centers) = &scope {
+                let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
+                q = q.filter(households::center_id.eq_any(centers));
+            }
+            if let Some(from) = query.arrived_from {
+                q = q.filter(households::arrived_at.ge(from.naive_utc()));
+            }
+            if let Some(to) = query.arrived_to {
+                q = q.filter(households::arrived_at.lt(to.naive_utc()));
+            }
+            if let Some(origin) = &query.origin_settlement {
+                q = q.filter(households::origin_settlement.eq(origin.clone()));
+            }
+            if let Some((at, id)) = after {
+                q = q.filter(
+                    households::arrived_at
+                        .gt(at)
+                        .or(households::arrived_at.eq(at).and(households::id.gt(id))),
+                );
+            }
+            let mut rows: Vec<HouseholdRow> = q
+                .order((households::arrived_at, households::id))
+                .limit(limit + 1)
+                .load(conn)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            let items = load_households(conn, rows)?;
+            let next_cursor = match (more, items.last()) {
+                (true, Some(last)) => Some(encode_cursor(last.arrived_at, last.id)),
+                _ => None,
+            };
+            Ok(serde_json::json!({ "items": items, "next_cursor": next_cursor }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `PATCH /api/v1/households/{id}` body: corrections. Fields sent replace the
+/// stored ones (`null` clears an optional field); `members` corrects existing
+/// members by id; `add_members` adds people who joined the household.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdPatch {
+    arrived_at: Option<DateTime<FixedOffset>>,
+    origin_settlement: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    intended_destination: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    phone: Option<Option<String>>,
+    #[serde(default)]
+    members: Vec<MemberPatch>,
+    #[serde(default)]
+    add_members: Vec<NewMember>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    id: Uuid,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    patronymic: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    name_latin: Option<Option<String>>,
+    sex: Option<Sex>,
+    #[serde(default, deserialize_with = "nullable")]
+    birth_date: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    estimated_age: Option<Option<i32>>,
+    relationship: Option<Relationship>,
+    #[serde(default, deserialize_with = "nullable")]
+    document: Option<Option<Document>>,
+    needs: Option<Vec<String>>,
+}
+
+/// Reads `If-Match: "N"` (or `W/"N"`).
+fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
+    let value = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse::<i32>().ok())
+        .ok_or_else(|| ApiError::bad_parameter("If-Match", "the ETag of the household, e.g. \"3\""))
+}
+
+/// Applies a patch to a loaded household; returns the members that are new.
+fn apply_patch(household: &mut Household, patch: HouseholdPatch) -> Result<usize, ApiError> {
+    if let Some(at) = patch.arrived_at {
+        household.arrived_at = to_stored_instant(at);
+    }
+    if let Some(origin) = patch.origin_settlement {
+        household.origin_settlement = origin;
+    }
+    if let Some(destination) = patch.intended_destination {
+        household.intended_destination = destination;
+    }
+    if let Some(phone) = patch.phone {
+        household.phone = phone;
+    }
+    for (i, change) in patch.members.into_iter().enumerate() {
+        let member = household
+            .members
+            .iter_mut()
+            .find(|m| m.id == change.id)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    format!("members[{i}].id"),
+                    "unknown",
+                    "no member with this id in this household",
+                )
+            })?;
+        if let Some(v) = change.given_name {
+            member.given_name = v;
+        }
+        if let Some(v) = change.family_name {
+            member.family_name = v;
+        }
+        if let Some(v) = change.patronymic {
+            member.patronymic = v;
+        }
+        if let Some(v) = change.name_latin {
+            member.name_latin = v;
+        }
+        if let Some(v) = change.sex {
+            member.sex = v;
+        }
+        if let Some(v) = change.birth_date {
+            member.birth_date = v;
+        }
+        if let Some(v) = change.estimated_age {
+            member.estimated_age = v;
+        }
+        if let Some(v) = change.relationship {
+            member.relationship = v;
+        }
+        if let Some(v) = change.document {
+            member.document = v;
+        }
+        if let Some(mut v) = change.needs {
+            v.sort();
+            member.needs = v;
+        }
+    }
+    let added = patch.add_members.len();
+    household
+        .members
+        .extend(patch.add_members.into_iter().map(Member::from_new));
+    household.size = household.members.len() as i32;
+    Ok(added)
+}
+
+/// Validates a corrected household with the same rules as a registration.
+fn validate_patched(household: &Household, provinces: &Provinces) -> Result<(), ApiError> {
+    let as_new = NewHousehold {
+        id: Some(household.id),
+        center_id: household.center_id,
+        arrived_at: household.arrived_at.fixed_offset(),
+        origin_settlement: household.origin_settlement.clone(),
+        intended_destination: household.intended_destination.clone(),
+        phone: household.phone.clone(),
+        members: household
+            .members
+            .iter()
+            .map(|m| NewMember {
+                id: Some(m.id),
+                given_name: m.given_name.clone(),
+                family_name: m.family_name.clone(),
+                patronymic: m.patronymic.clone(),
+                name_latin: m.name_latin.clone(),
+                sex: m.sex,
+                birth_date: m.birth_date,
+                estimated_age: m.estimated_age,
+                relationship: m.relationship,
+                document: m.document.clone(),
+                needs: m.needs.clone(),
+            })
+            .collect(),
+    };
+    validate_new(&as_new, provinces)
+}
+
+/// `PATCH /api/v1/households/{id}`: corrections, with `If-Match` required.
+pub async fn patch(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    provinces: web::Data<Provinces>,
+    id: web::Path<Uuid>,
+    body: JsonBody<HouseholdPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = expected_version(&req)?;
+    let id = id.into_inner();
+    let patch = body.value;
+    let household = db
+        .write(move |conn| {
+            let mut household = find(conn, id)?.ok_or_else(|| not_found(id))?;
+            caller.require_registration(household.center_id)?;
+            if household.version != expected {
+                return Err(ApiError::PreconditionFailed {
+                    current_version: household.version,
+                });
+            }
+            let old_count = household.members.len();
+            apply_patch(&mut household, patch)?;
+            validate_patched(&household, &provinces)?;
+            let now = db::now();
+            household.version += 1;
+            household.updated_at = now.and_utc();
+            // The version in the WHERE clause makes a concurrent correction
+            // (another process between our read and this write) fail cleanly.
+            let updated = diesel::update(
+                households::table
+                    .find(id.to_string())
+                    .filter(households::version.eq(expected)),
+            )
+            .set((
+                households::arrived_at.eq(household.arrived_at.naive_utc()),
+                households::origin_settlement.eq(&household.origin_settlement),
+                households::intended_destination.eq(&household.intended_destination),
+                households::phone.eq(&household.phone),
+                households::size.eq(household.size),
+                households::version.eq(household.version),
+                households::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+            if updated == 0 {
+                let current: i32 = households::table
+                    .find(id.to_string())
+                    .select(households::version)
+                    .first(conn)?;
+                return Err(ApiError::PreconditionFailed {
+                    current_version: current,
+                });
+            }
+            let (existing, added) = household.members.split_at(old_count);
+            for member in existing {
+                diesel::update(persons_table::table.find(member.id.to_string()))
+                    .set((
+                        persons_table::given_name.eq(&member.given_name),
+                        persons_table::family_name.eq(&member.family_name),
+                        persons_table::patronymic.eq(&member.patronymic),
+                        persons_table::name_latin.eq(&member.name_latin),
+                        persons_table::sex.eq(as_text(member.sex)),
+                        persons_table::birth_date.eq(member.birth_date),
+                        persons_table::estimated_age.eq(member.estimated_age),
+                        persons_table::relationship.eq(as_text(member.relationship)),
+                        persons_table::document_type
+                            .eq(member.document.as_ref().map(|d| as_text(d.kind))),
+                        persons_table::document_number
+                            .eq(member.document.as_ref().map(|d| d.number.clone())),
+                        persons_table::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            let existing_ids: Vec<String> = existing.iter().map(|m| m.id.to_string()).collect();
+            diesel::delete(
+                person_needs::table.filter(person_needs::person_id.eq_any(&existing_ids)),
+            )
+            .execute(conn)?;
+            persons::delete_name_keys(conn, &existing_ids)?;
+            insert_needs_and_keys(conn, existing)?;
+            if !added.is_empty() {
+                insert_members(conn, id, old_count as i32, added, now)?;
+            }
+            tracing::info!(household_id = %id, version = household.version, "household corrected");
+            Ok(household)
+        })
+        .await?;
+    Ok(respond_with(actix_web::http::StatusCode::OK, &household))
+}

@@ -1,0 +1,118 @@
+//! Diesel table definitions, shared by both backends.
+//!
+//! Only SQL types that `diesel::MultiConnection` carries for SQLite and
+//! PostgreSQL alike are used: UUIDs are `Text`, instants are UTC `Timestamp`s.
+//! `tests/api/schema_drift.rs` checks this file against both migrated databases.
+
+diesel::table! {
+    centers (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        province -> Text,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        timezone -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_centers (user_id, center_id) {
+        user_id -> Text,
+        center_id -> Text,
+    }
+}
+
+diesel::table! {
+    households (id) {
+        id -> Text,
+        center_id -> Text,
+        arrived_at -> Timestamp,
+        origin_settlement -> Text,
+        intended_destination -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        size -> Integer,
+        version -> Integer,
+        registered_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    persons (id) {
+        id -> Text,
+        household_id -> Text,
+        position -> Integer,
+        given_name -> Text,
+        family_name -> Text,
+        patronymic -> Nullable<Text>,
+        name_latin -> Nullable<Text>,
+        sex -> Text,
+        birth_date -> Nullable<Date>,
+        estimated_age -> Nullable<Integer>,
+        relationship -> Text,
+        document_type -> Nullable<Text>,
+        document_number -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    person_needs (person_id, code) {
+        person_id -> Text,
+        code -> Text,
+    }
+}
+
+diesel::table! {
+    person_name_keys (name_key, person_id) {
+        name_key -> Text,
+        person_id -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, idempotency_key) {
+        scope -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        response_status -> Integer,
+        response_body -> Text,
+        resource_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(user_centers -> users (user_id));
+diesel::joinable!(user_centers -> centers (center_id));
+diesel::joinable!(households -> centers (center_id));
+diesel::joinable!(persons -> households (household_id));
+diesel::joinable!(person_needs -> persons (person_id));
+diesel::joinable!(person_name_keys -> persons (person_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    centers,
+    users,
+    user_centers,
+    households,
+    persons,
+    person_needs,
+    person_name_keys,
+    idempotency_keys,
+);

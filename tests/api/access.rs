@@ -1,0 +1,164 @@
+//! Who may call what: every endpoint, every role, and no token at all.
+
+use refuge::accounts::Role;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{household, TestApp};
+
+backend_tests!(every_endpoint_answers_each_role_as_documented);
+
+const ROLES: [&str; 7] = [
+    "none",
+    "admin",
+    "registrar_here",
+    "registrar_elsewhere",
+    "aid_worker_here",
+    "analyst",
+    "auditor",
+];
+
+async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    app.center("KAPAN").await;
+    let created = app
+        .post(
+            "/api/v1/households",
+            Some(app.admin()),
+            &household(&goris, 2),
+        )
+        .await;
+    let household_id = created.body["id"].as_str().unwrap().to_string();
+    let person_id = created.body["members"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tokens = [
+        None,
+        Some(app.admin().to_string()),
+        Some(app.user("reg.goris", Role::Registrar, &["GORIS"]).await),
+        Some(app.user("reg.kapan", Role::Registrar, &["KAPAN"]).await),
+        Some(app.user("aid.goris", Role::AidWorker, &["GORIS"]).await),
+        Some(app.user("analyst", Role::Analyst, &[]).await),
+        Some(app.user("auditor", Role::Auditor, &[]).await),
+    ];
+
+    let center_path = format!("/api/v1/centers/{goris}");
+    let household_path = format!("/api/v1/households/{household_id}");
+    let person_path = format!("/api/v1/persons/{person_id}");
+    // Expected status per role, in ROLES order.
+    let cases: Vec<(Method, String, Option<serde_json::Value>, [u16; 7])> = vec![
+        (
+            Method::GET,
+            "/api/v1/me".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/codes/needs".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/centers".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            center_path.clone(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/centers".into(),
+            Some(json!({"code": "NEW", "name": "n", "kind": "aid_point", "province": "AM-ER"})),
+            [401, 201, 403, 403, 403, 403, 403],
+        ),
+        (
+            Method::PATCH,
+            center_path.clone(),
+            Some(json!({"name": "Goris"})),
+            [401, 200, 403, 403, 403, 403, 403],
+        ),
+        (
+            Method::POST,
+            "/api/v1/households".into(),
+            Some(household(&goris, 1)),
+            [401, 201, 201, 403, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/households".into(),
+            None,
+            [401, 200, 200, 200, 200, 403, 200],
+        ),
+        (
+            Method::GET,
+            household_path.clone(),
+            None,
+            [401, 200, 200, 403, 200, 403, 200],
+        ),
+        (
+            Method::PATCH,
+            household_path.clone(),
+            Some(json!({"origin_settlement": "Ասկերան"})),
+            [401, 200, 200, 403, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/persons?name=a".into(),
+            None,
+            [401, 200, 200, 200, 200, 403, 200],
+        ),
+        (
+            Method::GET,
+            person_path.clone(),
+            None,
+            [401, 200, 200, 403, 200, 403, 200],
+        ),
+    ];
+    for (method, path, body, expected) in cases {
+        for (i, token) in tokens.iter().enumerate() {
+            let mut headers = Vec::new();
+            let version;
+            if method == Method::PATCH && path.starts_with("/api/v1/households/") {
+                let current = app.get(&path, Some(app.admin())).await;
+                version = current.header("etag").unwrap().to_string();
+                headers.push(("if-match", version.as_str()));
+            }
+            let mut body = body.clone();
+            if let (Some(b), true) = (body.as_mut(), path == "/api/v1/centers") {
+                b["code"] = json!(format!("NEW{i}"));
+            }
+            let response = app
+                .send(
+                    method.clone(),
+                    &path,
+                    token.as_deref(),
+                    body.map(|b| b.to_string().into_bytes()),
+                    &headers,
+                )
+                .await;
+            assert_eq!(
+                response.status, expected[i],
+                "{method} {path} as {}: {}",
+                ROLES[i], response.text
+            );
+        }
+    }
+    // A registrar elsewhere sees an empty list, not Goris's households.
+    let elsewhere = app.get("/api/v1/households", tokens[3].as_deref()).await;
+    assert_eq!(elsewhere.body["items"], json!([]));
+    let forbidden_filter = app
+        .get(
+            &format!("/api/v1/households?center_id={goris}"),
+            tokens[3].as_deref(),
+        )
+        .await;
+    assert_eq!(forbidden_filter.status, 403);
+}

@@ -1,0 +1,165 @@
+//! The command line: migrate, center add, user add (password on stdin), --help.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn refuge(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_refuge"))
+        .args(args)
+        .current_dir(dir)
+        .env("REFUGE__DATABASE__URL", "sqlite://cli.db")
+        .env("REFUGE__LOG__LEVEL", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn accounts_and_centers_can_be_created_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = refuge(dir.path(), &["migrate"], "");
+    assert!(migrate.status.success(), "{}", text(&migrate));
+    assert!(text(&migrate).contains("1 migration(s) applied to the sqlite database"));
+
+    let center = refuge(
+        dir.path(),
+        &[
+            "center",
+            "add",
+            "--code",
+            "GORIS",
+            "--name",
+            "Goris hub",
+            "--kind",
+            "registration_center",
+            "--province",
+            "AM-SU",
+        ],
+        "",
+    );
+    assert!(center.status.success(), "{}", text(&center));
+
+    let user = refuge(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "anna",
+            "--role",
+            "registrar",
+            "--center",
+            "GORIS",
+            "--password-stdin",
+        ],
+        "a registrar password\n",
+    );
+    assert!(user.status.success(), "{}", text(&user));
+    assert!(text(&user).contains("created registrar anna"));
+
+    let taken = refuge(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "anna",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ],
+        "another long password\n",
+    );
+    assert!(!taken.status.success());
+    assert!(text(&taken).contains("already taken"), "{}", text(&taken));
+
+    let unscoped = refuge(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "registrar",
+            "--password-stdin",
+        ],
+        "a registrar password\n",
+    );
+    assert!(!unscoped.status.success());
+    assert!(text(&unscoped).contains("centers"), "{}", text(&unscoped));
+
+    let weak = refuge(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "carl",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!weak.status.success());
+
+    let bad_province = refuge(
+        dir.path(),
+        &[
+            "center",
+            "add",
+            "--code",
+            "X",
+            "--name",
+            "x",
+            "--kind",
+            "warehouse",
+            "--province",
+            "Syunik",
+        ],
+        "",
+    );
+    assert!(!bad_province.status.success());
+
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["user", "add", "--help"],
+        &["center", "add", "--help"],
+    ] {
+        let help = refuge(dir.path(), args, "");
+        assert!(help.status.success(), "{args:?}: {}", text(&help));
+    }
+}
+
+#[test]
+fn production_mode_refuses_the_development_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_refuge"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("REFUGE__ENVIRONMENT", "production")
+        .env("REFUGE__SERVER__PORT", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("development JWT secret"),
+        "{}",
+        text(&output)
+    );
+}

@@ -1,0 +1,378 @@
+//! The test harness: a real server on a free port, over a real database
+//! (a temporary SQLite file, or a fresh PostgreSQL database that is dropped
+//! afterwards), and an HTTP client whose every response is checked against
+//! openapi.yaml.
+
+use std::io::Write;
+use std::sync::{LazyLock, Once};
+
+use diesel::{Connection, RunQueryDsl};
+use refuge::accounts::{self, NewUser, Role};
+use refuge::app::Application;
+use refuge::config::Settings;
+use refuge::db::Db;
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const USER_PASSWORD: &str = "registrar password 123";
+
+/// Runs each named `async fn(TestApp)` once per backend, as `name::sqlite`
+/// and `name::postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn_postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the suite uses, as a maintenance-database URL.
+pub fn postgres_admin_url() -> String {
+    std::env::var("REFUGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Whether a missing PostgreSQL fails the suite (CI) or skips its half.
+fn postgres_required() -> bool {
+    std::env::var("REFUGE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+static SKIP_NOTICE: Once = Once::new();
+
+/// A database of the suite's own on the PostgreSQL server, dropped with it.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub settings: Settings,
+    client: reqwest::Client,
+    admin_token: String,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    _pg: Option<PgDatabase>,
+}
+
+/// A response, with its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `field` of each entry in a problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("refuge.db").display());
+                Self::start(backend, url, Some(dir), None).await
+            }
+            Backend::Postgres => Self::spawn_postgres()
+                .await
+                .expect("PostgreSQL is required for this test"),
+        }
+    }
+
+    /// A server on a fresh PostgreSQL database, or `None` (with a notice on
+    /// the terminal) when no PostgreSQL server is reachable and CI does not require one.
+    pub async fn spawn_postgres() -> Option<TestApp> {
+        let admin_url = postgres_admin_url();
+        let mut admin = match diesel::PgConnection::establish(&admin_url) {
+            Ok(conn) => conn,
+            Err(error) if !postgres_required() => {
+                SKIP_NOTICE.call_once(|| {
+                    // Written past the test harness's output capture on purpose.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\nNOTE: PostgreSQL suite SKIPPED: no server at {admin_url} ({error}). \
+                         Set REFUGE_TEST_POSTGRES_URL, or run .ci/run, to test PostgreSQL too.\n"
+                    );
+                });
+                return None;
+            }
+            Err(error) => panic!(
+                "REFUGE_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable at {admin_url}: {error}"
+            ),
+        };
+        let name = format!("refuge_test_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!(
+            "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"
+        ))
+        .execute(&mut admin)
+        .expect("create test database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("REFUGE_TEST_POSTGRES_URL must end with /DATABASE"),
+        };
+        let pg = PgDatabase { admin_url, name };
+        Some(Self::start(Backend::Postgres, url, None, Some(pg)).await)
+    }
+
+    async fn start(
+        backend: Backend,
+        url: String,
+        dir: Option<tempfile::TempDir>,
+        pg: Option<PgDatabase>,
+    ) -> TestApp {
+        let mut settings = Settings::load(None).expect("default settings");
+        settings.server.port = 0;
+        settings.server.workers = 2;
+        settings.server.body_limit_bytes = 64 * 1024;
+        settings.database.url = SecretString::from(url);
+        settings.database.pool_size = 4;
+        settings.bootstrap.admin_password = SecretString::from(ADMIN_PASSWORD);
+        settings.bootstrap.admin_password_file = String::new();
+        let build_settings = settings.clone();
+        let app = tokio::task::spawn_blocking(move || Application::build(&build_settings))
+            .await
+            .unwrap()
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let mut test_app = TestApp {
+            address,
+            backend,
+            settings,
+            client: reqwest::Client::new(),
+            admin_token: String::new(),
+            _sqlite_dir: dir,
+            _pg: pg,
+        };
+        test_app.admin_token = test_app.login("admin", ADMIN_PASSWORD).await;
+        test_app
+    }
+
+    /// A token for the first admin.
+    pub fn admin(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                &json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(
+            response.status, 200,
+            "login as {username}: {}",
+            response.text
+        );
+        response.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an account directly in the database (as `refuge user add` does) and logs in.
+    pub async fn user(&self, username: &str, role: Role, center_codes: &[&str]) -> String {
+        let settings = self.settings.database.clone();
+        let username_owned = username.to_string();
+        let codes: Vec<String> = center_codes.iter().map(|c| c.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let db = Db::open(&settings).unwrap();
+            let mut conn = db.connection_for_setup().unwrap();
+            accounts::create_user(
+                &mut conn,
+                NewUser {
+                    username: &username_owned,
+                    password: USER_PASSWORD,
+                    role,
+                    center_codes: &codes,
+                },
+            )
+            .unwrap();
+        })
+        .await
+        .unwrap();
+        self.login(username, USER_PASSWORD).await
+    }
+
+    /// Creates a center (as admin) and returns its id.
+    pub async fn center(&self, code: &str) -> String {
+        let response = self
+            .post(
+                "/api/v1/centers",
+                Some(self.admin()),
+                &json!({ "code": code, "name": format!("{code} center"), "kind": "registration_center", "province": "AM-SU" }),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{}", response.text);
+        response.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.send(Method::GET, path, token, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send(
+            Method::POST,
+            path,
+            token,
+            Some(body.to_string().into_bytes()),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        let headers: Vec<(&str, &str)> =
+            if_match.map(|v| vec![("if-match", v)]).unwrap_or_default();
+        self.send(
+            Method::PATCH,
+            path,
+            token,
+            Some(body.to_string().into_bytes()),
+            &headers,
+        )
+        .await
+    }
+
+    /// Sends any request; a body is sent as application/json unless `headers` set a content type.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let sets_content_type = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            if !sets_content_type {
+                request = request.header("content-type", "application/json");
+            }
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let response = Response {
+            status,
+            headers,
+            body,
+            text,
+        };
+        crate::contract::check(&method, path, &response);
+        response
+    }
+}
+
+/// A valid registration body for a household of `size` members at `center_id`,
+/// with Armenian names.
+pub fn household(center_id: &str, size: usize) -> Value {
+    let given = [
+        "Արամ",
+        "Անի",
+        "Նարեկ",
+        "Մարիամ",
+        "Տիգրան",
+        "Լուսինե",
+        "Դավիթ",
+    ];
+    let members: Vec<Value> = (0..size)
+        .map(|i| {
+            json!({
+                "given_name": given[i % given.len()],
+                "family_name": "Հովհաննիսյան",
+                "sex": if i % 2 == 0 { "male" } else { "female" },
+                "relationship": match i { 0 => "head", 1 => "spouse", _ => "child" },
+                "birth_date": format!("{}-03-0{}", 1975 + i * 7, 1 + i % 9),
+                "needs": []
+            })
+        })
+        .collect();
+    json!({
+        "center_id": center_id,
+        "arrived_at": "2023-09-26T14:30:00+04:00",
+        "origin_settlement": "Ստեփանակերտ",
+        "intended_destination": "AM-KT",
+        "phone": "+37491234567",
+        "members": members
+    })
+}
+
+/// The openapi.yaml document, parsed once.
+pub static OPENAPI: LazyLock<Value> = LazyLock::new(|| {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
+        .expect("openapi.yaml");
+    serde_yaml::from_str(&text).expect("openapi.yaml parses")
+});

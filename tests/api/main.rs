@@ -1,0 +1,15 @@
+//! Integration tests: the real service over HTTP, on SQLite and PostgreSQL.
+
+mod contract;
+mod helpers;
+
+mod access;
+mod auth;
+mod centers;
+mod cli;
+mod households;
+mod idempotency;
+mod logs;
+mod operations;
+mod persons;
+mod storage;

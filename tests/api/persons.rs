@@ -1,0 +1,168 @@
+use refuge::accounts::Role;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{household, TestApp};
+
+backend_tests!(
+    persons_are_found_by_name_prefix_in_either_script,
+    person_reads_are_scoped_to_centers
+);
+
+fn names(response: &crate::helpers::Response) -> Vec<String> {
+    let mut names: Vec<String> = response.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["given_name"].as_str().unwrap(),
+                p["family_name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+async fn persons_are_found_by_name_prefix_in_either_script(app: TestApp) {
+    let center = app.center("GORIS").await;
+    let mut first = household(&center, 2);
+    first["members"][1]["name_latin"] = json!("Ani Hovhannisyan");
+    app.post("/api/v1/households", Some(app.admin()), &first)
+        .await;
+    let mut second = household(&center, 1);
+    second["members"][0]["given_name"] = json!("Գոհար");
+    second["members"][0]["family_name"] = json!("Ղազարյան");
+    second["members"][0]["birth_date"] = json!("1950-05-05");
+    app.post("/api/v1/households", Some(app.admin()), &second)
+        .await;
+
+    let search = |query: &str| {
+        let app = &app;
+        let path = format!("/api/v1/persons?{query}");
+        async move {
+            let response = app.get(&path, Some(app.admin())).await;
+            assert_eq!(response.status, 200, "{path}: {}", response.text);
+            names(&response)
+        }
+    };
+    let family = vec![
+        "Անի Հովհաննիսյան".to_string(),
+        "Արամ Հովհաննիսյան".to_string(),
+    ];
+    assert_eq!(
+        search("name=%D5%80%D5%B8%D5%BE%D5%B0").await,
+        family,
+        "Հովհ (capital) finds by Armenian prefix"
+    );
+    assert_eq!(
+        search("name=%D5%B0%D5%B8%D5%BE%D5%B0").await,
+        family,
+        "հովհ (lower case)"
+    );
+    assert_eq!(
+        search("name=HOVH").await,
+        family,
+        "Latin transliteration, any case"
+    );
+    assert_eq!(
+        search("name=%D5%A1%D5%B6%D5%AB+%D5%B0%D5%B8%D5%BE").await,
+        vec!["Անի Հովհաննիսյան"],
+        "two words: Անի Հով"
+    );
+    assert_eq!(search("name=ani+hov").await, vec!["Անի Հովհաննիսյան"]);
+    assert_eq!(search("name=ghaz").await, vec!["Գոհար Ղազարյան"]);
+    assert_eq!(
+        search("birth_date=1950-05-05").await,
+        vec!["Գոհար Ղազարյան"]
+    );
+    assert_eq!(
+        search("name=hovh&birth_date=1950-05-05").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(search("name=zzz").await, Vec::<String>::new());
+    assert_eq!(
+        search("name=%25").await,
+        Vec::<String>::new(),
+        "LIKE wildcards are plain text"
+    );
+
+    let paged = app
+        .get("/api/v1/persons?name=hovh&limit=1", Some(app.admin()))
+        .await;
+    let cursor = paged.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!("/api/v1/persons?name=hovh&limit=1&cursor={cursor}"),
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
+    assert_ne!(rest.body["items"][0]["id"], paged.body["items"][0]["id"]);
+    assert_eq!(rest.body["next_cursor"], serde_json::Value::Null);
+
+    let no_criteria = app.get("/api/v1/persons", Some(app.admin())).await;
+    assert_eq!(no_criteria.status, 400);
+    assert_eq!(no_criteria.error_fields(), ["name"]);
+    assert_eq!(
+        app.get("/api/v1/persons?birth_date=1950-13-01", Some(app.admin()))
+            .await
+            .status,
+        400
+    );
+}
+
+async fn person_reads_are_scoped_to_centers(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    let kapan = app.center("KAPAN").await;
+    let at_goris = app
+        .post(
+            "/api/v1/households",
+            Some(app.admin()),
+            &household(&goris, 1),
+        )
+        .await;
+    let mut other = household(&kapan, 1);
+    other["members"][0]["given_name"] = json!("Արամ");
+    app.post("/api/v1/households", Some(app.admin()), &other)
+        .await;
+    let person = at_goris.body["members"][0]["id"].as_str().unwrap();
+
+    let goris_worker = app.user("worker", Role::AidWorker, &["GORIS"]).await;
+    let kapan_registrar = app.user("kapan", Role::Registrar, &["KAPAN"]).await;
+    let read = app
+        .get(&format!("/api/v1/persons/{person}"), Some(&goris_worker))
+        .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["household_id"], at_goris.body["id"]);
+    assert_eq!(read.body["center_id"], goris);
+    assert_eq!(
+        app.get(&format!("/api/v1/persons/{person}"), Some(&kapan_registrar))
+            .await
+            .status,
+        403
+    );
+    let found = app
+        .get(
+            "/api/v1/persons?name=%D5%A1%D6%80%D5%A1%D5%B4",
+            Some(&kapan_registrar),
+        )
+        .await;
+    assert_eq!(
+        found.body["items"].as_array().unwrap().len(),
+        1,
+        "only the Kapan Արամ"
+    );
+    assert_eq!(found.body["items"][0]["center_id"], kapan);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/persons/{}", uuid::Uuid::new_v4()),
+            Some(app.admin())
+        )
+        .await
+        .status,
+        404
+    );
+}
