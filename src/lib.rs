@@ -17,6 +17,7 @@
 //! - [`config`] loads settings; [`health`] answers probes.
 
 pub mod accounts;
+pub mod age_bands;
 pub mod app;
 pub mod auth;
 pub mod centers;
