@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
-use crate::{accounts, auth, centers, health, needs, persons, registration};
+use crate::{accounts, auth, centers, flows, health, needs, persons, registration};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +148,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::patch().to(registration::patch)),
                 )
                 .route("/persons", web::get().to(persons::search))
-                .route("/persons/{id}", web::get().to(persons::get)),
+                .route("/persons/{id}", web::get().to(persons::get))
+                .service(
+                    web::resource("/flow-counts")
+                        .route(web::get().to(flows::list))
+                        .route(web::post().to(flows::create)),
+                )
+                .service(
+                    web::resource("/flow-counts/{id}")
+                        .route(web::get().to(flows::get))
+                        .route(web::patch().to(flows::patch)),
+                )
+                .route(
+                    "/flow-counts/{id}/corrections",
+                    web::get().to(flows::corrections),
+                ),
         );
 }
 

@@ -149,8 +149,18 @@ impl Caller {
         }
     }
 
-    /// May register or correct households at `center`: admins anywhere,
-    /// registrars at their centers.
+    /// Aggregate (not person-level) read access, such as border flow counts:
+    /// admins, auditors and analysts everywhere, registrars and aid workers at
+    /// their centers.
+    pub fn aggregate_read_scope(&self) -> CenterScope {
+        match self.role {
+            Role::Admin | Role::Auditor | Role::Analyst => CenterScope::All,
+            Role::Registrar | Role::AidWorker => CenterScope::Only(self.centers.clone()),
+        }
+    }
+
+    /// May register or correct records (households, flow counts) at
+    /// `center`: admins anywhere, registrars at their centers.
     pub fn require_registration(&self, center: Uuid) -> Result<(), ApiError> {
         match self.role {
             Role::Admin => Ok(()),
@@ -159,7 +169,7 @@ impl Caller {
                 "you are not assigned to this center".into(),
             )),
             _ => Err(ApiError::Forbidden(format!(
-                "the {} role cannot register or correct households",
+                "the {} role cannot register or correct records at centers",
                 self.role
             ))),
         }

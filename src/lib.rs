@@ -10,7 +10,8 @@
 //!   renders every failure as problem+json.
 //! - Domain modules, one concept each: [`centers`], [`registration`]
 //!   (households and members), [`persons`] (reading and name search),
-//!   [`needs`] (the specific-needs code list), [`provinces`].
+//!   [`flows`] (border flow counts: people crossing per time window),
+//!   [`needs`] (the specific-needs code list), [`provinces`], [`age_bands`].
 //! - [`idempotency`] makes retried writes safe.
 //! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
 //!   pools, migrations; [`schema`] the tables.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod flows;
 pub mod health;
 pub mod idempotency;
 pub mod needs;

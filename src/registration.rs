@@ -346,7 +346,7 @@ impl Member {
 }
 
 /// Truncates to microseconds, the precision both databases store.
-fn to_stored_instant(at: DateTime<FixedOffset>) -> DateTime<Utc> {
+pub(crate) fn to_stored_instant(at: DateTime<FixedOffset>) -> DateTime<Utc> {
     at.with_timezone(&Utc)
         .duration_trunc(TimeDelta::microseconds(1))
         .unwrap_or_else(|_| at.with_timezone(&Utc))
@@ -765,12 +765,12 @@ pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// An opaque position in a list ordered by (instant, id).
-fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("{}|{id}", at.timestamp_micros()))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
     let invalid = || ApiError::bad_parameter("cursor", "not a cursor returned by this list");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
@@ -887,7 +887,7 @@ pub struct MemberPatch {
 }
 
 /// Reads `If-Match: "N"` (or `W/"N"`).
-fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
+pub(crate) fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
     let value = req
         .headers()
         .get(header::IF_MATCH)
@@ -897,7 +897,9 @@ fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
         .ok()
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse::<i32>().ok())
-        .ok_or_else(|| ApiError::bad_parameter("If-Match", "the ETag of the household, e.g. \"3\""))
+        .ok_or_else(|| {
+            ApiError::bad_parameter("If-Match", "the ETag from your last read, e.g. \"3\"")
+        })
 }
 
 /// Applies a patch to a loaded household; returns the members that are new.

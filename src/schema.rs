@@ -99,12 +99,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    flow_counts (id) {
+        id -> Text,
+        center_id -> Text,
+        window_start -> Timestamp,
+        window_end -> Timestamp,
+        direction -> Text,
+        people -> Integer,
+        vehicles -> Nullable<Integer>,
+        by_sex_age -> Nullable<Text>,
+        version -> Integer,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    flow_count_corrections (flow_count_id, version) {
+        flow_count_id -> Text,
+        version -> Integer,
+        reason -> Text,
+        previous -> Text,
+        corrected_by -> Text,
+        corrected_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_centers -> users (user_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
 diesel::joinable!(persons -> households (household_id));
 diesel::joinable!(person_needs -> persons (person_id));
 diesel::joinable!(person_name_keys -> persons (person_id));
+diesel::joinable!(flow_counts -> centers (center_id));
+diesel::joinable!(flow_count_corrections -> flow_counts (flow_count_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centers,
@@ -115,4 +145,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     person_needs,
     person_name_keys,
     idempotency_keys,
+    flow_counts,
+    flow_count_corrections,
 );

@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::backend_tests;
+use crate::flows::count_body;
 use crate::helpers::{household, TestApp};
 
 backend_tests!(every_endpoint_answers_each_role_as_documented);
@@ -30,6 +31,14 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
         )
         .await;
     let household_id = created.body["id"].as_str().unwrap().to_string();
+    let counted = app
+        .post(
+            "/api/v1/flow-counts",
+            Some(app.admin()),
+            &count_body(&goris, "2023-09-25T08:00:00Z"),
+        )
+        .await;
+    let flow_count_id = counted.body["id"].as_str().unwrap().to_string();
     let person_id = created.body["members"][0]["id"]
         .as_str()
         .unwrap()
@@ -47,6 +56,7 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
     let center_path = format!("/api/v1/centers/{goris}");
     let household_path = format!("/api/v1/households/{household_id}");
     let person_path = format!("/api/v1/persons/{person_id}");
+    let flow_count_path = format!("/api/v1/flow-counts/{flow_count_id}");
     // Expected status per role, in ROLES order.
     let cases: Vec<(Method, String, Option<serde_json::Value>, [u16; 7])> = vec![
         (
@@ -121,12 +131,45 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
             None,
             [401, 200, 200, 403, 200, 403, 200],
         ),
+        // Flow counts are aggregate data: analysts read them too.
+        (
+            Method::POST,
+            "/api/v1/flow-counts".into(),
+            Some(count_body(&goris, "2023-09-26T00:00:00Z")),
+            [401, 201, 201, 403, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/flow-counts".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            flow_count_path.clone(),
+            None,
+            [401, 200, 200, 403, 200, 200, 200],
+        ),
+        (
+            Method::PATCH,
+            flow_count_path.clone(),
+            Some(json!({"reason": "recount", "vehicles": 4})),
+            [401, 200, 200, 403, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("{flow_count_path}/corrections"),
+            None,
+            [401, 200, 200, 403, 200, 200, 200],
+        ),
     ];
     for (method, path, body, expected) in cases {
         for (i, token) in tokens.iter().enumerate() {
             let mut headers = Vec::new();
             let version;
-            if method == Method::PATCH && path.starts_with("/api/v1/households/") {
+            let versioned =
+                path.starts_with("/api/v1/households/") || path.starts_with("/api/v1/flow-counts/");
+            if method == Method::PATCH && versioned {
                 let current = app.get(&path, Some(app.admin())).await;
                 version = current.header("etag").unwrap().to_string();
                 headers.push(("if-match", version.as_str()));
@@ -134,6 +177,10 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
             let mut body = body.clone();
             if let (Some(b), true) = (body.as_mut(), path == "/api/v1/centers") {
                 b["code"] = json!(format!("NEW{i}"));
+            }
+            // Each role records its own hour, so that no count overlaps another.
+            if let (Some(b), true) = (body.as_mut(), path == "/api/v1/flow-counts") {
+                *b = count_body(&goris, &format!("2023-09-26T{i:02}:00:00Z"));
             }
             let response = app
                 .send(
@@ -161,4 +208,23 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
         )
         .await;
     assert_eq!(forbidden_filter.status, 403);
+    // The same for flow counts: a registrar elsewhere sees none of Goris's.
+    let elsewhere = app.get("/api/v1/flow-counts", tokens[3].as_deref()).await;
+    assert_eq!(elsewhere.body["items"], json!([]));
+    let here = app.get("/api/v1/flow-counts", tokens[4].as_deref()).await;
+    assert_eq!(here.body["items"].as_array().unwrap().len(), 3);
+    let forbidden_filter = app
+        .get(
+            &format!("/api/v1/flow-counts?center_id={goris}"),
+            tokens[3].as_deref(),
+        )
+        .await;
+    assert_eq!(forbidden_filter.status, 403);
+    let analyst_filter = app
+        .get(
+            &format!("/api/v1/flow-counts?center_id={goris}"),
+            tokens[5].as_deref(),
+        )
+        .await;
+    assert_eq!(analyst_filter.body["items"].as_array().unwrap().len(), 3);
 }

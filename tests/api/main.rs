@@ -7,6 +7,7 @@ mod access;
 mod auth;
 mod centers;
 mod cli;
+mod flows;
 mod households;
 mod idempotency;
 mod logs;

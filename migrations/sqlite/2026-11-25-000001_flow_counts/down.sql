@@ -1,0 +1,2 @@
+DROP TABLE flow_count_corrections;
+DROP TABLE flow_counts;
