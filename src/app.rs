@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
-use crate::{accounts, auth, centers, flows, health, needs, persons, registration};
+use crate::{accounts, auth, centers, flows, health, needs, persons, registration, stats};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +63,14 @@ impl Application {
         let db = web::Data::new(db);
         let tokens = web::Data::new(auth::Tokens::new(&settings.auth));
         let provinces = web::Data::new(provinces);
+        let stats_settings = web::Data::new(settings.stats.clone());
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(db.clone())
                 .app_data(tokens.clone())
                 .app_data(provinces.clone())
+                .app_data(stats_settings.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(crate::extract::BodyLimit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -162,7 +164,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/flow-counts/{id}/corrections",
                     web::get().to(flows::corrections),
-                ),
+                )
+                .route("/stats/summary", web::get().to(stats::summary))
+                .route("/stats/arrivals", web::get().to(stats::arrivals))
+                .route("/stats/demographics", web::get().to(stats::demographics))
+                .route("/stats/needs", web::get().to(stats::needs)),
         );
 }
 

@@ -22,6 +22,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
     pub provinces: ProvinceSettings,
+    pub stats: StatsSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,6 +96,16 @@ pub struct ProvinceSettings {
     pub extra: Vec<String>,
 }
 
+/// `[stats]`: statistics for dashboards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSettings {
+    /// Population of the area of origin before the displacement.
+    pub origin_population: i64,
+    /// Counts from 1 to k-1 are suppressed for callers without person-level access.
+    pub suppression_k: i64,
+}
+
 impl Settings {
     /// Loads the defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, config::ConfigError> {
@@ -132,6 +143,12 @@ impl Settings {
         }
         if self.auth.token_lifetime_seconds == 0 {
             return Err("auth.token_lifetime_seconds must be at least 1".into());
+        }
+        if self.stats.origin_population < 1 {
+            return Err("stats.origin_population must be at least 1".into());
+        }
+        if self.stats.suppression_k < 2 {
+            return Err("stats.suppression_k must be at least 2".into());
         }
         Ok(())
     }

@@ -11,7 +11,9 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{
+    DateTime, DurationRound, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc,
+};
 use diesel::dsl::sum;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -372,6 +374,83 @@ pub fn crossed_as_of(
     }
     let (people, vehicles): (Option<i64>, Option<i64>) = q.first(conn)?;
     Ok((people.unwrap_or(0), vehicles.unwrap_or(0)))
+}
+
+/// People and vehicles that crossed in, per center, in the windows closed by `as_of`.
+pub fn crossed_by_center(
+    conn: &mut DbConnection,
+    as_of: NaiveDateTime,
+) -> Result<std::collections::HashMap<Uuid, (i64, i64)>, ApiError> {
+    let rows: Vec<(String, Option<i64>, Option<i64>)> = flow_counts::table
+        .filter(flow_counts::direction.eq(Direction::In.as_str()))
+        .filter(flow_counts::window_end.le(as_of))
+        .group_by(flow_counts::center_id)
+        .select((
+            flow_counts::center_id,
+            sum(flow_counts::people),
+            sum(flow_counts::vehicles),
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(center, people, vehicles)| {
+            Ok((
+                parse_uuid(&center)?,
+                (people.unwrap_or(0), vehicles.unwrap_or(0)),
+            ))
+        })
+        .collect()
+}
+
+/// People who crossed in, per center and UTC hour of their window's start,
+/// within `range`, and per center before it: the `source=crossed` series.
+#[allow(clippy::type_complexity)]
+pub fn crossed_series(
+    conn: &mut DbConnection,
+    range: crate::stats::Range,
+    scope: &CenterScope,
+) -> Result<
+    (
+        Vec<(Uuid, NaiveDateTime, String, i64)>,
+        Vec<(Uuid, String, i64)>,
+    ),
+    ApiError,
+> {
+    let mut q = flow_counts::table
+        .filter(flow_counts::direction.eq(Direction::In.as_str()))
+        .filter(flow_counts::window_start.lt(range.to))
+        .select((
+            flow_counts::center_id,
+            flow_counts::window_start,
+            flow_counts::people,
+        ))
+        .into_boxed();
+    if let CenterScope::Only(centers) = scope {
+        let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
+        q = q.filter(flow_counts::center_id.eq_any(centers));
+    }
+    let rows: Vec<(String, NaiveDateTime, i32)> = q.load(conn)?;
+    let mut within = Vec::new();
+    let mut before: std::collections::BTreeMap<Uuid, i64> = std::collections::BTreeMap::new();
+    for (center, start, people) in rows {
+        let center = parse_uuid(&center)?;
+        let hour = start
+            .and_utc()
+            .duration_trunc(TimeDelta::hours(1))
+            .map_err(ApiError::internal)?
+            .naive_utc();
+        if hour < range.from {
+            *before.entry(center).or_default() += i64::from(people);
+        } else {
+            within.push((center, hour, String::new(), i64::from(people)));
+        }
+    }
+    Ok((
+        within,
+        before
+            .into_iter()
+            .map(|(c, n)| (c, String::new(), n))
+            .collect(),
+    ))
 }
 
 /// A `flow_counts` row as stored.

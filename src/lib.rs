@@ -12,6 +12,8 @@
 //!   (households and members), [`persons`] (reading and name search),
 //!   [`flows`] (border flow counts: people crossing per time window),
 //!   [`needs`] (the specific-needs code list), [`provinces`], [`age_bands`].
+//! - [`stats`] answers dashboards from aggregates kept current in every
+//!   registration transaction; [`suppression`] withholds small counts.
 //! - [`idempotency`] makes retried writes safe.
 //! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
 //!   pools, migrations; [`schema`] the tables.
@@ -34,6 +36,8 @@ pub mod persons;
 pub mod provinces;
 pub mod registration;
 pub mod schema;
+pub mod stats;
+pub mod suppression;
 
 /// Sets up logging: human-readable text or JSON lines on stdout.
 pub fn init_logging(settings: &config::LogSettings) {

@@ -39,6 +39,19 @@ enum Command {
         #[command(subcommand)]
         command: CenterCommand,
     },
+    /// Check or rebuild the statistics aggregates.
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Compare the aggregates with a recount from the records; exits 1 if they differ.
+    Verify,
+    /// Replace the aggregates with a recount from the records (e.g. after a partial restore).
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +125,7 @@ fn main() -> ExitCode {
 fn run(command: Command, settings: Settings) -> Result<(), String> {
     match command {
         Command::Serve => serve(settings),
+        Command::Stats { command } => stats(command, &settings),
         Command::Migrate => {
             let db = open(&settings)?;
             let applied = db.migrate().map_err(|e| e.to_string())?;
@@ -179,6 +193,40 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
             };
             let center = centers::create(&mut conn, new, &provinces).map_err(|e| e.to_string())?;
             println!("created center {} ({})", center.code, center.id);
+            Ok(())
+        }
+    }
+}
+
+fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {
+    let db = open(settings)?;
+    db.migrate().map_err(|e| e.to_string())?;
+    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+    match command {
+        StatsCommand::Verify => {
+            let stored = refuge::stats::stored_counts(&mut conn).map_err(|e| e.to_string())?;
+            let expected = refuge::stats::expected_counts(&mut conn).map_err(|e| e.to_string())?;
+            let differing = expected
+                .keys()
+                .chain(stored.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter(|key| stored.get(*key) != expected.get(*key))
+                .count();
+            if differing > 0 {
+                return Err(format!(
+                    "{differing} aggregate row(s) differ from the records: run `refuge stats rebuild`"
+                ));
+            }
+            println!("{} aggregate rows match the records", expected.len());
+            Ok(())
+        }
+        StatsCommand::Rebuild => {
+            use diesel::Connection;
+            let rows = conn
+                .transaction(|conn| refuge::stats::rebuild(conn))
+                .map_err(|e| e.to_string())?;
+            println!("rebuilt {rows} aggregate rows from the records");
             Ok(())
         }
     }

@@ -21,7 +21,8 @@ use crate::idempotency::{self, Key};
 use crate::needs;
 use crate::persons;
 use crate::provinces::Provinces;
-use crate::schema::{households, person_needs, persons as persons_table};
+use crate::schema::{household_revisions, households, person_needs, persons as persons_table};
+use crate::stats;
 
 /// Most members one household may have.
 pub const MAX_MEMBERS: usize = 40;
@@ -438,6 +439,7 @@ pub fn register(
             other => other.into(),
         })?;
     insert_members(conn, household.id, 0, &household.members, now)?;
+    stats::record(conn, None, Some(&household))?;
     Ok(household)
 }
 
@@ -618,7 +620,11 @@ fn load_households(
         .order((persons_table::household_id, persons_table::position))
         .select(PersonRow::as_select())
         .load(conn)?;
-    let mut members = members_from_rows(conn, person_rows)?;
+    let mut members: std::collections::HashMap<Uuid, Vec<Member>> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for (household, member) in members_from_rows(conn, person_rows)? {
+        members.entry(household).or_default().push(member);
+    }
     rows.into_iter()
         .map(|row| {
             let HouseholdRow {
@@ -635,8 +641,6 @@ fn load_households(
                 updated_at,
             } = row;
             let id = parse_uuid(&id)?;
-            let (mine, rest): (Vec<_>, Vec<_>) = members.drain(..).partition(|(h, _)| *h == id);
-            members = rest;
             Ok(Household {
                 id,
                 center_id: parse_uuid(&center_id)?,
@@ -649,10 +653,42 @@ fn load_households(
                 registered_by: parse_uuid(&registered_by)?,
                 created_at: created_at.and_utc(),
                 updated_at: updated_at.and_utc(),
-                members: mine.into_iter().map(|(_, m)| m).collect(),
+                members: members.remove(&id).unwrap_or_default(),
             })
         })
         .collect()
+}
+
+/// Households (with members) that arrived in `[from, to]`, in arrival order.
+pub(crate) fn arrived_between(
+    conn: &mut DbConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<Household>, ApiError> {
+    let rows: Vec<HouseholdRow> = households::table
+        .filter(households::arrived_at.between(from, to))
+        .order((households::arrived_at, households::id))
+        .select(HouseholdRow::as_select())
+        .load(conn)?;
+    load_households(conn, rows)
+}
+
+/// Up to `limit` households after `after` in id order, for scans over all records.
+pub(crate) fn page_by_id(
+    conn: &mut DbConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Household>, ApiError> {
+    let mut q = households::table
+        .select(HouseholdRow::as_select())
+        .order(households::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(households::id.gt(after.to_string()));
+    }
+    let rows = q.load(conn)?;
+    load_households(conn, rows)
 }
 
 /// Loads one household with its members.
@@ -853,37 +889,37 @@ pub async fn list(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdPatch {
-    arrived_at: Option<DateTime<FixedOffset>>,
-    origin_settlement: Option<String>,
+    pub arrived_at: Option<DateTime<FixedOffset>>,
+    pub origin_settlement: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    intended_destination: Option<Option<String>>,
+    pub intended_destination: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    phone: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
     #[serde(default)]
-    members: Vec<MemberPatch>,
+    pub members: Vec<MemberPatch>,
     #[serde(default)]
-    add_members: Vec<NewMember>,
+    pub add_members: Vec<NewMember>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberPatch {
-    id: Uuid,
-    given_name: Option<String>,
-    family_name: Option<String>,
+    pub id: Uuid,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    patronymic: Option<Option<String>>,
+    pub patronymic: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    name_latin: Option<Option<String>>,
-    sex: Option<Sex>,
+    pub name_latin: Option<Option<String>>,
+    pub sex: Option<Sex>,
     #[serde(default, deserialize_with = "nullable")]
-    birth_date: Option<Option<NaiveDate>>,
+    pub birth_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
-    estimated_age: Option<Option<i32>>,
-    relationship: Option<Relationship>,
+    pub estimated_age: Option<Option<i32>>,
+    pub relationship: Option<Relationship>,
     #[serde(default, deserialize_with = "nullable")]
-    document: Option<Option<Document>>,
-    needs: Option<Vec<String>>,
+    pub document: Option<Option<Document>>,
+    pub needs: Option<Vec<String>>,
 }
 
 /// Reads `If-Match: "N"` (or `W/"N"`).
@@ -1012,78 +1048,140 @@ pub async fn patch(
     let patch = body.value;
     let household = db
         .write(move |conn| {
-            let mut household = find(conn, id)?.ok_or_else(|| not_found(id))?;
-            caller.require_registration(household.center_id)?;
-            if household.version != expected {
-                return Err(ApiError::PreconditionFailed {
-                    current_version: household.version,
-                });
-            }
-            let old_count = household.members.len();
-            apply_patch(&mut household, patch)?;
-            validate_patched(&household, &provinces)?;
-            let now = db::now();
-            household.version += 1;
-            household.updated_at = now.and_utc();
-            // The version in the WHERE clause makes a concurrent correction
-            // (another process between our read and this write) fail cleanly.
-            let updated = diesel::update(
-                households::table
-                    .find(id.to_string())
-                    .filter(households::version.eq(expected)),
-            )
-            .set((
-                households::arrived_at.eq(household.arrived_at.naive_utc()),
-                households::origin_settlement.eq(&household.origin_settlement),
-                households::intended_destination.eq(&household.intended_destination),
-                households::phone.eq(&household.phone),
-                households::size.eq(household.size),
-                households::version.eq(household.version),
-                households::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-            if updated == 0 {
-                let current: i32 = households::table
-                    .find(id.to_string())
-                    .select(households::version)
-                    .first(conn)?;
-                return Err(ApiError::PreconditionFailed {
-                    current_version: current,
-                });
-            }
-            let (existing, added) = household.members.split_at(old_count);
-            for member in existing {
-                diesel::update(persons_table::table.find(member.id.to_string()))
-                    .set((
-                        persons_table::given_name.eq(&member.given_name),
-                        persons_table::family_name.eq(&member.family_name),
-                        persons_table::patronymic.eq(&member.patronymic),
-                        persons_table::name_latin.eq(&member.name_latin),
-                        persons_table::sex.eq(as_text(member.sex)),
-                        persons_table::birth_date.eq(member.birth_date),
-                        persons_table::estimated_age.eq(member.estimated_age),
-                        persons_table::relationship.eq(as_text(member.relationship)),
-                        persons_table::document_type
-                            .eq(member.document.as_ref().map(|d| as_text(d.kind))),
-                        persons_table::document_number
-                            .eq(member.document.as_ref().map(|d| d.number.clone())),
-                        persons_table::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            let existing_ids: Vec<String> = existing.iter().map(|m| m.id.to_string()).collect();
-            diesel::delete(
-                person_needs::table.filter(person_needs::person_id.eq_any(&existing_ids)),
-            )
-            .execute(conn)?;
-            persons::delete_name_keys(conn, &existing_ids)?;
-            insert_needs_and_keys(conn, existing)?;
-            if !added.is_empty() {
-                insert_members(conn, id, old_count as i32, added, now)?;
-            }
-            tracing::info!(household_id = %id, version = household.version, "household corrected");
-            Ok(household)
+            let correction = Correction {
+                id,
+                expected_version: expected,
+                patch,
+                corrected_by: caller.user_id,
+                effective_at: db::now(),
+            };
+            correct(conn, correction, &provinces, |household| {
+                caller.require_registration(household.center_id)
+            })
         })
         .await?;
     Ok(respond_with(actix_web::http::StatusCode::OK, &household))
+}
+
+/// A correction to apply to a stored household.
+pub struct Correction {
+    pub id: Uuid,
+    /// The version the corrector read; another version means someone else
+    /// corrected the household in between (412).
+    pub expected_version: i32,
+    pub patch: HouseholdPatch,
+    pub corrected_by: Uuid,
+    /// When the correction takes effect for statistics as of a past instant:
+    /// now for the API; the replayed time for a scenario replay. Never before
+    /// the previous correction.
+    pub effective_at: NaiveDateTime,
+}
+
+/// Applies a correction in the caller's transaction: keeps the previous state
+/// as a revision, bumps the version and keeps the statistics current.
+/// `authorize` sees the stored household before anything is written.
+pub fn correct(
+    conn: &mut DbConnection,
+    correction: Correction,
+    provinces: &Provinces,
+    authorize: impl FnOnce(&Household) -> Result<(), ApiError>,
+) -> Result<Household, ApiError> {
+    let Correction {
+        id,
+        expected_version: expected,
+        patch,
+        corrected_by,
+        effective_at,
+    } = correction;
+    let mut household = find(conn, id)?.ok_or_else(|| not_found(id))?;
+    authorize(&household)?;
+    if household.version != expected {
+        return Err(ApiError::PreconditionFailed {
+            current_version: household.version,
+        });
+    }
+    let before = household.clone();
+    let old_count = household.members.len();
+    apply_patch(&mut household, patch)?;
+    validate_patched(&household, provinces)?;
+    let last_effective: Option<NaiveDateTime> = household_revisions::table
+        .filter(household_revisions::household_id.eq(id.to_string()))
+        .select(diesel::dsl::max(household_revisions::replaced_at))
+        .first(conn)?;
+    if last_effective.is_some_and(|last| effective_at < last) {
+        return Err(ApiError::invalid(
+            "effective_at",
+            "before_previous",
+            "a correction cannot take effect before the previous one",
+        ));
+    }
+    let now = db::now();
+    household.version += 1;
+    household.updated_at = now.and_utc();
+    // The version in the WHERE clause makes a concurrent correction
+    // (another process between our read and this write) fail cleanly.
+    let updated = diesel::update(
+        households::table
+            .find(id.to_string())
+            .filter(households::version.eq(expected)),
+    )
+    .set((
+        households::arrived_at.eq(household.arrived_at.naive_utc()),
+        households::origin_settlement.eq(&household.origin_settlement),
+        households::intended_destination.eq(&household.intended_destination),
+        households::phone.eq(&household.phone),
+        households::size.eq(household.size),
+        households::version.eq(household.version),
+        households::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        let current: i32 = households::table
+            .find(id.to_string())
+            .select(households::version)
+            .first(conn)?;
+        return Err(ApiError::PreconditionFailed {
+            current_version: current,
+        });
+    }
+    diesel::insert_into(household_revisions::table)
+        .values((
+            household_revisions::household_id.eq(id.to_string()),
+            household_revisions::version.eq(before.version),
+            household_revisions::snapshot
+                .eq(serde_json::to_string(&before).map_err(ApiError::internal)?),
+            household_revisions::replaced_at.eq(effective_at),
+            household_revisions::replaced_by.eq(corrected_by.to_string()),
+        ))
+        .execute(conn)?;
+    let (existing, added) = household.members.split_at(old_count);
+    for member in existing {
+        diesel::update(persons_table::table.find(member.id.to_string()))
+            .set((
+                persons_table::given_name.eq(&member.given_name),
+                persons_table::family_name.eq(&member.family_name),
+                persons_table::patronymic.eq(&member.patronymic),
+                persons_table::name_latin.eq(&member.name_latin),
+                persons_table::sex.eq(as_text(member.sex)),
+                persons_table::birth_date.eq(member.birth_date),
+                persons_table::estimated_age.eq(member.estimated_age),
+                persons_table::relationship.eq(as_text(member.relationship)),
+                persons_table::document_type.eq(member.document.as_ref().map(|d| as_text(d.kind))),
+                persons_table::document_number
+                    .eq(member.document.as_ref().map(|d| d.number.clone())),
+                persons_table::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    let existing_ids: Vec<String> = existing.iter().map(|m| m.id.to_string()).collect();
+    diesel::delete(person_needs::table.filter(person_needs::person_id.eq_any(&existing_ids)))
+        .execute(conn)?;
+    persons::delete_name_keys(conn, &existing_ids)?;
+    insert_needs_and_keys(conn, existing)?;
+    if !added.is_empty() {
+        insert_members(conn, id, old_count as i32, added, now)?;
+    }
+    stats::record(conn, Some(&before), Some(&household))?;
+    tracing::info!(household_id = %id, version = household.version, "household corrected");
+    Ok(household)
 }

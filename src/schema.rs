@@ -127,9 +127,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    arrival_counts (center_id, bucket, dimension, value) {
+        center_id -> Text,
+        bucket -> Timestamp,
+        dimension -> Text,
+        value -> Text,
+        persons -> BigInt,
+        households -> BigInt,
+    }
+}
+
+diesel::table! {
+    household_revisions (household_id, version) {
+        household_id -> Text,
+        version -> Integer,
+        snapshot -> Text,
+        replaced_at -> Timestamp,
+        replaced_by -> Text,
+    }
+}
+
 diesel::joinable!(user_centers -> users (user_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
+diesel::joinable!(arrival_counts -> centers (center_id));
+diesel::joinable!(household_revisions -> households (household_id));
 diesel::joinable!(persons -> households (household_id));
 diesel::joinable!(person_needs -> persons (person_id));
 diesel::joinable!(person_name_keys -> persons (person_id));
@@ -147,4 +170,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     flow_counts,
     flow_count_corrections,
+    arrival_counts,
+    household_revisions,
 );

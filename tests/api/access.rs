@@ -162,6 +162,36 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
             None,
             [401, 200, 200, 403, 200, 200, 200],
         ),
+        (
+            Method::GET,
+            "/api/v1/stats/summary".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/stats/summary?suppress=false".into(),
+            None,
+            [401, 200, 200, 200, 200, 403, 200],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/stats/arrivals?center_id={goris}"),
+            None,
+            [401, 200, 200, 403, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/stats/demographics".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/stats/needs?center_id={goris}"),
+            None,
+            [401, 200, 200, 403, 200, 200, 200],
+        ),
     ];
     for (method, path, body, expected) in cases {
         for (i, token) in tokens.iter().enumerate() {

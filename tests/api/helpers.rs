@@ -246,6 +246,21 @@ impl TestApp {
         self.login(username, USER_PASSWORD).await
     }
 
+    /// Runs `work` on a connection of its own to the app's database.
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut refuge::db::DbConnection) -> T + Send + 'static,
+    ) -> T {
+        let settings = self.settings.database.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = Db::open(&settings).unwrap();
+            let mut conn = db.connection_for_setup().unwrap();
+            work(&mut conn)
+        })
+        .await
+        .unwrap()
+    }
+
     /// Creates a center (as admin) and returns its id.
     pub async fn center(&self, code: &str) -> String {
         let response = self

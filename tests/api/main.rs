@@ -13,4 +13,5 @@ mod idempotency;
 mod logs;
 mod operations;
 mod persons;
+mod stats;
 mod storage;

@@ -1,0 +1,2 @@
+DROP TABLE household_revisions;
+DROP TABLE arrival_counts;

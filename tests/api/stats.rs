@@ -1,0 +1,546 @@
+//! Statistics: aggregates that always equal the records, figures as of a past
+//! instant, local-date buckets, and small-cell suppression that cannot be undone.
+
+use refuge::accounts::Role;
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::helpers::{household, TestApp};
+
+backend_tests!(
+    aggregates_always_equal_a_rebuild_from_the_records,
+    summary_as_of_counts_what_was_recorded_then,
+    arrivals_are_bucketed_by_the_centers_local_date,
+    analysts_never_see_small_counts_nor_derive_them,
+    statistics_parameters_are_checked,
+    crossings_and_backlog_come_from_flow_counts
+);
+
+/// A household with a mix of sexes, ages, needs and an unknown age.
+fn varied_household(center: &str, arrived_at: &str, destination: Option<&str>) -> Value {
+    json!({
+        "center_id": center,
+        "arrived_at": arrived_at,
+        "origin_settlement": "Մարտակերտ",
+        "intended_destination": destination,
+        "members": [
+            {"given_name": "Գոհար", "family_name": "Սարգսյան", "sex": "female", "relationship": "head", "birth_date": "1950-02-11", "needs": ["ER", "DS"]},
+            {"given_name": "Արմեն", "family_name": "Սարգսյան", "sex": "male", "relationship": "child", "estimated_age": 40, "needs": []},
+            {"given_name": "Նուշիկ", "family_name": "Սարգսյան", "sex": "unknown", "relationship": "grandchild", "birth_date": "2021-05-01", "needs": ["SM"]},
+            {"given_name": "Վարդան", "family_name": "Սարգսյան", "sex": "other", "relationship": "other_relative", "needs": []}
+        ]
+    })
+}
+
+async fn register(app: &TestApp, body: &Value) -> Value {
+    let response = app
+        .post("/api/v1/households", Some(app.admin()), body)
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    response.body
+}
+
+async fn correct(app: &TestApp, household: &Value, patch: Value) -> Value {
+    let path = format!("/api/v1/households/{}", household["id"].as_str().unwrap());
+    let version = format!("\"{}\"", household["version"]);
+    let response = app
+        .patch(&path, Some(app.admin()), &patch, Some(&version))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    response.body
+}
+
+async fn assert_aggregates_match(app: &TestApp) {
+    let (stored, expected) = app
+        .with_db(|conn| {
+            (
+                refuge::stats::stored_counts(conn).unwrap(),
+                refuge::stats::expected_counts(conn).unwrap(),
+            )
+        })
+        .await;
+    assert!(!expected.is_empty());
+    assert_eq!(stored, expected, "aggregates drifted from the records");
+}
+
+async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    let vayk = app.center("VAYK").await;
+    let first = register(
+        &app,
+        &varied_household(&goris, "2023-09-25T10:15:00+04:00", Some("AM-SU")),
+    )
+    .await;
+    let second = register(&app, &household(&vayk, 5)).await;
+    register(
+        &app,
+        &varied_household(&goris, "2023-09-26T23:30:00+04:00", None),
+    )
+    .await;
+    assert_aggregates_match(&app).await;
+
+    // Corrections that move a household between hours, sexes, bands,
+    // needs, destinations and sizes.
+    let member = first["members"][2]["id"].as_str().unwrap();
+    let first = correct(
+        &app,
+        &first,
+        json!({
+            "arrived_at": "2023-09-24T21:05:00+04:00",
+            "intended_destination": null,
+            "members": [{"id": member, "sex": "female", "needs": ["SM", "SC-SC"], "birth_date": "2010-01-01"}],
+            "add_members": [{"given_name": "Աննա", "family_name": "Սարգսյան", "sex": "female", "relationship": "grandchild", "estimated_age": 3, "needs": []}]
+        }),
+    )
+    .await;
+    correct(
+        &app,
+        &second,
+        json!({"origin_settlement": "Ասկերան", "intended_destination": "AM-ER"}),
+    )
+    .await;
+    correct(
+        &app,
+        &first,
+        json!({"members": [{"id": member, "needs": []}]}),
+    )
+    .await;
+    assert_aggregates_match(&app).await;
+
+    // The summary agrees with the records.
+    let summary = app
+        .get("/api/v1/stats/summary?suppress=false", Some(app.admin()))
+        .await;
+    assert_eq!(summary.status, 200, "{}", summary.text);
+    assert_eq!(summary.body["registered"]["persons"], 14);
+    assert_eq!(summary.body["registered"]["households"], 3);
+    assert_eq!(summary.body["registered"]["female"], 1 + 2 + 1 + 2);
+    assert_eq!(summary.body["registered"]["male"], 1 + 3 + 1);
+    assert_eq!(summary.body["registered"]["other"], 2);
+    assert_eq!(summary.body["registered"]["unknown"], 1);
+
+    // A rebuild from scratch gives the same table.
+    let rebuilt = app
+        .with_db(|conn| refuge::stats::rebuild(conn).unwrap())
+        .await;
+    assert!(rebuilt > 0);
+    assert_aggregates_match(&app).await;
+}
+
+async fn summary_as_of_counts_what_was_recorded_then(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    register(&app, &household(&goris, 3)).await; // 2023-09-26T14:30+04:00
+    let later = register(
+        &app,
+        &varied_household(&goris, "2023-09-26T16:20:00+04:00", Some("AM-KT")),
+    )
+    .await;
+    let before_correction = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let member = later["members"][2]["id"].as_str().unwrap();
+    correct(
+        &app,
+        &later,
+        json!({"members": [{"id": member, "sex": "male"}]}),
+    )
+    .await;
+
+    let at = |t: &str| {
+        format!(
+            "/api/v1/stats/summary?suppress=false&as_of={}",
+            t.replace('+', "%2B")
+        )
+    };
+    let cases = [
+        ("2023-09-26T14:29:59+04:00", 0),
+        ("2023-09-26T14:30:00+04:00", 3),
+        ("2023-09-26T16:19:00+04:00", 3),
+        ("2023-09-26T16:20:00+04:00", 7),
+        ("2023-09-27T00:00:00+04:00", 7),
+    ];
+    for (as_of, persons) in cases {
+        let response = app.get(&at(as_of), Some(app.admin())).await;
+        assert_eq!(response.status, 200, "{}", response.text);
+        assert_eq!(
+            response.body["registered"]["persons"], persons,
+            "as of {as_of}"
+        );
+    }
+    let then = app
+        .get(&at(&before_correction.to_rfc3339()), Some(app.admin()))
+        .await;
+    assert_eq!(
+        then.body["registered"]["unknown"], 1,
+        "before the correction"
+    );
+    assert_eq!(then.body["registered"]["male"], 3);
+    let now = app
+        .get("/api/v1/stats/summary?suppress=false", Some(app.admin()))
+        .await;
+    assert_eq!(now.body["registered"]["unknown"], 0, "after the correction");
+    assert_eq!(now.body["registered"]["male"], 4);
+    assert_eq!(now.body["first_arrival"], "2023-09-26T10:30:00Z");
+    assert_eq!(now.body["last_arrival"], "2023-09-26T12:20:00Z");
+    assert_eq!(now.body["centers"][0]["code"], "GORIS");
+    assert_eq!(now.body["centers"][0]["registered_persons"], 7);
+}
+
+async fn arrivals_are_bucketed_by_the_centers_local_date(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    let kapan = app.center("KAPAN").await;
+    // 23:30 and 00:30 local are both on 26 September in UTC.
+    register(
+        &app,
+        &varied_household(&goris, "2023-09-26T23:30:00+04:00", None),
+    )
+    .await;
+    register(
+        &app,
+        &varied_household(&goris, "2023-09-27T00:30:00+04:00", None),
+    )
+    .await;
+    register(&app, &household(&kapan, 2)).await; // 26 Sep 14:30 local
+    let path = "/api/v1/stats/arrivals?suppress=false&group_by=center&from=2023-09-26T00:00:00%2B04:00&to=2023-09-28T00:00:00%2B04:00";
+    let response = app.get(path, Some(app.admin())).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.body["buckets"],
+        json!(["2023-09-26", "2023-09-27"])
+    );
+    let series = response.body["series"].as_array().unwrap();
+    let goris_series = series
+        .iter()
+        .find(|s| s["group"] == goris.as_str())
+        .unwrap();
+    let news: Vec<&Value> = goris_series["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["new"])
+        .collect();
+    assert_eq!(news, [&json!(4), &json!(4)]);
+    assert_eq!(goris_series["points"][1]["cumulative"], 8);
+    let total = &response.body["total"]["points"];
+    assert_eq!(total[0]["new"], 6);
+    assert_eq!(total[1]["cumulative"], 10);
+
+    // Sex groups, hourly: the first bucket starts at `from`.
+    let hourly = app
+        .get(
+            "/api/v1/stats/arrivals?suppress=false&interval=hour&group_by=sex&from=2023-09-26T23:00:00%2B04:00&to=2023-09-27T01:00:00%2B04:00",
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(hourly.status, 200, "{}", hourly.text);
+    assert_eq!(
+        hourly.body["buckets"],
+        json!(["2023-09-26T19:00:00Z", "2023-09-26T20:00:00Z"])
+    );
+    let female = hourly.body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["group"] == "female")
+        .unwrap();
+    assert_eq!(female["points"][0]["new"], 1);
+    assert_eq!(
+        female["cumulative_before"], 1,
+        "the Kapan household's woman arrived earlier"
+    );
+}
+
+/// Every count in a statistics body: integers under these keys.
+const COUNT_KEYS: [&str; 22] = [
+    "persons",
+    "households",
+    "female",
+    "male",
+    "other",
+    "unknown",
+    "total",
+    "new",
+    "cumulative",
+    "cumulative_before",
+    "people",
+    "vehicles",
+    "backlog",
+    "registered_persons",
+    "registered_households",
+    "registered_female",
+    "registered_male",
+    "registered_other",
+    "registered_unknown",
+    "crossed_people",
+    "crossed_vehicles",
+    "persons_total",
+];
+
+fn counts(value: &Value, k: i64, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if let (true, Some(n)) = (COUNT_KEYS.contains(&key.as_str()), v.as_i64()) {
+                    if n > 0 && n < k {
+                        found.push(format!("{path}.{key} = {n}"));
+                    }
+                }
+                counts(v, k, &format!("{path}.{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                counts(v, k, &format!("{path}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Fails when a row `parts` + `total` has exactly one withheld value: it
+/// would follow from the others.
+fn assert_not_derivable(what: &str, values: &[&Value]) {
+    let hidden = values.iter().filter(|v| v.is_null()).count();
+    assert_ne!(
+        hidden, 1,
+        "{what}: one withheld value among {values:?} can be derived"
+    );
+}
+
+async fn analysts_never_see_small_counts_nor_derive_them(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    let vayk = app.center("VAYK").await;
+    for i in 0..6 {
+        let arrived = format!("2023-09-26T1{i}:10:00+04:00");
+        register(&app, &varied_household(&goris, &arrived, Some("AM-SU"))).await;
+    }
+    register(&app, &household(&vayk, 3)).await;
+    let analyst = app.user("analyst", Role::Analyst, &[]).await;
+    let k = app.settings.stats.suppression_k;
+    let range = "from=2023-09-25T00:00:00%2B04:00&to=2023-09-28T00:00:00%2B04:00";
+    let paths = [
+        "/api/v1/stats/summary".to_string(),
+        format!("/api/v1/stats/arrivals?group_by=center&{range}"),
+        format!("/api/v1/stats/arrivals?group_by=sex&{range}"),
+        format!("/api/v1/stats/arrivals?group_by=age_band&interval=hour&{range}"),
+        "/api/v1/stats/demographics".to_string(),
+        "/api/v1/stats/needs".to_string(),
+    ];
+    let mut withheld = 0;
+    for path in &paths {
+        let response = app.get(path, Some(&analyst)).await;
+        assert_eq!(response.status, 200, "{path}: {}", response.text);
+        let mut small = Vec::new();
+        counts(&response.body, k, "", &mut small);
+        assert!(small.is_empty(), "{path} shows small counts: {small:?}");
+        withheld += response.text.matches("\"suppressed\":[\"").count();
+    }
+    assert!(
+        withheld > 0,
+        "the data has small cells, so something must be withheld"
+    );
+
+    // Rows and columns of the pyramid.
+    let demographics = app
+        .get("/api/v1/stats/demographics", Some(&analyst))
+        .await
+        .body;
+    let sexes = ["female", "male", "other", "unknown"];
+    for row in demographics["pyramid"].as_array().unwrap() {
+        let mut values: Vec<&Value> = sexes.iter().map(|s| &row[*s]).collect();
+        values.push(&row["total"]);
+        assert_not_derivable(&format!("band {}", row["age_band"]), &values);
+    }
+    for sex in sexes {
+        let mut values: Vec<&Value> = demographics["pyramid"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r[sex])
+            .collect();
+        values.push(&demographics["persons"][sex]);
+        assert_not_derivable(sex, &values);
+    }
+    let mut sizes: Vec<&Value> = demographics["households_by_size"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["households"])
+        .collect();
+    sizes.push(&demographics["households"]["households"]);
+    assert_not_derivable("households by size", &sizes);
+
+    // Each bucket across groups, and each series along time.
+    let arrivals = app
+        .get(
+            &format!("/api/v1/stats/arrivals?group_by=center&{range}"),
+            Some(&analyst),
+        )
+        .await
+        .body;
+    let series = arrivals["series"].as_array().unwrap();
+    for (i, bucket) in arrivals["buckets"].as_array().unwrap().iter().enumerate() {
+        let mut values: Vec<&Value> = series.iter().map(|s| &s["points"][i]["new"]).collect();
+        values.push(&arrivals["total"]["points"][i]["new"]);
+        assert_not_derivable(&format!("new on {bucket}"), &values);
+    }
+    for s in series {
+        let points = s["points"].as_array().unwrap();
+        let mut previous = &s["cumulative_before"];
+        for point in points {
+            assert_not_derivable(
+                "cumulative step",
+                &[previous, &point["new"], &point["cumulative"]],
+            );
+            previous = &point["cumulative"];
+        }
+    }
+    let needs = app.get("/api/v1/stats/needs", Some(&analyst)).await.body;
+    for item in needs["items"].as_array().unwrap() {
+        let mut values: Vec<&Value> = item["centers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["persons"])
+            .collect();
+        values.push(&item["persons"]);
+        assert_not_derivable(&format!("need {}", item["code"]), &values);
+    }
+
+    // Analysts cannot switch suppression off; admins can, and get exact figures.
+    let refused = app
+        .get("/api/v1/stats/summary?suppress=false", Some(&analyst))
+        .await;
+    assert_eq!(refused.status, 403);
+    let exact = app
+        .get("/api/v1/stats/summary?suppress=false", Some(app.admin()))
+        .await;
+    assert_eq!(exact.body["registered"]["persons"], 27);
+    assert_eq!(exact.body["suppression"]["applied"], false);
+    let vayk_row = exact.body["centers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "VAYK")
+        .unwrap();
+    assert_eq!(vayk_row["registered_persons"], 3);
+
+    // A registrar sees only their center, and may not ask for another.
+    let registrar = app.user("reg.vayk", Role::Registrar, &["VAYK"]).await;
+    let own = app
+        .get("/api/v1/stats/summary?suppress=false", Some(&registrar))
+        .await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    assert_eq!(own.body["registered"]["persons"], 3);
+    let other = app
+        .get(
+            &format!("/api/v1/stats/summary?center_id={goris}"),
+            Some(&registrar),
+        )
+        .await;
+    assert_eq!(other.status, 403);
+}
+
+async fn statistics_parameters_are_checked(app: TestApp) {
+    let bad = [
+        "/api/v1/stats/arrivals?interval=week",
+        "/api/v1/stats/arrivals?group_by=colour",
+        "/api/v1/stats/arrivals?source=crossed&group_by=origin",
+        "/api/v1/stats/arrivals?from=2023-10-01T00:00:00Z&to=2023-09-01T00:00:00Z",
+        "/api/v1/stats/arrivals?interval=hour&from=2023-01-01T00:00:00Z&to=2023-09-01T00:00:00Z",
+        "/api/v1/stats/summary?as_of=yesterday",
+        "/api/v1/stats/summary?center_id=not-a-uuid",
+        "/api/v1/stats/demographics?suppress=maybe",
+        "/api/v1/stats/needs?colour=red",
+    ];
+    for path in bad {
+        let response = app.get(path, Some(app.admin())).await;
+        assert_eq!(response.status, 400, "{path}: {}", response.text);
+        assert!(
+            !response.error_fields().is_empty(),
+            "{path}: names the parameter"
+        );
+    }
+    let empty = app.get("/api/v1/stats/summary", Some(app.admin())).await;
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    assert_eq!(empty.body["registered"]["persons"], 0);
+    assert_eq!(empty.body["first_arrival"], Value::Null);
+}
+
+async fn crossings_and_backlog_come_from_flow_counts(app: TestApp) {
+    let kornidzor = app.center("KORNIDZOR").await;
+    let goris = app.center("GORIS").await;
+    let windows = [
+        (
+            "2023-09-26T12:00:00+04:00",
+            "2023-09-26T13:00:00+04:00",
+            120,
+            30,
+        ),
+        (
+            "2023-09-26T13:00:00+04:00",
+            "2023-09-26T14:00:00+04:00",
+            200,
+            41,
+        ),
+        (
+            "2023-09-27T09:00:00+04:00",
+            "2023-09-27T10:00:00+04:00",
+            80,
+            17,
+        ),
+    ];
+    for (start, end, people, vehicles) in windows {
+        let response = app
+            .post(
+                "/api/v1/flow-counts",
+                Some(app.admin()),
+                &json!({"center_id": kornidzor, "window_start": start, "window_end": end,
+                        "direction": "in", "people": people, "vehicles": vehicles}),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{}", response.text);
+    }
+    register(&app, &household(&goris, 5)).await; // 26 Sep 14:30 local
+
+    let at = |t: &str| {
+        format!(
+            "/api/v1/stats/summary?suppress=false&as_of={}",
+            t.replace('+', "%2B")
+        )
+    };
+    // A window counts once it has closed.
+    let mid = app
+        .get(&at("2023-09-26T13:30:00+04:00"), Some(app.admin()))
+        .await;
+    assert_eq!(mid.body["crossed"]["people"], 120);
+    assert_eq!(mid.body["crossed"]["vehicles"], 30);
+    assert_eq!(mid.body["backlog"], 120);
+    let evening = app
+        .get(&at("2023-09-26T20:00:00+04:00"), Some(app.admin()))
+        .await;
+    assert_eq!(evening.body["crossed"]["people"], 320);
+    assert_eq!(evening.body["registered"]["persons"], 5);
+    assert_eq!(evening.body["backlog"], 315);
+    assert_eq!(
+        evening.body["share_of_origin_population"]["crossed"],
+        0.0027
+    );
+    let rows = evening.body["centers"].as_array().unwrap();
+    let kornidzor_row = rows.iter().find(|c| c["code"] == "KORNIDZOR").unwrap();
+    assert_eq!(kornidzor_row["crossed_people"], 320);
+    assert_eq!(kornidzor_row["backlog"], 320);
+    let goris_row = rows.iter().find(|c| c["code"] == "GORIS").unwrap();
+    assert_eq!(goris_row["backlog"], -5);
+
+    let series = app
+        .get(
+            "/api/v1/stats/arrivals?suppress=false&source=crossed&from=2023-09-26T00:00:00%2B04:00&to=2023-09-28T00:00:00%2B04:00",
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(series.status, 200, "{}", series.text);
+    let points = &series.body["total"]["points"];
+    assert_eq!(points[0]["new"], 320);
+    assert_eq!(points[1]["new"], 80);
+    assert_eq!(points[1]["cumulative"], 400);
+}
