@@ -139,6 +139,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    arrival_totals (center_id, bucket) {
+        center_id -> Text,
+        bucket -> Timestamp,
+        persons -> BigInt,
+        households -> BigInt,
+        female -> BigInt,
+        male -> BigInt,
+        other -> BigInt,
+        unknown -> BigInt,
+    }
+}
+
+diesel::table! {
     household_revisions (household_id, version) {
         household_id -> Text,
         version -> Integer,
@@ -152,6 +165,7 @@ diesel::joinable!(user_centers -> users (user_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
 diesel::joinable!(arrival_counts -> centers (center_id));
+diesel::joinable!(arrival_totals -> centers (center_id));
 diesel::joinable!(household_revisions -> households (household_id));
 diesel::joinable!(persons -> households (household_id));
 diesel::joinable!(person_needs -> persons (person_id));
@@ -171,5 +185,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     flow_counts,
     flow_count_corrections,
     arrival_counts,
+    arrival_totals,
     household_revisions,
 );

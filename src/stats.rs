@@ -32,7 +32,7 @@ use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::registration::{self, Household, Sex};
-use crate::schema::{arrival_counts, centers, household_revisions, households};
+use crate::schema::{arrival_counts, arrival_totals, centers, household_revisions, households};
 use crate::suppression::{Cell, Table};
 
 /// The dimensions `arrival_counts` keeps, one row per value.
@@ -51,6 +51,63 @@ pub mod dimension {
 
 /// One aggregate row's key: center, hour of arrival, dimension, value.
 pub type Key = (Uuid, NaiveDateTime, &'static str, String);
+
+/// Per center and hour: the totals kept in `arrival_totals`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub persons: i64,
+    pub households: i64,
+    pub female: i64,
+    pub male: i64,
+    pub other: i64,
+    pub unknown: i64,
+}
+
+impl Totals {
+    fn sex_mut(&mut self, sex: &str) -> &mut i64 {
+        match sex {
+            "female" => &mut self.female,
+            "male" => &mut self.male,
+            "other" => &mut self.other,
+            _ => &mut self.unknown,
+        }
+    }
+}
+
+/// Both aggregate tables: the breakdowns and the per center-hour totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aggregates {
+    pub counts: BTreeMap<Key, Count>,
+    pub totals: BTreeMap<(Uuid, NaiveDateTime), Totals>,
+}
+
+impl Aggregates {
+    /// Aggregates whose totals are derived from `counts`.
+    fn from_counts(counts: BTreeMap<Key, Count>) -> Aggregates {
+        let totals = totals_of(&counts);
+        Aggregates { counts, totals }
+    }
+}
+
+/// The per center-hour totals implied by breakdown rows.
+fn totals_of(counts: &BTreeMap<Key, Count>) -> BTreeMap<(Uuid, NaiveDateTime), Totals> {
+    let mut out: BTreeMap<(Uuid, NaiveDateTime), Totals> = BTreeMap::new();
+    for ((center, bucket, dim, value), count) in counts {
+        let totals = out.entry((*center, *bucket)).or_default();
+        match *dim {
+            dimension::SIZE => {
+                totals.persons += count.persons;
+                totals.households += count.households;
+            }
+            dimension::SEX_AGE => {
+                *totals.sex_mut(value.split('|').next().unwrap_or("unknown")) += count.persons;
+            }
+            _ => {}
+        }
+    }
+    out.retain(|_, t| *t != Totals::default());
+    out
+}
 
 /// Persons and households counted under one key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -133,8 +190,43 @@ pub fn record(
     if delta.is_empty() {
         return Ok(());
     }
-    // Rows in key order: concurrent transactions lock shared rows in the same
-    // order, so they wait for each other instead of deadlocking.
+    // Totals first, then breakdowns, each in key order: concurrent
+    // transactions lock shared rows in the same order, so they wait for each
+    // other instead of deadlocking.
+    let totals: Vec<_> = totals_of(&delta)
+        .into_iter()
+        .map(|((center, bucket), t)| {
+            (
+                arrival_totals::center_id.eq(center.to_string()),
+                arrival_totals::bucket.eq(bucket),
+                arrival_totals::persons.eq(t.persons),
+                arrival_totals::households.eq(t.households),
+                arrival_totals::female.eq(t.female),
+                arrival_totals::male.eq(t.male),
+                arrival_totals::other.eq(t.other),
+                arrival_totals::unknown.eq(t.unknown),
+            )
+        })
+        .collect();
+    if !totals.is_empty() {
+        crate::per_backend!(conn, |c| diesel::insert_into(arrival_totals::table)
+            .values(&totals)
+            .on_conflict((arrival_totals::center_id, arrival_totals::bucket))
+            .do_update()
+            .set((
+                arrival_totals::persons
+                    .eq(arrival_totals::persons + excluded(arrival_totals::persons)),
+                arrival_totals::households
+                    .eq(arrival_totals::households + excluded(arrival_totals::households)),
+                arrival_totals::female
+                    .eq(arrival_totals::female + excluded(arrival_totals::female)),
+                arrival_totals::male.eq(arrival_totals::male + excluded(arrival_totals::male)),
+                arrival_totals::other.eq(arrival_totals::other + excluded(arrival_totals::other)),
+                arrival_totals::unknown
+                    .eq(arrival_totals::unknown + excluded(arrival_totals::unknown)),
+            ))
+            .execute(c))?;
+    }
     let rows: Vec<_> = delta
         .into_iter()
         .map(|((center, bucket, dimension, value), count)| {
@@ -167,7 +259,38 @@ pub fn record(
 }
 
 /// The aggregates as stored (rows that netted out to zero left out).
-pub fn stored_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, ApiError> {
+pub fn stored(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
+    let counts = stored_counts(conn)?;
+    let rows: Vec<(String, NaiveDateTime, i64, i64, i64, i64, i64, i64)> = arrival_totals::table
+        .select((
+            arrival_totals::center_id,
+            arrival_totals::bucket,
+            arrival_totals::persons,
+            arrival_totals::households,
+            arrival_totals::female,
+            arrival_totals::male,
+            arrival_totals::other,
+            arrival_totals::unknown,
+        ))
+        .load(conn)?;
+    let mut totals = BTreeMap::new();
+    for (center, bucket, persons, households, female, male, other, unknown) in rows {
+        let t = Totals {
+            persons,
+            households,
+            female,
+            male,
+            other,
+            unknown,
+        };
+        if t != Totals::default() {
+            totals.insert((parse_uuid(&center)?, bucket), t);
+        }
+    }
+    Ok(Aggregates { counts, totals })
+}
+
+fn stored_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, ApiError> {
     let rows: Vec<(String, NaiveDateTime, String, String, i64, i64)> = arrival_counts::table
         .select((
             arrival_counts::center_id,
@@ -208,7 +331,11 @@ fn dimension_name(stored: &str) -> Result<&'static str, ApiError> {
 }
 
 /// The aggregates computed from scratch from every household.
-pub fn expected_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, ApiError> {
+pub fn expected(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
+    Ok(Aggregates::from_counts(expected_counts(conn)?))
+}
+
+fn expected_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, ApiError> {
     let mut out: BTreeMap<Key, Count> = BTreeMap::new();
     let mut after = None;
     loop {
@@ -229,8 +356,32 @@ pub fn expected_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, 
 /// Replaces the aggregates with ones computed from the records (for repair
 /// after a restore, or when a new dimension is added).
 pub fn rebuild(conn: &mut DbConnection) -> Result<usize, ApiError> {
-    let expected = expected_counts(conn)?;
+    let Aggregates {
+        counts: expected,
+        totals,
+    } = expected(conn)?;
     diesel::delete(arrival_counts::table).execute(conn)?;
+    diesel::delete(arrival_totals::table).execute(conn)?;
+    let total_rows: Vec<_> = totals
+        .iter()
+        .map(|((center, bucket), t)| {
+            (
+                arrival_totals::center_id.eq(center.to_string()),
+                arrival_totals::bucket.eq(*bucket),
+                arrival_totals::persons.eq(t.persons),
+                arrival_totals::households.eq(t.households),
+                arrival_totals::female.eq(t.female),
+                arrival_totals::male.eq(t.male),
+                arrival_totals::other.eq(t.other),
+                arrival_totals::unknown.eq(t.unknown),
+            )
+        })
+        .collect();
+    for chunk in total_rows.chunks(500) {
+        crate::per_backend!(conn, |c| diesel::insert_into(arrival_totals::table)
+            .values(chunk)
+            .execute(c))?;
+    }
     let rows: Vec<_> = expected
         .iter()
         .map(|((center, bucket, dimension, value), count)| {
@@ -249,7 +400,7 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<usize, ApiError> {
             .values(chunk)
             .execute(c))?;
     }
-    Ok(expected.len())
+    Ok(expected.len() + totals.len())
 }
 
 // ---------------------------------------------------------------------------
@@ -370,6 +521,11 @@ fn sum_households() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt>
     diesel::dsl::sql("CAST(SUM(arrival_counts.households) AS BIGINT)")
 }
 
+/// `SUM` of an `arrival_totals` column (a fixed name, never user input).
+fn total_sum(column: &'static str) -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql(&format!("CAST(SUM(arrival_totals.{column}) AS BIGINT)"))
+}
+
 /// Starts every published object with an empty `suppressed` list.
 fn object() -> Map<String, Value> {
     let mut map = Map::new();
@@ -432,34 +588,33 @@ fn registered_as_of(
         .duration_trunc(TimeDelta::hours(1))
         .expect("an hour truncation cannot overflow")
         .naive_utc();
-    // Whole hours before as_of, from the aggregates.
-    let rows: Vec<(String, String, String, i64, i64)> = arrival_counts::table
-        .filter(arrival_counts::bucket.lt(hour))
-        .filter(arrival_counts::dimension.eq_any([dimension::SIZE, dimension::SEX_AGE]))
-        .group_by((
-            arrival_counts::center_id,
-            arrival_counts::dimension,
-            arrival_counts::value,
-        ))
+    // Whole hours before as_of, from the per center-hour totals.
+    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = arrival_totals::table
+        .filter(arrival_totals::bucket.lt(hour))
+        .group_by(arrival_totals::center_id)
         .select((
-            arrival_counts::center_id,
-            arrival_counts::dimension,
-            arrival_counts::value,
-            sum_persons(),
-            sum_households(),
+            arrival_totals::center_id,
+            total_sum("persons"),
+            total_sum("households"),
+            total_sum("female"),
+            total_sum("male"),
+            total_sum("other"),
+            total_sum("unknown"),
         ))
         .load(conn)?;
-    for (center, dim, value, persons, households) in rows {
-        let key = (parse_uuid(&center)?, hour, dimension_name(&dim)?, value);
-        add_contribution(
-            &mut out,
-            &key,
-            Count {
-                persons,
-                households,
-            },
-            1,
-        );
+    for (center, persons, households, female, male, other, unknown) in rows {
+        let entry = out.entry(parse_uuid(&center)?).or_default();
+        entry.persons += persons;
+        entry.households += households;
+        for (sex, n) in [
+            ("female", female),
+            ("male", male),
+            ("other", other),
+            ("unknown", unknown),
+        ] {
+            let sex = SEXES.into_iter().find(|s| *s == sex).expect("a known sex");
+            *entry.by_sex.entry(sex).or_default() += n;
+        }
     }
     // The part of the last hour up to and including as_of, from the records.
     for household in registration::arrived_between(conn, hour, as_of)? {
@@ -836,6 +991,9 @@ fn registered_series(
     range: Range,
     scope: &CenterScope,
 ) -> Result<(Hourly, Before), ApiError> {
+    if dim == dimension::SIZE {
+        return registered_totals_series(conn, range, scope);
+    }
     let mut q = arrival_counts::table
         .filter(arrival_counts::dimension.eq(dim))
         .filter(arrival_counts::bucket.ge(range.from))
@@ -876,6 +1034,44 @@ fn registered_series(
     let before = before
         .into_iter()
         .map(|(c, v, n)| Ok((parse_uuid(&c)?, v, n)))
+        .collect::<Result<_, ApiError>>()?;
+    Ok((rows, before))
+}
+
+/// Persons per center and hour from the totals table (no breakdown needed).
+fn registered_totals_series(
+    conn: &mut DbConnection,
+    range: Range,
+    scope: &CenterScope,
+) -> Result<(Hourly, Before), ApiError> {
+    let mut q = arrival_totals::table
+        .filter(arrival_totals::bucket.ge(range.from))
+        .filter(arrival_totals::bucket.lt(range.to))
+        .select((
+            arrival_totals::center_id,
+            arrival_totals::bucket,
+            arrival_totals::persons,
+        ))
+        .into_boxed();
+    let mut b = arrival_totals::table
+        .filter(arrival_totals::bucket.lt(range.from))
+        .group_by(arrival_totals::center_id)
+        .select((arrival_totals::center_id, total_sum("persons")))
+        .into_boxed();
+    if let CenterScope::Only(centers) = scope {
+        let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
+        q = q.filter(arrival_totals::center_id.eq_any(centers.clone()));
+        b = b.filter(arrival_totals::center_id.eq_any(centers));
+    }
+    let rows: Vec<(String, NaiveDateTime, i64)> = q.load(conn)?;
+    let before: Vec<(String, i64)> = b.load(conn)?;
+    let rows = rows
+        .into_iter()
+        .map(|(c, t, n)| Ok((parse_uuid(&c)?, t, String::new(), n)))
+        .collect::<Result<_, ApiError>>()?;
+    let before = before
+        .into_iter()
+        .map(|(c, n)| Ok((parse_uuid(&c)?, String::new(), n)))
         .collect::<Result<_, ApiError>>()?;
     Ok((rows, before))
 }

@@ -18,6 +18,22 @@ CREATE TABLE arrival_counts (
 );
 CREATE INDEX arrival_counts_bucket ON arrival_counts (bucket, dimension);
 
+-- Per center and hour: the totals every dashboard poll needs (the sum of the
+-- size and sex_age rows above), so that a summary or a 30-day series reads one
+-- row per center-hour.
+CREATE TABLE arrival_totals (
+    center_id  TEXT NOT NULL REFERENCES centers (id),
+    bucket     TIMESTAMP NOT NULL,
+    persons    BIGINT NOT NULL,
+    households BIGINT NOT NULL,
+    female     BIGINT NOT NULL,
+    male       BIGINT NOT NULL,
+    other      BIGINT NOT NULL,
+    unknown    BIGINT NOT NULL,
+    PRIMARY KEY (center_id, bucket)
+);
+CREATE INDEX arrival_totals_bucket ON arrival_totals (bucket);
+
 -- Every state a household had before a correction: the audit trail, and what
 -- lets statistics report figures as they stood at a past instant.
 CREATE TABLE household_revisions (
