@@ -12,6 +12,8 @@
 //!   (households and members), [`persons`] (reading and name search),
 //!   [`needs`] (the specific-needs code list), [`provinces`].
 //! - [`idempotency`] makes retried writes safe.
+//! - [`scenario`] plans a replay of the documented 2023 exodus (pure data,
+//!   no database), for demonstrations, load tests and checks of the reports.
 //! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
 //!   pools, migrations; [`schema`] the tables.
 //! - [`config`] loads settings; [`health`] answers probes.
@@ -31,6 +33,7 @@ pub mod needs;
 pub mod persons;
 pub mod provinces;
 pub mod registration;
+pub mod scenario;
 pub mod schema;
 
 /// Sets up logging: human-readable text or JSON lines on stdout.
