@@ -246,15 +246,15 @@ pub(super) const ORIGINS: &[(&str, u32)] = &[
     ("Բերդաշեն", 10),
     // Shushi, Hadrut, Kashatagh and Shahumyan (Karvachar): mostly people
     // displaced in 2020 and living in Stepanakert since.
-    ("Շուշի", 65),
+    ("Շուշի", 80),
     ("Քարին Տակ", 10),
     ("Մեծ Շեն", 10),
-    ("Հադրութ", 55),
+    ("Հադրութ", 70),
     ("Մեծ Թաղլար", 10),
     ("Տող", 10),
-    ("Բերձոր", 35),
+    ("Բերձոր", 40),
     ("Կովսական", 12),
-    ("Քարվաճառ", 18),
+    ("Քարվաճառ", 25),
 ];
 
 /// Intended destination by province: Yerevan, Syunik, Kotayk and Ararat from
