@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, FixedOffset, TimeZone, Timelike, Utc};
 use chrono_tz::Asia::Yerevan;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -42,7 +41,7 @@ const DAILY: [(&str, i64); 6] = [
 ];
 
 /// Cumulative registrations estimated by the reference scenario (sources.md
-/// §9, marked [E] there) at the end of each surge day, and IOM's "more than
+/// §9, marked as estimates there) at the end of each surge day, and IOM's "more than
 /// 97,840" on 10 Oct; afterwards about 400 a day until 20 Oct. Like
 /// [`DAILY`], each is clamped between its neighbouring observations.
 const REGISTERED_DAILY: [(&str, i64); 6] = [
@@ -593,7 +592,7 @@ fn choose_wounded(skeletons: &mut [Skeleton], count: i64, rng: &mut ChaCha8Rng) 
     }
     let wanted = [early, (count as usize).saturating_sub(early)];
     for (pool, wanted) in pools.iter_mut().zip(wanted) {
-        pool.shuffle(rng);
+        // The largest random keys: a weighted draw without replacement.
         pool.sort_by(|a, b| b.0.total_cmp(&a.0));
         for &(_, h, m) in pool.iter().take(wanted) {
             skeletons[h].people[m].wounded = true;

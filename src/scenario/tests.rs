@@ -444,6 +444,10 @@ fn households_are_consistent_families() {
             let latin = m.name_latin.as_deref().unwrap();
             assert!(latin.is_ascii() && latin.ends_with(family_latin(&m.family_name)));
         }
+        // Sex adjustments to the documented figures never break a couple.
+        if let Some(spouse) = spouse {
+            assert_ne!(spouse.sex, head.sex, "household {}", h.id);
+        }
         if let Some(phone) = &h.phone {
             assert!(phone.starts_with("+3749") && phone.len() == 12, "{phone}");
         }
@@ -569,6 +573,7 @@ fn the_population_looks_like_the_documented_one() {
 
 #[test]
 fn the_same_seed_gives_the_same_plan_and_another_seed_other_people() {
+    assert_eq!(full(), plan(&Options::default()));
     let options = Options {
         scale: 0.05,
         seed: 11,
