@@ -397,7 +397,6 @@ fn registrations(checkpoints: &[Checkpoint], scale: f64, rng: &mut ChaCha8Rng) -
             .filter_map(|c| Some((c.observed_at.timestamp(), c.registered?))),
     );
     add_estimates(&mut points, &REGISTERED_DAILY, scale);
-    // Registration went on at a steady pace until the last figure.
     let office_hours_from = instant(OFFICE_HOURS_FROM);
     let by_hour = |t: i64| {
         let hour = local_hour(t);
@@ -407,6 +406,7 @@ fn registrations(checkpoints: &[Checkpoint], scale: f64, rng: &mut ChaCha8Rng) -
             REGISTRATION_BY_HOUR_LATER[hour]
         }
     };
+    // No taper: registration went on at a steady pace until the last figure.
     let profile = Profile::build(&points, by_hour, false);
 
     // Households between two checkpoints fill exactly the documented
