@@ -15,6 +15,8 @@
 //! - [`stats`] answers dashboards from aggregates kept current in every
 //!   registration transaction; [`suppression`] withholds small counts.
 //! - [`idempotency`] makes retried writes safe.
+//! - [`scenario`] plans a replay of the documented 2023 exodus (pure data,
+//!   no database), for demonstrations, load tests and checks of the reports.
 //! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
 //!   pools, migrations; [`schema`] the tables.
 //! - [`config`] loads settings; [`health`] answers probes.
@@ -35,6 +37,7 @@ pub mod needs;
 pub mod persons;
 pub mod provinces;
 pub mod registration;
+pub mod scenario;
 pub mod schema;
 pub mod stats;
 pub mod suppression;

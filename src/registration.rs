@@ -103,7 +103,7 @@ pub struct NewHousehold {
 }
 
 /// One member in a registration.
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     #[serde(default)]
@@ -353,7 +353,7 @@ pub(crate) fn to_stored_instant(at: DateTime<FixedOffset>) -> DateTime<Utc> {
         .unwrap_or_else(|_| at.with_timezone(&Utc))
 }
 
-fn validate_new(new: &NewHousehold, provinces: &Provinces) -> Result<(), ApiError> {
+pub(crate) fn validate_new(new: &NewHousehold, provinces: &Provinces) -> Result<(), ApiError> {
     let mut errors = match new.validate() {
         Ok(()) => Vec::new(),
         Err(errors) => error::from_validation(&errors),
