@@ -211,6 +211,17 @@ pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Center>, ApiErro
         .transpose()
 }
 
+/// Loads a center by its code.
+pub fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Center>, ApiError> {
+    centers::table
+        .filter(centers::code.eq(code))
+        .select(CenterRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Center::from_row)
+        .transpose()
+}
+
 /// Creates a center (the CLI and the API share this).
 pub fn create(
     conn: &mut DbConnection,

@@ -39,10 +39,32 @@ enum Command {
         #[command(subcommand)]
         command: CenterCommand,
     },
+    /// Replay a documented displacement through the registration path.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Check or rebuild the statistics aggregates.
     Stats {
         #[command(subcommand)]
         command: StatsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScenarioCommand {
+    /// The September-October 2023 exodus from Nagorno-Karabakh: flow counts at
+    /// Kornidzor and registrations at Goris and four other centers that
+    /// reproduce every dated official figure (sources: src/scenario/data/SOURCES.md).
+    /// Deterministic for a seed; safe to run again (nothing is registered twice).
+    #[command(name = "nk-2023")]
+    Nk2023 {
+        /// Multiply every documented figure by this (0.01 gives about 1,000 people).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Seed for names, household make-up and timing within each hour.
+        #[arg(long, default_value_t = 2023)]
+        seed: u64,
     },
 }
 
@@ -112,7 +134,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    refuge::init_logging(&settings.log);
+    let mut log = settings.log.clone();
+    if matches!(cli.command, Command::Scenario { .. }) && log.level == "info" {
+        // One line per replayed record would drown the progress bar.
+        log.level = "warn".into();
+    }
+    refuge::init_logging(&log);
     match run(cli.command, settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -126,6 +153,9 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
     match command {
         Command::Serve => serve(settings),
         Command::Stats { command } => stats(command, &settings),
+        Command::Scenario {
+            command: ScenarioCommand::Nk2023 { scale, seed },
+        } => scenario(scale, seed, &settings),
         Command::Migrate => {
             let db = open(&settings)?;
             let applied = db.migrate().map_err(|e| e.to_string())?;
@@ -195,6 +225,45 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
             println!("created center {} ({})", center.code, center.id);
             Ok(())
         }
+    }
+}
+
+fn scenario(scale: f64, seed: u64, settings: &Settings) -> Result<(), String> {
+    use refuge::scenario::{replay, Options};
+    if !(scale.is_finite() && scale > 0.0 && scale <= 10.0) {
+        return Err("--scale must be greater than 0 and at most 10".into());
+    }
+    let provinces = Provinces::new(&settings.provinces.extra)?;
+    let db = open(settings)?;
+    db.migrate().map_err(|e| e.to_string())?;
+    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+    let options = Options { scale, seed };
+    let progress = replay::progress_bar(0);
+    let report =
+        replay::replay(&mut conn, &options, &provinces, &progress).map_err(|e| e.to_string())?;
+    println!(
+        "replayed nk-2023 (scale {scale}, seed {seed}): {} flow counts, {} households ({} persons), \
+         {} corrections; {} events were already recorded",
+        report.flow_counts, report.households, report.persons, report.corrections, report.already_there
+    );
+    let mismatches = replay::check(&mut conn, &options).map_err(|e| e.to_string())?;
+    if mismatches.is_empty() {
+        println!(
+            "every documented figure is reproduced by the statistics at its timestamp ({} checkpoints)",
+            refuge::scenario::checkpoints(scale).len()
+        );
+        Ok(())
+    } else {
+        for m in &mismatches {
+            eprintln!(
+                "{} {}: documented {}, statistics report {}",
+                m.observed_at, m.figure, m.documented, m.reported
+            );
+        }
+        Err(format!(
+            "{} documented figure(s) not reproduced (was the database used for other registrations?)",
+            mismatches.len()
+        ))
     }
 }
 

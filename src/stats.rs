@@ -653,6 +653,34 @@ fn registered_as_of(
     Ok(out)
 }
 
+/// The headline figures as of an instant, across every center: what the
+/// summary reports unsuppressed (used to check a replay against its sources).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub registered: i64,
+    pub registered_male: i64,
+    pub registered_female: i64,
+    pub registered_unknown: i64,
+    pub crossed: i64,
+    pub vehicles: i64,
+}
+
+/// [`Figures`] as of `as_of`.
+pub fn figures_as_of(conn: &mut DbConnection, as_of: NaiveDateTime) -> Result<Figures, ApiError> {
+    let mut figures = Figures::default();
+    for registered in registered_as_of(conn, as_of)?.values() {
+        figures.registered += registered.persons;
+        figures.registered_male += registered.by_sex.get("male").copied().unwrap_or(0);
+        figures.registered_female += registered.by_sex.get("female").copied().unwrap_or(0);
+        figures.registered_unknown += registered.by_sex.get("unknown").copied().unwrap_or(0);
+    }
+    for (people, vehicles) in crate::flows::crossed_by_center(conn, as_of)?.values() {
+        figures.crossed += people;
+        figures.vehicles += vehicles;
+    }
+    Ok(figures)
+}
+
 /// `GET /api/v1/stats/summary`: totals as of now or of a past instant.
 pub async fn summary(
     caller: Caller,

@@ -1,5 +1,6 @@
 //! A deterministic replay of the documented 2023 exodus from Nagorno-Karabakh
-//! into Armenia, as plain data: no database, no clock.
+//! into Armenia: the plan as plain data (no database, no clock), and
+//! [`replay`], which writes it through the domain code.
 //!
 //! [`plan`] turns the dated official figures (`data/nk-2023-observations.csv`,
 //! sources in `data/SOURCES.md`) into a time-ordered list of [`Event`]s:
@@ -18,12 +19,14 @@
 //! - [`nk2023`] holds the documented figures and builds the plan;
 //! - `curve` makes cumulative series through the checkpoints;
 //! - `households` composes households and what their registration records;
-//! - `names` lists the curated Armenian names and places.
+//! - `names` lists the curated Armenian names and places;
+//! - [`replay`] writes a plan through the domain code and checks the result.
 
 mod curve;
 mod households;
 mod names;
 pub mod nk2023;
+pub mod replay;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use uuid::Uuid;

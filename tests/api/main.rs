@@ -13,5 +13,6 @@ mod idempotency;
 mod logs;
 mod operations;
 mod persons;
+mod scenario;
 mod stats;
 mod storage;

@@ -1,0 +1,311 @@
+//! Writes a [`plan`](super::plan) into the database through the same domain
+//! code the API uses (validation, registration, flow counts, corrections),
+//! never raw SQL, then checks the statistics against the documented figures.
+//!
+//! Every planned record has a deterministic id, so a replay that is stopped
+//! and started again skips what is already there and registers nothing twice.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use diesel::Connection;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{centers as planned_centers, checkpoints, plan, Event, Options};
+use crate::accounts::{self, NewUser, Role};
+use crate::centers::{self, CenterKind, NewCenter};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::flows::{self, Direction, NewFlowCount};
+use crate::provinces::Provinces;
+use crate::registration::{self, Correction, HouseholdPatch, MemberPatch};
+use crate::stats;
+
+/// The account a replay writes as.
+pub const REPLAY_USER: &str = "scenario-replay";
+
+/// Events per transaction: large enough to be fast, small enough that an
+/// interrupted replay loses little.
+const BATCH: usize = 500;
+
+/// What a replay did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub flow_counts: usize,
+    pub households: usize,
+    pub persons: usize,
+    pub corrections: usize,
+    /// Events already in the database from an earlier run.
+    pub already_there: usize,
+}
+
+/// A documented figure the statistics do not reproduce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub observed_at: DateTime<FixedOffset>,
+    pub figure: &'static str,
+    pub documented: i64,
+    pub reported: i64,
+}
+
+/// Creates the scenario's centers and account if missing; returns the
+/// account id and the center ids by code.
+fn prepare(
+    conn: &mut DbConnection,
+    provinces: &Provinces,
+) -> Result<(Uuid, Vec<(&'static str, Uuid)>), ApiError> {
+    let user = match accounts::find_by_username(conn, REPLAY_USER)? {
+        Some(user) => user.id,
+        None => {
+            // Nobody logs in as this account: its password is random and discarded.
+            let password = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+            accounts::create_user(
+                conn,
+                NewUser {
+                    username: REPLAY_USER,
+                    password: &password,
+                    role: Role::Admin,
+                    center_codes: &[],
+                },
+            )?
+            .id
+        }
+    };
+    let mut ids = Vec::new();
+    for spec in planned_centers() {
+        let center = match centers::find_by_code(conn, spec.code)? {
+            Some(center) => center,
+            None => {
+                let kind: CenterKind =
+                    serde_json::from_value(serde_json::Value::String(spec.kind.into()))
+                        .map_err(ApiError::internal)?;
+                centers::create(
+                    conn,
+                    NewCenter {
+                        code: spec.code.into(),
+                        name: spec.name.into(),
+                        kind,
+                        province: spec.province.into(),
+                        latitude: Some(spec.latitude),
+                        longitude: Some(spec.longitude),
+                        timezone: None,
+                    },
+                    provinces,
+                )?
+            }
+        };
+        ids.push((spec.code, center.id));
+    }
+    Ok((user, ids))
+}
+
+/// A stable id for a planned flow count (the plan gives registrations theirs).
+fn flow_id(options: &Options, center: &str, start: DateTime<Utc>) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"refuge scenario nk-2023 flow count\0")
+        .chain_update(options.seed.to_le_bytes())
+        .chain_update(options.scale.to_le_bytes())
+        .chain_update(center.as_bytes())
+        .chain_update(start.timestamp_micros().to_le_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// An error that means "this event was replayed before".
+fn already_there(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Conflict {
+            code: "household-exists" | "flow-count-exists",
+            ..
+        }
+    )
+}
+
+/// A progress bar for a terminal (hidden when standard error is not one).
+pub fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left) {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Replays the plan for `options` into the database.
+pub fn replay(
+    conn: &mut DbConnection,
+    options: &Options,
+    provinces: &Provinces,
+    progress: &ProgressBar,
+) -> Result<Report, ApiError> {
+    let (user, center_ids) = conn.transaction(|conn| prepare(conn, provinces))?;
+    let center = |code: &str| {
+        center_ids
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| ApiError::internal(format!("the plan names an unknown center {code}")))
+    };
+    let events = plan(options);
+    progress.set_length(events.len() as u64);
+    let mut report = Report::default();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let batch: Vec<Event> = events.by_ref().take(BATCH).collect();
+        let done = batch.len() as u64;
+        conn.transaction(|conn| {
+            for event in batch {
+                // Each event in a savepoint of its own, so that one already
+                // replayed is skipped without undoing the rest of the batch.
+                let outcome =
+                    conn.transaction(|conn| apply(conn, event, options, provinces, user, &center));
+                match outcome {
+                    Ok(Applied::Flow) => report.flow_counts += 1,
+                    Ok(Applied::Household(persons)) => {
+                        report.households += 1;
+                        report.persons += persons;
+                    }
+                    Ok(Applied::Correction) => report.corrections += 1,
+                    Ok(Applied::Nothing) => report.already_there += 1,
+                    Err(error) if already_there(&error) => report.already_there += 1,
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok::<_, ApiError>(())
+        })?;
+        progress.inc(done);
+    }
+    progress.finish_with_message("replayed");
+    Ok(report)
+}
+
+enum Applied {
+    Flow,
+    Household(usize),
+    Correction,
+    Nothing,
+}
+
+fn apply(
+    conn: &mut DbConnection,
+    event: Event,
+    options: &Options,
+    provinces: &Provinces,
+    user: Uuid,
+    center: &impl Fn(&str) -> Result<Uuid, ApiError>,
+) -> Result<Applied, ApiError> {
+    let now = Utc::now();
+    match event {
+        Event::Flow {
+            center: code,
+            start,
+            end,
+            people,
+            vehicles,
+        } => {
+            let new = NewFlowCount {
+                id: Some(flow_id(options, code, start)),
+                center_id: center(code)?,
+                window_start: start.fixed_offset(),
+                window_end: end.fixed_offset(),
+                direction: Direction::In,
+                people,
+                vehicles,
+                by_sex_age: None,
+            };
+            flows::validate(&new, now)?;
+            flows::record(conn, new, user)?;
+            Ok(Applied::Flow)
+        }
+        Event::Register {
+            center: code,
+            household,
+        } => {
+            let new = household.into_new(center(code)?);
+            registration::validate_new(&new, provinces)?;
+            let persons = new.members.len();
+            registration::register(conn, new, user)?;
+            Ok(Applied::Household(persons))
+        }
+        Event::SetSex {
+            at,
+            household_id,
+            member_id,
+            sex,
+        } => {
+            let household = registration::find(conn, household_id)?
+                .ok_or_else(|| ApiError::internal("a corrected household was not registered"))?;
+            if household
+                .members
+                .iter()
+                .any(|m| m.id == member_id && m.sex == sex)
+            {
+                return Ok(Applied::Nothing);
+            }
+            let correction = Correction {
+                id: household_id,
+                expected_version: household.version,
+                patch: HouseholdPatch {
+                    members: vec![MemberPatch {
+                        id: member_id,
+                        sex: Some(sex),
+                        ..MemberPatch::default()
+                    }],
+                    ..HouseholdPatch::default()
+                },
+                corrected_by: user,
+                effective_at: at.naive_utc(),
+            };
+            registration::correct(conn, correction, provinces, |_| Ok(()))?;
+            Ok(Applied::Correction)
+        }
+    }
+}
+
+/// Compares the statistics with every documented figure of the plan's
+/// checkpoints; empty when the replay reproduces them all.
+pub fn check(conn: &mut DbConnection, options: &Options) -> Result<Vec<Mismatch>, ApiError> {
+    let mut mismatches = Vec::new();
+    for checkpoint in checkpoints(options.scale) {
+        let figures = stats::figures_as_of(conn, checkpoint.observed_at.naive_utc())?;
+        let pairs = [
+            ("crossed", checkpoint.crossed, figures.crossed),
+            ("vehicles", checkpoint.vehicles, figures.vehicles),
+            ("registered", checkpoint.registered, figures.registered),
+            (
+                "registered_male",
+                checkpoint.registered_male,
+                figures.registered_male,
+            ),
+            (
+                "registered_female",
+                checkpoint.registered_female,
+                figures.registered_female,
+            ),
+            (
+                "registered_unknown",
+                checkpoint.registered_unknown,
+                figures.registered_unknown,
+            ),
+        ];
+        for (figure, documented, reported) in pairs {
+            if let Some(documented) = documented {
+                if documented != reported {
+                    mismatches.push(Mismatch {
+                        observed_at: checkpoint.observed_at,
+                        figure,
+                        documented,
+                        reported,
+                    });
+                }
+            }
+        }
+    }
+    Ok(mismatches)
+}
