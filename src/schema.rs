@@ -128,20 +128,22 @@ diesel::table! {
 }
 
 diesel::table! {
-    arrival_counts (center_id, bucket, dimension, value) {
+    arrival_counts (center_id, bucket, dimension, value, shard) {
         center_id -> Text,
         bucket -> Timestamp,
         dimension -> Text,
         value -> Text,
+        shard -> Integer,
         persons -> BigInt,
         households -> BigInt,
     }
 }
 
 diesel::table! {
-    arrival_totals (center_id, bucket) {
+    arrival_totals (center_id, bucket, shard) {
         center_id -> Text,
         bucket -> Timestamp,
+        shard -> Integer,
         persons -> BigInt,
         households -> BigInt,
         female -> BigInt,

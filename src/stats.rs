@@ -173,6 +173,19 @@ pub fn contributions(household: &Household) -> BTreeMap<Key, Count> {
     out
 }
 
+/// Shards per aggregate row on PostgreSQL (see the migration): enough that
+/// concurrent registrations rarely wait for each other's row locks, few
+/// enough that reads stay small.
+const POSTGRES_SHARDS: i32 = 8;
+
+/// The shard this transaction adds to.
+fn shard(conn: &DbConnection) -> i32 {
+    match conn {
+        DbConnection::Sqlite(_) => 0,
+        DbConnection::Postgres(_) => rand::random_range(0..POSTGRES_SHARDS),
+    }
+}
+
 /// Applies a registration (`before` = None), a correction, or a removal
 /// (`after` = None) to the aggregates, inside the caller's transaction.
 pub fn record(
@@ -190,6 +203,7 @@ pub fn record(
     if delta.is_empty() {
         return Ok(());
     }
+    let shard = shard(conn);
     // Totals first, then breakdowns, each in key order: concurrent
     // transactions lock shared rows in the same order, so they wait for each
     // other instead of deadlocking.
@@ -199,6 +213,7 @@ pub fn record(
             (
                 arrival_totals::center_id.eq(center.to_string()),
                 arrival_totals::bucket.eq(bucket),
+                arrival_totals::shard.eq(shard),
                 arrival_totals::persons.eq(t.persons),
                 arrival_totals::households.eq(t.households),
                 arrival_totals::female.eq(t.female),
@@ -211,7 +226,11 @@ pub fn record(
     if !totals.is_empty() {
         crate::per_backend!(conn, |c| diesel::insert_into(arrival_totals::table)
             .values(&totals)
-            .on_conflict((arrival_totals::center_id, arrival_totals::bucket))
+            .on_conflict((
+                arrival_totals::center_id,
+                arrival_totals::bucket,
+                arrival_totals::shard,
+            ))
             .do_update()
             .set((
                 arrival_totals::persons
@@ -235,6 +254,7 @@ pub fn record(
                 arrival_counts::bucket.eq(bucket),
                 arrival_counts::dimension.eq(dimension),
                 arrival_counts::value.eq(value),
+                arrival_counts::shard.eq(shard),
                 arrival_counts::persons.eq(count.persons),
                 arrival_counts::households.eq(count.households),
             )
@@ -247,6 +267,7 @@ pub fn record(
             arrival_counts::bucket,
             arrival_counts::dimension,
             arrival_counts::value,
+            arrival_counts::shard,
         ))
         .do_update()
         .set((
@@ -273,20 +294,17 @@ pub fn stored(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
             arrival_totals::unknown,
         ))
         .load(conn)?;
-    let mut totals = BTreeMap::new();
+    let mut totals: BTreeMap<(Uuid, NaiveDateTime), Totals> = BTreeMap::new();
     for (center, bucket, persons, households, female, male, other, unknown) in rows {
-        let t = Totals {
-            persons,
-            households,
-            female,
-            male,
-            other,
-            unknown,
-        };
-        if t != Totals::default() {
-            totals.insert((parse_uuid(&center)?, bucket), t);
-        }
+        let t = totals.entry((parse_uuid(&center)?, bucket)).or_default();
+        t.persons += persons;
+        t.households += households;
+        t.female += female;
+        t.male += male;
+        t.other += other;
+        t.unknown += unknown;
     }
+    totals.retain(|_, t| *t != Totals::default());
     Ok(Aggregates { counts, totals })
 }
 
@@ -301,19 +319,15 @@ fn stored_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, ApiErr
             arrival_counts::households,
         ))
         .load(conn)?;
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<Key, Count> = BTreeMap::new();
     for (center, bucket, dim, value, persons, households) in rows {
-        if persons == 0 && households == 0 {
-            continue;
-        }
-        out.insert(
-            (parse_uuid(&center)?, bucket, dimension_name(&dim)?, value),
-            Count {
-                persons,
-                households,
-            },
-        );
+        let count = out
+            .entry((parse_uuid(&center)?, bucket, dimension_name(&dim)?, value))
+            .or_default();
+        count.persons += persons;
+        count.households += households;
     }
+    out.retain(|_, c| *c != Count::default());
     Ok(out)
 }
 
@@ -368,6 +382,7 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<usize, ApiError> {
             (
                 arrival_totals::center_id.eq(center.to_string()),
                 arrival_totals::bucket.eq(*bucket),
+                arrival_totals::shard.eq(0),
                 arrival_totals::persons.eq(t.persons),
                 arrival_totals::households.eq(t.households),
                 arrival_totals::female.eq(t.female),
@@ -390,6 +405,7 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<usize, ApiError> {
                 arrival_counts::bucket.eq(*bucket),
                 arrival_counts::dimension.eq(*dimension),
                 arrival_counts::value.eq(value.clone()),
+                arrival_counts::shard.eq(0),
                 arrival_counts::persons.eq(count.persons),
                 arrival_counts::households.eq(count.households),
             )
