@@ -282,7 +282,8 @@ pub fn record(
 /// The aggregates as stored (rows that netted out to zero left out).
 pub fn stored(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
     let counts = stored_counts(conn)?;
-    let rows: Vec<(String, NaiveDateTime, i64, i64, i64, i64, i64, i64)> = arrival_totals::table
+    type Row = (String, NaiveDateTime, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = arrival_totals::table
         .select((
             arrival_totals::center_id,
             arrival_totals::bucket,
@@ -742,18 +743,27 @@ fn arrival_range(
     as_of: NaiveDateTime,
     scope: &CenterScope,
 ) -> Result<(Option<NaiveDateTime>, Option<NaiveDateTime>), ApiError> {
-    let mut q = households::table
-        .filter(households::arrived_at.le(as_of))
-        .select((
-            diesel::dsl::min(households::arrived_at),
-            diesel::dsl::max(households::arrived_at),
-        ))
-        .into_boxed();
-    if let CenterScope::Only(centers) = scope {
-        let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
-        q = q.filter(households::center_id.eq_any(centers));
-    }
-    Ok(q.first(conn)?)
+    // Two index lookups: min and max in one query would scan every arrival.
+    let query = || {
+        let mut q = households::table
+            .filter(households::arrived_at.le(as_of))
+            .select(households::arrived_at)
+            .into_boxed();
+        if let CenterScope::Only(centers) = scope {
+            let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
+            q = q.filter(households::center_id.eq_any(centers));
+        }
+        q
+    };
+    let first = query()
+        .order(households::arrived_at.asc())
+        .first(conn)
+        .optional()?;
+    let last = query()
+        .order(households::arrived_at.desc())
+        .first(conn)
+        .optional()?;
+    Ok((first, last))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1088,13 +1098,15 @@ fn registered_totals_series(
     range: Range,
     scope: &CenterScope,
 ) -> Result<(Hourly, Before), ApiError> {
+    // Summed over shards in the database: one row per center-hour comes back.
     let mut q = arrival_totals::table
         .filter(arrival_totals::bucket.ge(range.from))
         .filter(arrival_totals::bucket.lt(range.to))
+        .group_by((arrival_totals::center_id, arrival_totals::bucket))
         .select((
             arrival_totals::center_id,
             arrival_totals::bucket,
-            arrival_totals::persons,
+            total_sum("persons"),
         ))
         .into_boxed();
     let mut b = arrival_totals::table

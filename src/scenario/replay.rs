@@ -48,12 +48,12 @@ pub struct Mismatch {
     pub reported: i64,
 }
 
+/// Center ids by code.
+type CenterIds = Vec<(&'static str, Uuid)>;
+
 /// Creates the scenario's centers and account if missing; returns the
 /// account id and the center ids by code.
-fn prepare(
-    conn: &mut DbConnection,
-    provinces: &Provinces,
-) -> Result<(Uuid, Vec<(&'static str, Uuid)>), ApiError> {
+fn prepare(conn: &mut DbConnection, provinces: &Provinces) -> Result<(Uuid, CenterIds), ApiError> {
     let user = match accounts::find_by_username(conn, REPLAY_USER)? {
         Some(user) => user.id,
         None => {
