@@ -35,6 +35,7 @@ pub enum StartError {
 pub struct Application {
     port: u16,
     server: Server,
+    db: Db,
 }
 
 impl Application {
@@ -60,6 +61,7 @@ impl Application {
             .map_err(|source| StartError::Bind { address, source })?
             .port();
 
+        let background_db = db.clone();
         let db = web::Data::new(db);
         let tokens = web::Data::new(auth::Tokens::new(&settings.auth));
         let provinces = web::Data::new(provinces);
@@ -94,6 +96,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            db: background_db,
         })
     }
 
@@ -104,7 +107,35 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM drain in-flight requests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let compaction = tokio::spawn(compact_statistics(self.db));
+        let result = self.server.await;
+        compaction.abort();
+        result
+    }
+}
+
+/// How often statistics shards are folded together (PostgreSQL only).
+const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every minute, folds the sharded statistics rows of arrival hours older
+/// than two hours into one row each, so that reads stay small; the hours
+/// being registered now stay sharded for concurrent writers.
+async fn compact_statistics(db: Db) {
+    if db.backend_name() != "postgres" {
+        return;
+    }
+    let mut interval = tokio::time::interval(COMPACTION_INTERVAL);
+    loop {
+        interval.tick().await;
+        let before = crate::db::now() - chrono::TimeDelta::hours(2);
+        match db
+            .write(move |conn| crate::stats::compact(conn, before))
+            .await
+        {
+            Ok(0) => {}
+            Ok(rows) => tracing::debug!(rows, "statistics shards compacted"),
+            Err(error) => tracing::warn!(%error, "statistics compaction failed; retrying later"),
+        }
     }
 }
 

@@ -279,6 +279,49 @@ pub fn record(
     Ok(())
 }
 
+/// Folds the PostgreSQL shard rows of hours before `before` into shard 0, in
+/// one transaction per table; returns how many rows were folded. Writers
+/// racing with it are safe: a row it deletes is re-inserted by their upsert.
+pub fn compact(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, ApiError> {
+    use diesel::sql_types::Timestamp;
+    let DbConnection::Postgres(pg) = conn else {
+        return Ok(0);
+    };
+    let totals = diesel::sql_query(
+        "WITH moved AS (
+            DELETE FROM arrival_totals WHERE shard <> 0 AND bucket < $1
+            RETURNING center_id, bucket, persons, households, female, male, other, unknown)
+         INSERT INTO arrival_totals
+             (center_id, bucket, shard, persons, households, female, male, other, unknown)
+         SELECT center_id, bucket, 0, SUM(persons), SUM(households), SUM(female), SUM(male),
+                SUM(other), SUM(unknown)
+         FROM moved GROUP BY center_id, bucket
+         ON CONFLICT (center_id, bucket, shard) DO UPDATE SET
+             persons = arrival_totals.persons + excluded.persons,
+             households = arrival_totals.households + excluded.households,
+             female = arrival_totals.female + excluded.female,
+             male = arrival_totals.male + excluded.male,
+             other = arrival_totals.other + excluded.other,
+             unknown = arrival_totals.unknown + excluded.unknown",
+    )
+    .bind::<Timestamp, _>(before)
+    .execute(pg)?;
+    let counts = diesel::sql_query(
+        "WITH moved AS (
+            DELETE FROM arrival_counts WHERE shard <> 0 AND bucket < $1
+            RETURNING center_id, bucket, dimension, value, persons, households)
+         INSERT INTO arrival_counts (center_id, bucket, dimension, value, shard, persons, households)
+         SELECT center_id, bucket, dimension, value, 0, SUM(persons), SUM(households)
+         FROM moved GROUP BY center_id, bucket, dimension, value
+         ON CONFLICT (center_id, bucket, dimension, value, shard) DO UPDATE SET
+             persons = arrival_counts.persons + excluded.persons,
+             households = arrival_counts.households + excluded.households",
+    )
+    .bind::<Timestamp, _>(before)
+    .execute(pg)?;
+    Ok(totals + counts)
+}
+
 /// The aggregates as stored (rows that netted out to zero left out).
 pub fn stored(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
     let counts = stored_counts(conn)?;
