@@ -182,7 +182,8 @@ const POSTGRES_SHARDS: i32 = 8;
 fn shard(conn: &DbConnection) -> i32 {
     match conn {
         DbConnection::Sqlite(_) => 0,
-        DbConnection::Postgres(_) => rand::random_range(0..POSTGRES_SHARDS),
+        // Shard 0 is left to the compaction (and rebuild), which folds the others into it.
+        DbConnection::Postgres(_) => rand::random_range(1..=POSTGRES_SHARDS),
     }
 }
 
@@ -279,18 +280,37 @@ pub fn record(
     Ok(())
 }
 
-/// Folds the PostgreSQL shard rows of hours before `before` into shard 0, in
-/// one transaction per table; returns how many rows were folded. Writers
-/// racing with it are safe: a row it deletes is re-inserted by their upsert.
+/// Folds the PostgreSQL shard rows of hours before `before` into shard 0;
+/// returns how many shard-0 rows it wrote. It never waits for a lock held by a
+/// registration (`SKIP LOCKED`: a busy row is folded next time) and writers
+/// never touch shard 0, so it cannot deadlock with them; an advisory lock
+/// keeps two server processes from folding at the same time.
 pub fn compact(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, ApiError> {
-    use diesel::sql_types::Timestamp;
+    use diesel::sql_types::{Bool, Timestamp};
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = Bool)]
+        locked: bool,
+    }
     let DbConnection::Postgres(pg) = conn else {
         return Ok(0);
     };
+    // Released at the end of the caller's transaction.
+    let lock: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock(7366020231) AS locked")
+        .get_result(pg)?;
+    if !lock.locked {
+        return Ok(0);
+    }
     let totals = diesel::sql_query(
-        "WITH moved AS (
-            DELETE FROM arrival_totals WHERE shard <> 0 AND bucket < $1
-            RETURNING center_id, bucket, persons, households, female, male, other, unknown)
+        "WITH picked AS (
+            SELECT center_id, bucket, shard FROM arrival_totals
+            WHERE shard <> 0 AND bucket < $1
+            FOR UPDATE SKIP LOCKED),
+         moved AS (
+            DELETE FROM arrival_totals t USING picked p
+            WHERE t.center_id = p.center_id AND t.bucket = p.bucket AND t.shard = p.shard
+            RETURNING t.center_id, t.bucket, t.persons, t.households, t.female, t.male,
+                      t.other, t.unknown)
          INSERT INTO arrival_totals
              (center_id, bucket, shard, persons, households, female, male, other, unknown)
          SELECT center_id, bucket, 0, SUM(persons), SUM(households), SUM(female), SUM(male),
@@ -307,9 +327,15 @@ pub fn compact(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, 
     .bind::<Timestamp, _>(before)
     .execute(pg)?;
     let counts = diesel::sql_query(
-        "WITH moved AS (
-            DELETE FROM arrival_counts WHERE shard <> 0 AND bucket < $1
-            RETURNING center_id, bucket, dimension, value, persons, households)
+        "WITH picked AS (
+            SELECT center_id, bucket, dimension, value, shard FROM arrival_counts
+            WHERE shard <> 0 AND bucket < $1
+            FOR UPDATE SKIP LOCKED),
+         moved AS (
+            DELETE FROM arrival_counts t USING picked p
+            WHERE t.center_id = p.center_id AND t.bucket = p.bucket
+              AND t.dimension = p.dimension AND t.value = p.value AND t.shard = p.shard
+            RETURNING t.center_id, t.bucket, t.dimension, t.value, t.persons, t.households)
          INSERT INTO arrival_counts (center_id, bucket, dimension, value, shard, persons, households)
          SELECT center_id, bucket, dimension, value, 0, SUM(persons), SUM(households)
          FROM moved GROUP BY center_id, bucket, dimension, value
