@@ -149,6 +149,25 @@ fn seed(settings: &Settings, persons: usize, centers: &[String]) -> Duration {
     started.elapsed()
 }
 
+/// Folds the statistics shards and vacuums, as the running service and
+/// autovacuum would shortly after the seeding.
+fn settle(settings: &Settings) {
+    let db = Db::open(&settings.database).unwrap();
+    let mut conn = db.connection_for_setup().unwrap();
+    let before = refuge::db::now() - chrono::TimeDelta::hours(2);
+    conn.transaction::<_, refuge::error::ApiError, _>(|conn| {
+        refuge::stats::compact(conn, before).map(|_| ())
+    })
+    .expect("compaction");
+    let statement = match &*conn {
+        refuge::db::DbConnection::Postgres(_) => "VACUUM ANALYZE",
+        refuge::db::DbConnection::Sqlite(_) => "ANALYZE",
+    };
+    diesel::sql_query(statement)
+        .execute(&mut *conn)
+        .expect("vacuum");
+}
+
 fn main() {
     let args = Args::parse();
     let dir = tempfile::tempdir().unwrap();
@@ -201,6 +220,13 @@ fn main() {
         let seed_settings = settings.clone();
         let persons = args.persons;
         let seeding = tokio::task::spawn_blocking(move || seed(&seed_settings, persons, &centers))
+            .await
+            .unwrap();
+        // Steady state, as a running service reaches it: the shards of past
+        // hours folded (the server does it every minute) and the tables
+        // vacuumed and analysed (autovacuum does it).
+        let settle_settings = settings.clone();
+        tokio::task::spawn_blocking(move || settle(&settle_settings))
             .await
             .unwrap();
         let backend = if args.database.is_some() { "postgres" } else { "sqlite" };

@@ -172,3 +172,28 @@ fn production_mode_refuses_the_development_secret() {
         text(&output)
     );
 }
+
+#[test]
+fn a_small_scenario_replay_reproduces_its_figures_and_can_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = refuge(dir.path(), &["scenario", "nk-2023", "--scale", "0.01"], "");
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains("every documented figure is reproduced"),
+        "{}",
+        text(&first)
+    );
+    let again = refuge(dir.path(), &["scenario", "nk-2023", "--scale", "0.01"], "");
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("0 flow counts, 0 households (0 persons), 0 corrections"),
+        "{}",
+        text(&again)
+    );
+    let verify = refuge(dir.path(), &["stats", "verify"], "");
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains("aggregate rows match the records"));
+    let bad = refuge(dir.path(), &["scenario", "nk-2023", "--scale", "0"], "");
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("--scale"), "{}", text(&bad));
+}
