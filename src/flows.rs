@@ -364,25 +364,22 @@ pub fn crossed_as_of(
     direction: Direction,
     as_of: NaiveDateTime,
 ) -> Result<(i64, i64), ApiError> {
-    let mut q = flow_counts::table
-        .filter(flow_counts::direction.eq(direction.as_str()))
-        .filter(flow_counts::window_end.le(as_of))
-        .select((sum(flow_counts::people), sum(flow_counts::vehicles)))
-        .into_boxed();
-    if let Some(center) = center {
-        q = q.filter(flow_counts::center_id.eq(center.to_string()));
-    }
-    let (people, vehicles): (Option<i64>, Option<i64>) = q.first(conn)?;
-    Ok((people.unwrap_or(0), vehicles.unwrap_or(0)))
+    Ok(crossed_by_center(conn, direction, as_of)?
+        .into_iter()
+        .filter(|(c, _)| center.is_none_or(|wanted| *c == wanted))
+        .fold((0, 0), |(p, v), (_, (people, vehicles))| {
+            (p + people, v + vehicles)
+        }))
 }
 
-/// People and vehicles that crossed in, per center, in the windows closed by `as_of`.
+/// [`crossed_as_of`] per center.
 pub fn crossed_by_center(
     conn: &mut DbConnection,
+    direction: Direction,
     as_of: NaiveDateTime,
 ) -> Result<std::collections::HashMap<Uuid, (i64, i64)>, ApiError> {
     let rows: Vec<(String, Option<i64>, Option<i64>)> = flow_counts::table
-        .filter(flow_counts::direction.eq(Direction::In.as_str()))
+        .filter(flow_counts::direction.eq(direction.as_str()))
         .filter(flow_counts::window_end.le(as_of))
         .group_by(flow_counts::center_id)
         .select((
@@ -543,13 +540,7 @@ pub async fn create(
     let new = body.value;
     validate(&new, Utc::now())?;
     caller.require_registration(new.center_id)?;
-    let mut keys = Vec::new();
-    if let Some(key) = Key::from_header(&req, &caller)? {
-        keys.push(key);
-    }
-    if let Some(id) = new.id {
-        keys.push(Key::for_resource("flow_count", id));
-    }
+    let keys = Key::for_create(&req, &caller, "flow_count", new.id)?;
     let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
     let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {

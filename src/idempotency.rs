@@ -49,6 +49,20 @@ impl Key {
         }))
     }
 
+    /// The keys guarding a create request: the caller's `Idempotency-Key`
+    /// header, if sent, and the resource's id, if the client chose it.
+    pub fn for_create(
+        req: &HttpRequest,
+        caller: &Caller,
+        kind: &str,
+        client_id: Option<uuid::Uuid>,
+    ) -> Result<Vec<Key>, ApiError> {
+        let mut keys = Vec::new();
+        keys.extend(Key::from_header(req, caller)?);
+        keys.extend(client_id.map(|id| Key::for_resource(kind, id)));
+        Ok(keys)
+    }
+
     /// The implicit key of a resource whose id the client chose.
     pub fn for_resource(kind: &str, id: uuid::Uuid) -> Key {
         Key {

@@ -275,11 +275,10 @@ fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {
         StatsCommand::Verify => {
             let stored = refuge::stats::stored(&mut conn).map_err(|e| e.to_string())?;
             let expected = refuge::stats::expected(&mut conn).map_err(|e| e.to_string())?;
-            let differing = |a: usize, b: usize| a.max(b);
-            if stored != expected {
+            let differing = stored.differing_rows(&expected);
+            if differing > 0 {
                 return Err(format!(
-                    "the aggregates differ from the records (up to {} rows): run `refuge stats rebuild`",
-                    differing(stored.counts.len() + stored.totals.len(), expected.counts.len() + expected.totals.len())
+                    "{differing} aggregate row(s) differ from the records: run `refuge stats rebuild`"
                 ));
             }
             println!(

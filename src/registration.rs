@@ -730,13 +730,7 @@ pub async fn create(
     let new = body.value;
     validate_new(&new, &provinces)?;
     caller.require_registration(new.center_id)?;
-    let mut keys = Vec::new();
-    if let Some(key) = Key::from_header(&req, &caller)? {
-        keys.push(key);
-    }
-    if let Some(id) = new.id {
-        keys.push(Key::for_resource("household", id));
-    }
+    let keys = Key::for_create(&req, &caller, "household", new.id)?;
     let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
     let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {

@@ -82,6 +82,15 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
+    /// How many rows of either table differ between `self` and `other`.
+    pub fn differing_rows(&self, other: &Aggregates) -> usize {
+        fn differing<K: Ord, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> usize {
+            let keys: BTreeSet<&K> = a.keys().chain(b.keys()).collect();
+            keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).count()
+        }
+        differing(&self.counts, &other.counts) + differing(&self.totals, &other.totals)
+    }
+
     /// Aggregates whose totals are derived from `counts`.
     fn from_counts(counts: BTreeMap<Key, Count>) -> Aggregates {
         let totals = totals_of(&counts);
@@ -531,10 +540,6 @@ fn access(
     })
 }
 
-fn in_scope(scope: &CenterScope, center: Uuid) -> bool {
-    scope.allows(center)
-}
-
 /// Centers by id: code, name and timezone.
 #[derive(Debug, Clone)]
 struct CenterInfo {
@@ -692,13 +697,7 @@ fn registered_as_of(
         let entry = out.entry(parse_uuid(&center)?).or_default();
         entry.persons += persons;
         entry.households += households;
-        for (sex, n) in [
-            ("female", female),
-            ("male", male),
-            ("other", other),
-            ("unknown", unknown),
-        ] {
-            let sex = SEXES.into_iter().find(|s| *s == sex).expect("a known sex");
+        for (sex, n) in SEXES.into_iter().zip([female, male, other, unknown]) {
             *entry.by_sex.entry(sex).or_default() += n;
         }
     }
@@ -760,7 +759,9 @@ pub fn figures_as_of(conn: &mut DbConnection, as_of: NaiveDateTime) -> Result<Fi
         figures.registered_female += registered.by_sex.get("female").copied().unwrap_or(0);
         figures.registered_unknown += registered.by_sex.get("unknown").copied().unwrap_or(0);
     }
-    for (people, vehicles) in crate::flows::crossed_by_center(conn, as_of)?.values() {
+    for (people, vehicles) in
+        crate::flows::crossed_by_center(conn, crate::flows::Direction::In, as_of)?.values()
+    {
         figures.crossed += people;
         figures.vehicles += vehicles;
     }
@@ -790,7 +791,8 @@ pub async fn summary(
         .read(move |conn| {
             let centers = center_infos(conn)?;
             let registered = registered_as_of(conn, as_of)?;
-            let crossed = crate::flows::crossed_by_center(conn, as_of)?;
+            let crossed =
+                crate::flows::crossed_by_center(conn, crate::flows::Direction::In, as_of)?;
             let (first, last) = arrival_range(conn, as_of, &access.scope)?;
             Ok(summary_body(
                 as_of,
@@ -851,7 +853,7 @@ fn summary_body(
         .filter(|(_, r)| r.persons != 0 || r.households != 0)
         .map(|(id, _)| *id)
         .chain(crossed.keys().copied())
-        .filter(|id| in_scope(&access.scope, *id))
+        .filter(|id| access.scope.allows(*id))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -1280,13 +1282,10 @@ fn series_body(
     let default_tz = chrono_tz::Asia::Yerevan;
     let tz_of = |center: &Uuid| centers.get(center).map_or(default_tz, |c| c.timezone);
     // Every bucket in the range, so that charts get explicit zeros.
-    let mut labels: Vec<String> = Vec::new();
+    let mut labels: BTreeSet<String> = BTreeSet::new();
     let mut hour = range.from;
     while hour < range.to {
-        let label = bucket_label(interval, hour, default_tz);
-        if labels.last() != Some(&label) {
-            labels.push(label);
-        }
+        labels.insert(bucket_label(interval, hour, default_tz));
         hour += TimeDelta::hours(1);
     }
     let mut group_labels: BTreeMap<String, String> = BTreeMap::new();
@@ -1296,9 +1295,7 @@ fn series_body(
         let (key, label) = group_of(group_by, &center, &value, centers);
         group_labels.entry(key.clone()).or_insert(label);
         let bucket = bucket_label(interval, hour, tz_of(&center));
-        if !labels.contains(&bucket) {
-            labels.push(bucket.clone());
-        }
+        labels.insert(bucket.clone());
         *new.entry(key).or_default().entry(bucket).or_default() += n;
     }
     for (center, value, n) in before {
@@ -1306,7 +1303,7 @@ fn series_body(
         group_labels.entry(key.clone()).or_insert(label);
         *base.entry(key).or_default() += n;
     }
-    labels.sort();
+    let labels: Vec<String> = labels.into_iter().collect();
     if group_by.is_none() {
         group_labels
             .entry("total".into())

@@ -139,11 +139,11 @@ impl Table {
             for v in rows[r].iter_mut() {
                 *v /= pivot;
             }
-            for i in 0..rows.len() {
-                if i != r && rows[i][j].abs() > EPS {
-                    let factor = rows[i][j];
-                    let pivot_row = rows[r].clone();
-                    for (v, p) in rows[i].iter_mut().zip(pivot_row) {
+            let pivot_row = rows[r].clone();
+            for (i, row) in rows.iter_mut().enumerate() {
+                if i != r && row[j].abs() > EPS {
+                    let factor = row[j];
+                    for (v, p) in row.iter_mut().zip(&pivot_row) {
                         *v -= factor * p;
                     }
                 }
