@@ -34,6 +34,12 @@ struct Args {
     /// HTTP workers of the started server (0: one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Database connections of the started server's pool.
+    #[arg(long, default_value_t = 32)]
+    pool_size: u32,
+    /// PostgreSQL writer threads of the started server (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    writers: usize,
     /// cargo bench passes --bench; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -50,7 +56,8 @@ fn start_server(args: &Args, dir: &std::path::Path) -> String {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display())),
     );
-    settings.database.pool_size = 32;
+    settings.database.pool_size = args.pool_size;
+    settings.database.writers = args.writers;
     settings.bootstrap.admin_password = SecretString::from(PASSWORD);
     settings.log.level = "warn".into();
     refuge::init_logging(&settings.log);

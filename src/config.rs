@@ -47,6 +47,8 @@ pub struct DatabaseSettings {
     /// May hold a password: never logged as a whole (see [`DatabaseSettings::redacted_url`]).
     pub url: SecretString,
     pub pool_size: u32,
+    /// PostgreSQL only: group-commit writer threads (0: one per core, at least 2).
+    pub writers: usize,
     pub connect_timeout_seconds: u64,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
@@ -140,6 +142,9 @@ impl Settings {
         }
         if self.database.pool_size == 0 {
             return Err("database.pool_size must be at least 1".into());
+        }
+        if self.database.writers as u64 > u64::from(self.database.pool_size) {
+            return Err("database.writers cannot exceed database.pool_size".into());
         }
         if self.auth.token_lifetime_seconds == 0 {
             return Err("auth.token_lifetime_seconds must be at least 1".into());

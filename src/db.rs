@@ -4,10 +4,10 @@
 //!
 //! SQLite (the embedded default) gets one writer connection and a pool of
 //! readers: in WAL mode readers never block the writer, and a single writer
-//! means transactions never fail on a lock upgrade. Writes are group-committed
-//! (see [`Writer`]). PostgreSQL gets one pool
+//! means transactions never fail on a lock upgrade. PostgreSQL gets one pool
 //! for both; its invariants rely on row locks and constraints, so they hold
-//! with several API processes on one database.
+//! with several API processes on one database. On both, writes are
+//! group-committed (see [`Writer`]).
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -23,6 +23,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::{DatabaseSettings, SqliteSynchronous};
 use crate::error::ApiError;
+use crate::stats;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -134,66 +135,100 @@ pub struct Db {
     backend: Backend,
     read: Pool,
     write: Pool,
-    /// SQLite only: the group-commit writer, started on the first write.
-    writer: Option<Arc<OnceLock<Writer>>>,
+    /// The group-commit writer, started on the first write.
+    writer: Arc<OnceLock<Writer>>,
+    /// How many writer threads it runs.
+    writers: usize,
 }
 
-/// A write job for the SQLite writer thread: runs in its own savepoint and
-/// returns what to do once the enclosing transaction has (or has not) committed.
-type Job = Box<dyn FnOnce(&mut DbConnection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+/// A write job for a writer thread: runs in its own savepoint and returns
+/// what it adds to the group.
+type Job = Box<dyn FnOnce(&mut DbConnection) -> Done + Send>;
 
-/// Most jobs committed together by the SQLite writer.
+/// A job that has run: its aggregate changes (none if it failed) and what to
+/// do once the enclosing transaction has (or has not) committed.
+struct Done {
+    aggregates: stats::Delta,
+    answer: Box<dyn FnOnce(bool) + Send>,
+}
+
+/// Most jobs committed together.
 const MAX_GROUP: usize = 64;
 
+/// Writes are group-committed: a writer thread commits the jobs that queued
+/// up while its previous commit was flushing in one transaction, each in a
+/// savepoint of its own so that one failing job rolls back alone. Every
+/// caller is answered only after the commit that contains its work is durable.
+///
 /// SQLite allows one writer at a time and, with `synchronous=FULL`, each
-/// commit waits for the disk. The writer thread therefore commits the jobs
-/// that queued up while the previous commit was flushing in one transaction
-/// ("group commit"), each in a savepoint of its own so that one failing job
-/// rolls back alone. Every caller is answered only after the commit that
-/// contains its work is durable.
+/// commit waits for the disk: it gets one writer thread. PostgreSQL gets
+/// several (`database.writers`), each with its own connection. In both, the
+/// statistics aggregates are written once per group, for the sum of its jobs
+/// (see [`stats::deferring`]), instead of once per job.
 struct Writer {
     jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl Writer {
-    fn start(pool: Pool) -> Writer {
+    fn start(pool: Pool, threads: usize) -> Writer {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || {
-                while let Ok(first) = queue.recv() {
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP {
-                        match queue.try_recv() {
-                            Ok(job) => group.push(job),
-                            Err(_) => break,
-                        }
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let pool = pool.clone();
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("db-writer-{i}"))
+                .spawn(move || {
+                    while let Some(group) = next_group(&queue) {
+                        commit_group(&pool, group);
                     }
-                    let mut conn = match pool.get() {
-                        Ok(conn) => conn,
-                        Err(error) => {
-                            tracing::error!(%error, "the SQLite writer has no connection");
-                            // Dropping the jobs answers their callers with an error.
-                            continue;
-                        }
-                    };
-                    let mut completions = Vec::with_capacity(group.len());
-                    let committed = (*conn)
-                        .transaction::<_, diesel::result::Error, _>(|conn| {
-                            for job in group.drain(..) {
-                                completions.push(job(conn));
-                            }
-                            Ok(())
-                        })
-                        .inspect_err(|error| tracing::error!(%error, "group commit failed"))
-                        .is_ok();
-                    for complete in completions {
-                        complete(committed);
-                    }
-                }
-            })
-            .expect("the SQLite writer thread starts");
+                })
+                .expect("a database writer thread starts");
+        }
         Writer { jobs }
+    }
+}
+
+/// Waits for a job, then takes whatever else is queued (up to [`MAX_GROUP`]).
+/// None once every sender is gone.
+fn next_group(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let queue = queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut group = vec![queue.recv().ok()?];
+    while group.len() < MAX_GROUP {
+        match queue.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(group)
+}
+
+fn commit_group(pool: &Pool, mut group: Vec<Job>) {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::error!(%error, "a database writer has no connection");
+            // Dropping the jobs answers their callers with an error.
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    let committed = (*conn)
+        .transaction::<_, ApiError, _>(|conn| {
+            let mut aggregates = stats::Delta::default();
+            for job in group.drain(..) {
+                let done = job(conn);
+                aggregates.merge(done.aggregates);
+                answers.push(done.answer);
+            }
+            aggregates.write(conn)
+        })
+        .inspect_err(|error| tracing::error!(%error, "group commit failed"))
+        .is_ok();
+    for answer in answers {
+        answer(committed);
     }
 }
 
@@ -241,7 +276,8 @@ impl Db {
                     backend,
                     read,
                     write,
-                    writer: Some(Arc::new(OnceLock::new())),
+                    writer: Arc::new(OnceLock::new()),
+                    writers: 1,
                 })
             }
             Backend::Postgres { .. } => {
@@ -250,7 +286,13 @@ impl Db {
                     backend,
                     read: pool.clone(),
                     write: pool,
-                    writer: None,
+                    writer: Arc::new(OnceLock::new()),
+                    writers: match settings.writers {
+                        0 => std::thread::available_parallelism()
+                            .map_or(2, |n| n.get().max(2))
+                            .min(settings.pool_size as usize),
+                        n => n,
+                    },
                 })
             }
         }
@@ -307,13 +349,21 @@ impl Db {
         T: Send + 'static,
         E: From<ApiError> + From<diesel::result::Error> + Send + 'static,
     {
-        if let Some(writer) = &self.writer {
-            let writer = writer.get_or_init(|| Writer::start(self.write.clone()));
-            let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
-            let job: Job = Box::new(move |conn| {
-                // A savepoint inside the group's transaction.
-                let result = conn.transaction(work);
-                Box::new(move |committed| {
+        let writer = self
+            .writer
+            .get_or_init(|| Writer::start(self.write.clone(), self.writers));
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |conn| {
+            // A savepoint inside the group's transaction.
+            let (result, aggregates) = stats::deferring(|| conn.transaction(work));
+            let aggregates = if result.is_ok() {
+                aggregates
+            } else {
+                stats::Delta::default()
+            };
+            Done {
+                aggregates,
+                answer: Box::new(move |committed| {
                     let result = match result {
                         Ok(_) if !committed => Err(E::from(ApiError::unavailable(
                             "the write could not be committed",
@@ -321,23 +371,16 @@ impl Db {
                         other => other,
                     };
                     let _ = answer.send(result);
-                })
-            });
-            writer
-                .jobs
-                .send(job)
-                .map_err(|_| E::from(ApiError::internal("the SQLite writer has stopped")))?;
-            return answered
-                .await
-                .map_err(|_| E::from(ApiError::internal("the SQLite writer dropped a write")))?;
-        }
-        let pool = self.write.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(|e| E::from(ApiError::unavailable(e)))?;
-            (*conn).transaction(work)
-        })
-        .await
-        .map_err(|e| E::from(ApiError::internal(e)))?
+                }),
+            }
+        });
+        writer
+            .jobs
+            .send(job)
+            .map_err(|_| E::from(ApiError::internal("the database writer has stopped")))?;
+        answered
+            .await
+            .map_err(|_| E::from(ApiError::internal("the database writer dropped a write")))?
     }
 
     /// A writer connection for start-up and command-line work.

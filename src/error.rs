@@ -200,8 +200,20 @@ impl std::error::Error for ApiError {}
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
-        // diesel's Display shows the database's message, never the bound values.
-        ApiError::internal(error)
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            // PostgreSQL resolved a conflict between concurrent transactions by
+            // failing this one (40001, or 40P01 "deadlock detected"): nothing
+            // was written and the same request can simply be sent again.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                ApiError::unavailable("a concurrent write conflicted with this one; retry")
+            }
+            Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected") => {
+                ApiError::unavailable("a concurrent write conflicted with this one; retry")
+            }
+            // diesel's Display shows the database's message, never the bound values.
+            _ => ApiError::internal(error),
+        }
     }
 }
 

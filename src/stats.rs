@@ -198,21 +198,91 @@ fn shard(conn: &DbConnection) -> i32 {
 
 /// Applies a registration (`before` = None), a correction, or a removal
 /// (`after` = None) to the aggregates, inside the caller's transaction.
+///
+/// Inside a group commit (see [`Deferred`]) the change is added to the
+/// group's delta instead, which is written once before the group commits.
 pub fn record(
     conn: &mut DbConnection,
     before: Option<&Household>,
     after: Option<&Household>,
 ) -> Result<(), ApiError> {
-    let mut delta: BTreeMap<Key, Count> = after.map(contributions).unwrap_or_default();
-    for (key, count) in before.map(contributions).unwrap_or_default() {
-        let entry = delta.entry(key).or_default();
-        entry.persons -= count.persons;
-        entry.households -= count.households;
+    let mut delta = Delta::default();
+    delta.add(after, 1);
+    delta.add(before, -1);
+    let delta = match DEFERRED.with_borrow_mut(|deferred| match deferred {
+        Some(pending) => {
+            pending.merge(delta);
+            None
+        }
+        None => Some(delta),
+    }) {
+        Some(delta) => delta,
+        None => return Ok(()),
+    };
+    delta.write(conn)
+}
+
+/// A change to the aggregates: what some registrations and corrections add
+/// (and take away), not yet written.
+#[derive(Debug, Default)]
+pub struct Delta(BTreeMap<Key, Count>);
+
+impl Delta {
+    fn add(&mut self, household: Option<&Household>, sign: i64) {
+        for (key, count) in household.map(contributions).unwrap_or_default() {
+            let entry = self.0.entry(key).or_default();
+            entry.persons += sign * count.persons;
+            entry.households += sign * count.households;
+        }
     }
-    delta.retain(|_, c| *c != Count::default());
-    if delta.is_empty() {
-        return Ok(());
+
+    pub fn merge(&mut self, other: Delta) {
+        for (key, count) in other.0 {
+            let entry = self.0.entry(key).or_default();
+            entry.persons += count.persons;
+            entry.households += count.households;
+        }
     }
+
+    /// Upserts the delta into both aggregate tables, in the caller's transaction.
+    pub fn write(mut self, conn: &mut DbConnection) -> Result<(), ApiError> {
+        let mut delta = std::mem::take(&mut self.0);
+        delta.retain(|_, c| *c != Count::default());
+        if delta.is_empty() {
+            return Ok(());
+        }
+        write_delta(conn, delta)
+    }
+}
+
+thread_local! {
+    static DEFERRED: std::cell::RefCell<Option<Delta>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `work` (one job of a group commit, see `db::Writer`) with the
+/// aggregate changes it records collected rather than written, and returns
+/// them with its result.
+///
+/// The jobs of a group would each upsert the same aggregate rows (same
+/// center, same hour); the writer sums their deltas and writes the sum once,
+/// in the same transaction as the records, so the aggregates stay exact at a
+/// fraction of the cost.
+pub fn deferring<T>(work: impl FnOnce() -> T) -> (T, Delta) {
+    /// Leaves the thread writing directly again, even if `work` panics.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DEFERRED.with_borrow_mut(|d| *d = None);
+        }
+    }
+    DEFERRED.with_borrow_mut(|d| *d = Some(Delta::default()));
+    let _reset = Reset;
+    let result = work();
+    let delta = DEFERRED.with_borrow_mut(|d| d.take()).unwrap_or_default();
+    (result, delta)
+}
+
+fn write_delta(conn: &mut DbConnection, delta: BTreeMap<Key, Count>) -> Result<(), ApiError> {
     let shard = shard(conn);
     // Totals first, then breakdowns, each in key order: concurrent
     // transactions lock shared rows in the same order, so they wait for each

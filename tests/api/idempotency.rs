@@ -78,6 +78,20 @@ async fn concurrent_registrations_with_one_key_create_one_household(app: TestApp
         4,
         "no member was stored twice"
     );
+    // The attempts that lost had already added to the statistics before
+    // failing on the key; their share was rolled back with them.
+    let (stored, expected) = app
+        .with_db(|conn| {
+            (
+                refuge::stats::stored(conn).unwrap(),
+                refuge::stats::expected(conn).unwrap(),
+            )
+        })
+        .await;
+    assert_eq!(
+        stored, expected,
+        "aggregates count only the household stored"
+    );
 }
 
 async fn reusing_a_key_for_another_request_is_refused(app: TestApp) {
