@@ -65,6 +65,20 @@ enum ScenarioCommand {
         /// Seed for names, household make-up and timing within each hour.
         #[arg(long, default_value_t = 2023)]
         seed: u64,
+        /// Send the replay to the running server at this URL (e.g.
+        /// http://127.0.0.1:8080) through its API, instead of writing to the
+        /// configured database. Logs in as an admin, with the password from
+        /// the REFUGE_PASSWORD environment variable.
+        #[arg(long)]
+        url: Option<String>,
+        /// The admin account to log in as with --url.
+        #[arg(
+            long,
+            env = "REFUGE_USERNAME",
+            default_value = "admin",
+            requires = "url"
+        )]
+        username: String,
     },
 }
 
@@ -154,8 +168,14 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
         Command::Serve => serve(settings),
         Command::Stats { command } => stats(command, &settings),
         Command::Scenario {
-            command: ScenarioCommand::Nk2023 { scale, seed },
-        } => scenario(scale, seed, &settings),
+            command:
+                ScenarioCommand::Nk2023 {
+                    scale,
+                    seed,
+                    url,
+                    username,
+                },
+        } => scenario(scale, seed, url.map(|url| (url, username)), &settings),
         Command::Migrate => {
             let db = open(&settings)?;
             let applied = db.migrate().map_err(|e| e.to_string())?;
@@ -228,25 +248,44 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
     }
 }
 
-fn scenario(scale: f64, seed: u64, settings: &Settings) -> Result<(), String> {
-    use refuge::scenario::{replay, Options};
+fn scenario(
+    scale: f64,
+    seed: u64,
+    remote: Option<(String, String)>,
+    settings: &Settings,
+) -> Result<(), String> {
+    use refuge::scenario::{remote as http, replay, Options};
     if !(scale.is_finite() && scale > 0.0 && scale <= 10.0) {
         return Err("--scale must be greater than 0 and at most 10".into());
     }
-    let provinces = Provinces::new(&settings.provinces.extra)?;
-    let db = open(settings)?;
-    db.migrate().map_err(|e| e.to_string())?;
-    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
     let options = Options { scale, seed };
     let progress = replay::progress_bar(0);
-    let report =
-        replay::replay(&mut conn, &options, &provinces, &progress).map_err(|e| e.to_string())?;
+    let (report, mismatches) = match remote {
+        Some((url, username)) => {
+            let password = std::env::var("REFUGE_PASSWORD")
+                .map_err(|_| "--url needs the password of the admin account in REFUGE_PASSWORD")?;
+            let server = http::Server::login(&url, &username, &password)?;
+            let report = http::replay(&server, &options, &progress)?;
+            (report, http::check(&server, &options)?)
+        }
+        None => {
+            let provinces = Provinces::new(&settings.provinces.extra)?;
+            let db = open(settings)?;
+            db.migrate().map_err(|e| e.to_string())?;
+            let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+            let report = replay::replay(&mut conn, &options, &provinces, &progress)
+                .map_err(|e| e.to_string())?;
+            (
+                report,
+                replay::check(&mut conn, &options).map_err(|e| e.to_string())?,
+            )
+        }
+    };
     println!(
         "replayed nk-2023 (scale {scale}, seed {seed}): {} flow counts, {} households ({} persons), \
          {} corrections; {} events were already recorded",
         report.flow_counts, report.households, report.persons, report.corrections, report.already_there
     );
-    let mismatches = replay::check(&mut conn, &options).map_err(|e| e.to_string())?;
     if mismatches.is_empty() {
         println!(
             "every documented figure is reproduced by the statistics at its timestamp ({} checkpoints)",

@@ -84,7 +84,7 @@ fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> 
 }
 
 /// `POST /api/v1/households` body.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewHousehold {
     #[serde(default)]
@@ -103,7 +103,7 @@ pub struct NewHousehold {
 }
 
 /// One member in a registration.
-#[derive(Debug, Clone, PartialEq, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     #[serde(default)]
@@ -883,6 +883,10 @@ pub async fn list(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdPatch {
+    /// When the correction takes effect for statistics as of a past instant
+    /// (default: now): a correction noted at the desk during an outage and
+    /// entered later. Not a field of the household.
+    pub effective_at: Option<DateTime<FixedOffset>>,
     pub arrived_at: Option<DateTime<FixedOffset>>,
     pub origin_settlement: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -1039,7 +1043,19 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let expected = expected_version(&req)?;
     let id = id.into_inner();
-    let patch = body.value;
+    let mut patch = body.value;
+    let now = db::now();
+    let effective_at = match patch.effective_at.take() {
+        None => now,
+        Some(at) if at.naive_utc() > now + CLOCK_SKEW => {
+            return Err(ApiError::invalid(
+                "effective_at",
+                "in_future",
+                "a correction cannot take effect in the future",
+            ))
+        }
+        Some(at) => to_stored_instant(at).naive_utc(),
+    };
     let household = db
         .write(move |conn| {
             let correction = Correction {
@@ -1047,7 +1063,7 @@ pub async fn patch(
                 expected_version: expected,
                 patch,
                 corrected_by: caller.user_id,
-                effective_at: db::now(),
+                effective_at,
             };
             correct(conn, correction, &provinces, |household| {
                 caller.require_registration(household.center_id)
@@ -1066,8 +1082,9 @@ pub struct Correction {
     pub patch: HouseholdPatch,
     pub corrected_by: Uuid,
     /// When the correction takes effect for statistics as of a past instant:
-    /// now for the API; the replayed time for a scenario replay. Never before
-    /// the previous correction.
+    /// now, unless the client says it took effect earlier; the replayed time
+    /// for a scenario replay. Never before the household's arrival nor before
+    /// its previous correction.
     pub effective_at: NaiveDateTime,
 }
 
@@ -1093,6 +1110,13 @@ pub fn correct(
         return Err(ApiError::PreconditionFailed {
             current_version: household.version,
         });
+    }
+    if effective_at < household.arrived_at.naive_utc() {
+        return Err(ApiError::invalid(
+            "effective_at",
+            "before_arrival",
+            "a correction cannot take effect before the household arrived",
+        ));
     }
     let before = household.clone();
     let old_count = household.members.len();
@@ -1146,6 +1170,7 @@ pub fn correct(
                 .eq(serde_json::to_string(&before).map_err(ApiError::internal)?),
             household_revisions::replaced_at.eq(effective_at),
             household_revisions::replaced_by.eq(corrected_by.to_string()),
+            household_revisions::recorded_at.eq(now),
         ))
         .execute(conn)?;
     let (existing, added) = household.members.split_at(old_count);

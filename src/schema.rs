@@ -160,6 +160,7 @@ diesel::table! {
         snapshot -> Text,
         replaced_at -> Timestamp,
         replaced_by -> Text,
+        recorded_at -> Timestamp,
     }
 }
 

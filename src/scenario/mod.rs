@@ -26,6 +26,7 @@ mod curve;
 mod households;
 mod names;
 pub mod nk2023;
+pub mod remote;
 pub mod replay;
 
 use chrono::{DateTime, FixedOffset, Utc};

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{centers as planned_centers, checkpoints, plan, Event, Options};
+use super::{centers as planned_centers, checkpoints, plan, Checkpoint, Event, Options};
 use crate::accounts::{self, NewUser, Role};
 use crate::centers::{self, CenterKind, NewCenter};
 use crate::db::DbConnection;
@@ -100,7 +100,7 @@ fn prepare(conn: &mut DbConnection, provinces: &Provinces) -> Result<(Uuid, Cent
 }
 
 /// A stable id for a planned flow count (the plan gives registrations theirs).
-fn flow_id(options: &Options, center: &str, start: DateTime<Utc>) -> Uuid {
+pub(super) fn flow_id(options: &Options, center: &str, start: DateTime<Utc>) -> Uuid {
     let digest = Sha256::new()
         .chain_update(b"refuge scenario nk-2023 flow count\0")
         .chain_update(options.seed.to_le_bytes())
@@ -274,38 +274,43 @@ pub fn check(conn: &mut DbConnection, options: &Options) -> Result<Vec<Mismatch>
     let mut mismatches = Vec::new();
     for checkpoint in checkpoints(options.scale) {
         let figures = stats::figures_as_of(conn, checkpoint.observed_at.naive_utc())?;
-        let pairs = [
-            ("crossed", checkpoint.crossed, figures.crossed),
-            ("vehicles", checkpoint.vehicles, figures.vehicles),
-            ("registered", checkpoint.registered, figures.registered),
-            (
-                "registered_male",
-                checkpoint.registered_male,
-                figures.registered_male,
-            ),
-            (
-                "registered_female",
-                checkpoint.registered_female,
-                figures.registered_female,
-            ),
-            (
-                "registered_unknown",
-                checkpoint.registered_unknown,
-                figures.registered_unknown,
-            ),
-        ];
-        for (figure, documented, reported) in pairs {
-            if let Some(documented) = documented {
-                if documented != reported {
-                    mismatches.push(Mismatch {
-                        observed_at: checkpoint.observed_at,
-                        figure,
-                        documented,
-                        reported,
-                    });
-                }
-            }
-        }
+        mismatches.extend(compare(&checkpoint, &figures));
     }
     Ok(mismatches)
+}
+
+/// The documented figures of `checkpoint` that `figures` do not reproduce.
+pub(super) fn compare(checkpoint: &Checkpoint, figures: &stats::Figures) -> Vec<Mismatch> {
+    let pairs = [
+        ("crossed", checkpoint.crossed, figures.crossed),
+        ("vehicles", checkpoint.vehicles, figures.vehicles),
+        ("registered", checkpoint.registered, figures.registered),
+        (
+            "registered_male",
+            checkpoint.registered_male,
+            figures.registered_male,
+        ),
+        (
+            "registered_female",
+            checkpoint.registered_female,
+            figures.registered_female,
+        ),
+        (
+            "registered_unknown",
+            checkpoint.registered_unknown,
+            figures.registered_unknown,
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(figure, documented, reported)| {
+            let documented = documented?;
+            (documented != reported).then_some(Mismatch {
+                observed_at: checkpoint.observed_at,
+                figure,
+                documented,
+                reported,
+            })
+        })
+        .collect()
 }

@@ -1,14 +1,69 @@
 //! The documented 2023 exodus, replayed at full scale through the domain
 //! code: the statistics API must report every dated official figure exactly
-//! at its timestamp, and the headline facts must hold.
+//! at its timestamp, and the headline facts must hold. Replayed over HTTP
+//! (`--url`), it must reproduce them too.
 
-use refuge::scenario::{self, replay, Options};
+use refuge::scenario::{self, remote, replay, Options};
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ADMIN_PASSWORD};
 
-backend_tests!(replay_reproduces_every_documented_figure);
+backend_tests!(
+    replay_reproduces_every_documented_figure,
+    replay_over_http_reproduces_the_figures_including_corrections
+);
+
+/// A quarter of the real size: the smallest scale whose plan includes a
+/// correction (one member's sex recorded after registration).
+async fn replay_over_http_reproduces_the_figures_including_corrections(app: TestApp) {
+    let options = Options {
+        scale: 0.25,
+        seed: 7,
+    };
+    let url = app.address.clone();
+    let run = move || {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let server = remote::Server::login(&url, "admin", ADMIN_PASSWORD).unwrap();
+            let hidden = indicatif::ProgressBar::hidden();
+            let report = remote::replay(&server, &options, &hidden).unwrap();
+            (report, remote::check(&server, &options).unwrap())
+        })
+    };
+    let (report, mismatches) = run().await.unwrap();
+    assert!(report.households > 6_000, "{report:?}");
+    assert!(report.corrections >= 1, "{report:?}");
+    assert_eq!(report.already_there, 0);
+    assert_eq!(
+        mismatches,
+        vec![],
+        "figures the HTTP replay did not reproduce"
+    );
+    // The server's aggregates equal a recount of what the replay stored.
+    let (stored, expected) = app
+        .with_db(|conn| {
+            (
+                refuge::stats::stored(conn).unwrap(),
+                refuge::stats::expected(conn).unwrap(),
+            )
+        })
+        .await;
+    assert_eq!(stored, expected);
+
+    // A second run (or a retry of every request) records nothing new.
+    let (again, mismatches) = run().await.unwrap();
+    assert_eq!(
+        (again.flow_counts, again.households, again.corrections),
+        (0, 0, 0),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.already_there,
+        report.flow_counts + report.households + report.corrections
+    );
+    assert!(mismatches.is_empty());
+}
 
 fn at(path: &str, instant: &chrono::DateTime<chrono::FixedOffset>) -> String {
     format!(

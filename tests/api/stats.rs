@@ -155,7 +155,7 @@ async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
 
 async fn summary_as_of_counts_what_was_recorded_then(app: TestApp) {
     let goris = app.center("GORIS").await;
-    register(&app, &household(&goris, 3)).await; // 2023-09-26T14:30+04:00
+    let first = register(&app, &household(&goris, 3)).await; // 2023-09-26T14:30+04:00
     let later = register(
         &app,
         &varied_household(&goris, "2023-09-26T16:20:00+04:00", Some("AM-KT")),
@@ -209,6 +209,51 @@ async fn summary_as_of_counts_what_was_recorded_then(app: TestApp) {
     assert_eq!(now.body["last_arrival"], "2023-09-26T12:20:00Z");
     assert_eq!(now.body["centers"][0]["code"], "GORIS");
     assert_eq!(now.body["centers"][0]["registered_persons"], 7);
+
+    // A correction noted at the desk on 28 September and entered now counts
+    // from 28 September.
+    let path = format!("/api/v1/households/{}", first["id"].as_str().unwrap());
+    let member = first["members"][0]["id"].as_str().unwrap();
+    assert_ne!(first["members"][0]["sex"], "other");
+    let backdated =
+        |at: &str| json!({"effective_at": at, "members": [{"id": member, "sex": "other"}]});
+    for (at, code) in [
+        ("2099-01-01T00:00:00+04:00", "in_future"),
+        ("2023-09-26T14:29:00+04:00", "before_arrival"),
+    ] {
+        let refused = app
+            .patch(&path, Some(app.admin()), &backdated(at), Some("\"1\""))
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(refused.body["errors"][0]["field"], "effective_at");
+        assert_eq!(refused.body["errors"][0]["code"], code);
+    }
+    correct(&app, &first, backdated("2023-09-28T09:00:00+04:00")).await;
+    let other_at = |t: &'static str| {
+        let app = &app;
+        let path = at(t);
+        async move {
+            let response = app.get(&path, Some(app.admin())).await;
+            response.body["registered"]["other"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(
+        other_at("2023-09-28T09:00:00+04:00").await - other_at("2023-09-28T08:59:59+04:00").await,
+        1,
+        "the backdated correction counts from the time it took effect"
+    );
+    // Nothing can take effect before it any more.
+    let too_early = app
+        .patch(
+            &path,
+            Some(app.admin()),
+            &json!({"effective_at": "2023-09-27T00:00:00+04:00", "phone": null}),
+            Some("\"2\""),
+        )
+        .await;
+    assert_eq!(too_early.status, 422, "{}", too_early.text);
+    assert_eq!(too_early.body["errors"][0]["code"], "before_previous");
+    assert_aggregates_match(&app).await;
 }
 
 async fn arrivals_are_bucketed_by_the_centers_local_date(app: TestApp) {

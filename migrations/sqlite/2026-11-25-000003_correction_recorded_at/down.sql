@@ -1,0 +1,1 @@
+ALTER TABLE household_revisions DROP COLUMN recorded_at;

@@ -1,0 +1,376 @@
+//! The replay over HTTP (`refuge scenario nk-2023 --url URL`): the same plan
+//! sent to a running server through its public API, as border counters and
+//! registration desks would send it, then checked against the server's own
+//! `/stats/summary?as_of=`.
+//!
+//! Every planned record carries its id, so a request that timed out can be
+//! sent again (the server replays its first answer) and a stopped replay can
+//! be started again: nothing is recorded twice.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use indicatif::ProgressBar;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::replay::{compare, flow_id, Mismatch, Report};
+use super::{centers as planned_centers, checkpoints, plan, Event, Options};
+use crate::stats::Figures;
+
+/// Requests in flight at once, as from several desks.
+const CLIENTS: usize = 8;
+
+/// Attempts per request when the network or the server fails (503).
+const ATTEMPTS: u32 = 5;
+
+/// A logged-in API client.
+pub struct Server {
+    agent: ureq::Agent,
+    base: String,
+    authorization: String,
+}
+
+/// A response: status, whether the server replayed an earlier answer, body.
+struct Answer {
+    status: u16,
+    replayed: bool,
+    body: Value,
+}
+
+impl Answer {
+    /// The body of a 2xx answer; anything else is an error naming the request
+    /// and the server's problem document.
+    fn ok(self, what: &str) -> Result<Value, String> {
+        if (200..300).contains(&self.status) {
+            Ok(self.body)
+        } else {
+            Err(format!("{what}: HTTP {}: {}", self.status, self.body))
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+}
+
+impl Server {
+    /// Logs in at `url` (e.g. `http://127.0.0.1:8080`) as `username`; the
+    /// account must be an admin (the replay creates centers and writes at all of them).
+    pub fn login(url: &str, username: &str, password: &str) -> Result<Server, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut server = Server {
+            agent,
+            base: url.trim_end_matches('/').to_string(),
+            authorization: String::new(),
+        };
+        let body = json!({"username": username, "password": password});
+        let answer = server
+            .request(Method::Post, "/api/v1/auth/login", Some(&body), None)?
+            .ok("logging in")?;
+        let token = answer["access_token"]
+            .as_str()
+            .ok_or("logging in: the server sent no access_token")?;
+        server.authorization = format!("Bearer {token}");
+        Ok(server)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<i64>,
+    ) -> Result<Answer, String> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 1;
+        loop {
+            let sent = match method {
+                Method::Get => self
+                    .agent
+                    .get(&url)
+                    .header("authorization", &self.authorization)
+                    .call(),
+                Method::Post => self
+                    .agent
+                    .post(&url)
+                    .header("authorization", &self.authorization)
+                    .send_json(body.unwrap_or(&Value::Null)),
+                Method::Patch => self
+                    .agent
+                    .patch(&url)
+                    .header("authorization", &self.authorization)
+                    .header("if-match", format!("\"{}\"", if_match.unwrap_or_default()))
+                    .send_json(body.unwrap_or(&Value::Null)),
+            };
+            let retry = match sent {
+                Ok(mut response) if response.status().as_u16() != 503 || attempt == ATTEMPTS => {
+                    let replayed = response
+                        .headers()
+                        .get("idempotent-replayed")
+                        .is_some_and(|v| v == "true");
+                    return Ok(Answer {
+                        status: response.status().as_u16(),
+                        replayed,
+                        body: response.body_mut().read_json().unwrap_or(Value::Null),
+                    });
+                }
+                Ok(_) => "HTTP 503".to_string(),
+                Err(error) if attempt < ATTEMPTS => error.to_string(),
+                Err(error) => return Err(format!("{path}: {error}")),
+            };
+            tracing::warn!(path, attempt, cause = %retry, "retrying");
+            std::thread::sleep(Duration::from_millis(200 << attempt));
+            attempt += 1;
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<Value, String> {
+        self.request(Method::Get, path, None, None)?.ok(path)
+    }
+
+    /// Creates a planned record with its own id: true if it was new, false
+    /// if the server already had it (an earlier run, or an earlier attempt).
+    fn create(&self, path: &str, body: &Value) -> Result<bool, String> {
+        let answer = self.request(Method::Post, path, Some(body), None)?;
+        let replayed = answer.replayed;
+        answer.ok(path)?;
+        Ok(!replayed)
+    }
+}
+
+/// Center ids by code, creating the planned centers the server lacks.
+fn prepare(server: &Server) -> Result<Vec<(&'static str, Uuid)>, String> {
+    let existing = server.get("/api/v1/centers")?;
+    let mut ids = Vec::new();
+    for spec in planned_centers() {
+        let found = existing["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["code"] == spec.code)
+            .cloned();
+        let center = match found {
+            Some(center) => center,
+            None => server
+                .request(
+                    Method::Post,
+                    "/api/v1/centers",
+                    Some(&json!({
+                        "code": spec.code,
+                        "name": spec.name,
+                        "kind": spec.kind,
+                        "province": spec.province,
+                        "latitude": spec.latitude,
+                        "longitude": spec.longitude,
+                    })),
+                    None,
+                )?
+                .ok("creating a center")?,
+        };
+        let id = center["id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(|| format!("center {} has no id", spec.code))?;
+        ids.push((spec.code, id));
+    }
+    Ok(ids)
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Sends the plan for `options` to the server.
+pub fn replay(
+    server: &Server,
+    options: &Options,
+    progress: &ProgressBar,
+) -> Result<Report, String> {
+    let center_ids = prepare(server)?;
+    let center = |code: &str| {
+        center_ids
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| format!("the plan names an unknown center {code}"))
+    };
+    let events = plan(options);
+    progress.set_length(events.len() as u64);
+    // Corrections go last: each needs its household registered. Flow counts
+    // and registrations carry their own times, so their order does not matter.
+    let (corrections, records): (Vec<Event>, Vec<Event>) = events
+        .into_iter()
+        .partition(|e| matches!(e, Event::SetSex { .. }));
+    let report = Mutex::new(Report::default());
+    let next = AtomicUsize::new(0);
+    let failure = Mutex::new(None::<String>);
+    std::thread::scope(|scope| {
+        for _ in 0..CLIENTS {
+            scope.spawn(|| loop {
+                if failure.lock().is_ok_and(|f| f.is_some()) {
+                    return;
+                }
+                let Some(event) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                match send_record(server, event, options, &center) {
+                    Ok(outcome) => {
+                        let mut report = report.lock().unwrap_or_else(|p| p.into_inner());
+                        match outcome {
+                            Sent::Flow => report.flow_counts += 1,
+                            Sent::Household(persons) => {
+                                report.households += 1;
+                                report.persons += persons;
+                            }
+                            Sent::Already => report.already_there += 1,
+                        }
+                        progress.inc(1);
+                    }
+                    Err(error) => {
+                        failure
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(error);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(error);
+    }
+    let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
+    for event in corrections {
+        if send_correction(server, event)? {
+            report.corrections += 1;
+        } else {
+            report.already_there += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish_with_message("replayed");
+    Ok(report)
+}
+
+enum Sent {
+    Flow,
+    Household(usize),
+    Already,
+}
+
+fn send_record(
+    server: &Server,
+    event: &Event,
+    options: &Options,
+    center: &impl Fn(&str) -> Result<Uuid, String>,
+) -> Result<Sent, String> {
+    match event {
+        Event::Flow {
+            center: code,
+            start,
+            end,
+            people,
+            vehicles,
+        } => {
+            let body = json!({
+                "id": flow_id(options, code, *start),
+                "center_id": center(code)?,
+                "window_start": rfc3339(*start),
+                "window_end": rfc3339(*end),
+                "direction": "in",
+                "people": people,
+                "vehicles": vehicles,
+            });
+            let new = server.create("/api/v1/flow-counts", &body)?;
+            Ok(if new { Sent::Flow } else { Sent::Already })
+        }
+        Event::Register {
+            center: code,
+            household,
+        } => {
+            let new = household.to_new(center(code)?);
+            let persons = new.members.len();
+            let body = serde_json::to_value(&new).map_err(|e| e.to_string())?;
+            let created = server.create("/api/v1/households", &body)?;
+            Ok(if created {
+                Sent::Household(persons)
+            } else {
+                Sent::Already
+            })
+        }
+        Event::SetSex { .. } => Err("a correction among the records".into()),
+    }
+}
+
+/// Records a member's sex as of the planned time; false if it already was.
+fn send_correction(server: &Server, event: Event) -> Result<bool, String> {
+    let Event::SetSex {
+        at,
+        household_id,
+        member_id,
+        sex,
+    } = event
+    else {
+        return Err("not a correction".into());
+    };
+    let path = format!("/api/v1/households/{household_id}");
+    let household = server.get(&path)?;
+    let sex = serde_json::to_value(sex).map_err(|e| e.to_string())?;
+    let already = household["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["id"] == member_id.to_string() && m["sex"] == sex);
+    if already {
+        return Ok(false);
+    }
+    let version = household["version"]
+        .as_i64()
+        .ok_or_else(|| format!("{path}: no version"))?;
+    let body = json!({
+        "effective_at": rfc3339(at),
+        "members": [{"id": member_id, "sex": sex}],
+    });
+    server
+        .request(Method::Patch, &path, Some(&body), Some(version))?
+        .ok("correcting a household")?;
+    Ok(true)
+}
+
+/// Compares the server's summary at every checkpoint with the documented
+/// figures; empty when it reproduces them all.
+pub fn check(server: &Server, options: &Options) -> Result<Vec<Mismatch>, String> {
+    let mut mismatches = Vec::new();
+    for checkpoint in checkpoints(options.scale) {
+        let as_of = rfc3339(checkpoint.observed_at.with_timezone(&Utc));
+        let summary = server.get(&format!(
+            "/api/v1/stats/summary?suppress=false&as_of={as_of}"
+        ))?;
+        let count = |section: &str, field: &str| {
+            summary[section][field]
+                .as_i64()
+                .ok_or_else(|| format!("the summary as of {as_of} has no {section}.{field}"))
+        };
+        let figures = Figures {
+            registered: count("registered", "persons")?,
+            registered_male: count("registered", "male")?,
+            registered_female: count("registered", "female")?,
+            registered_unknown: count("registered", "unknown")?,
+            crossed: count("crossed", "people")?,
+            vehicles: count("crossed", "vehicles")?,
+        };
+        mismatches.extend(compare(&checkpoint, &figures));
+    }
+    Ok(mismatches)
+}
