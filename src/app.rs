@@ -15,7 +15,10 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
-use crate::{accounts, auth, centers, flows, health, needs, persons, registration, stats};
+use crate::{
+    accounts, auth, centers, flows, health, housing, needs, organizations, persons, registration,
+    stats,
+};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +199,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/flow-counts/{id}/corrections",
                     web::get().to(flows::corrections),
                 )
+                .service(
+                    web::resource("/organizations")
+                        .route(web::get().to(organizations::list))
+                        .route(web::post().to(organizations::create_handler)),
+                )
+                .route("/organizations/{id}", web::get().to(organizations::get))
+                .service(
+                    web::resource("/sites")
+                        .route(web::get().to(housing::list_sites))
+                        .route(web::post().to(housing::create_site_handler)),
+                )
+                .service(
+                    web::resource("/sites/{id}")
+                        .route(web::get().to(housing::get_site))
+                        .route(web::patch().to(housing::patch_site)),
+                )
+                .service(
+                    web::resource("/sites/{id}/placements")
+                        .route(web::get().to(housing::site_placements))
+                        .route(web::post().to(housing::place_handler)),
+                )
+                .route(
+                    "/sites/{id}/occupancy",
+                    web::get().to(housing::site_occupancy),
+                )
+                .route("/placements/{id}", web::get().to(housing::get_placement))
+                .route(
+                    "/placements/{id}/checkout",
+                    web::post().to(housing::checkout_handler),
+                )
+                .route("/occupancy", web::get().to(housing::province_occupancy))
                 .route("/stats/summary", web::get().to(stats::summary))
                 .route("/stats/arrivals", web::get().to(stats::arrivals))
                 .route("/stats/demographics", web::get().to(stats::demographics))

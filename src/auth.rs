@@ -174,6 +174,22 @@ impl Caller {
             ))),
         }
     }
+
+    /// May deliver aid (housing, items, transport) to households registered
+    /// at `center`: admins anywhere, registrars and aid workers at their centers.
+    pub fn require_aid(&self, center: Uuid) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Registrar | Role::AidWorker if self.centers.contains(&center) => Ok(()),
+            Role::Registrar | Role::AidWorker => Err(ApiError::Forbidden(
+                "you are not assigned to this household's center".into(),
+            )),
+            _ => Err(ApiError::Forbidden(format!(
+                "the {} role cannot record aid",
+                self.role
+            ))),
+        }
+    }
 }
 
 impl FromRequest for Caller {

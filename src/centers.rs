@@ -136,7 +136,7 @@ pub struct CenterPatch {
     timezone: Option<String>,
 }
 
-fn check_code(code: &str, errors: &mut Vec<FieldError>) {
+pub(crate) fn check_code(code: &str, errors: &mut Vec<FieldError>) {
     let ok = (2..=32).contains(&code.len())
         && code
             .bytes()
@@ -145,12 +145,12 @@ fn check_code(code: &str, errors: &mut Vec<FieldError>) {
         errors.push(FieldError::new(
             "code",
             "invalid",
-            "2 to 32 characters: A-Z, 0-9, '_' or '-' (e.g. GORIS)",
+            "2 to 32 characters: A-Z, 0-9, '_' or '-' (e.g. GORIS, UNHCR)",
         ));
     }
 }
 
-fn check_name(name: &str, errors: &mut Vec<FieldError>) {
+pub(crate) fn check_name(name: &str, errors: &mut Vec<FieldError>) {
     if name.trim().is_empty() || name.chars().count() > 200 {
         errors.push(FieldError::new(
             "name",
@@ -160,7 +160,7 @@ fn check_name(name: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn check_province(province: &str, provinces: &Provinces, errors: &mut Vec<FieldError>) {
+pub(crate) fn check_province(province: &str, provinces: &Provinces, errors: &mut Vec<FieldError>) {
     if !provinces.contains(province) {
         errors.push(FieldError::new("province", "unknown", provinces.expected()));
     }

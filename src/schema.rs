@@ -164,6 +164,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sites (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        province -> Text,
+        settlement -> Nullable<Text>,
+        capacity_beds -> Integer,
+        floor_area_m2 -> Nullable<Double>,
+        organization_id -> Text,
+        occupied_beds -> Integer,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    placements (id) {
+        id -> Text,
+        household_id -> Text,
+        site_id -> Text,
+        persons -> Integer,
+        checked_in_at -> Timestamp,
+        checked_out_at -> Nullable<Timestamp>,
+        checkout_reason -> Nullable<Text>,
+        moved_from -> Nullable<Text>,
+        placed_by -> Text,
+        checked_out_by -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_centers -> users (user_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
@@ -175,6 +220,9 @@ diesel::joinable!(person_needs -> persons (person_id));
 diesel::joinable!(person_name_keys -> persons (person_id));
 diesel::joinable!(flow_counts -> centers (center_id));
 diesel::joinable!(flow_count_corrections -> flow_counts (flow_count_id));
+diesel::joinable!(sites -> organizations (organization_id));
+diesel::joinable!(placements -> sites (site_id));
+diesel::joinable!(placements -> households (household_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centers,
@@ -190,4 +238,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     arrival_counts,
     arrival_totals,
     household_revisions,
+    organizations,
+    sites,
+    placements,
 );

@@ -1,0 +1,197 @@
+//! Organizations: the donors and implementing agencies of the response (who
+//! does what where). Every site, stock receipt and distribution names one.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::centers::{check_code, check_name};
+use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::schema::organizations;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganizationKind {
+    /// A ministry or state service; sites it provides are state-provided accommodation.
+    Government,
+    UnAgency,
+    RedCrossRedCrescent,
+    Ngo,
+    Donor,
+    PrivateSector,
+    Other,
+}
+
+impl OrganizationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrganizationKind::Government => "government",
+            OrganizationKind::UnAgency => "un_agency",
+            OrganizationKind::RedCrossRedCrescent => "red_cross_red_crescent",
+            OrganizationKind::Ngo => "ngo",
+            OrganizationKind::Donor => "donor",
+            OrganizationKind::PrivateSector => "private_sector",
+            OrganizationKind::Other => "other",
+        }
+    }
+
+    fn parse(text: &str) -> Result<OrganizationKind, ApiError> {
+        serde_json::from_value(serde_json::Value::String(text.to_string()))
+            .map_err(|_| ApiError::internal(format!("unknown stored organization kind {text:?}")))
+    }
+}
+
+/// An organization as the API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Organization {
+    pub id: Uuid,
+    /// Short code, e.g. `UNHCR`, `ARCS`, `MLSA`.
+    pub code: String,
+    pub name: String,
+    pub kind: OrganizationKind,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+struct OrganizationRow {
+    id: String,
+    code: String,
+    name: String,
+    kind: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TryFrom<OrganizationRow> for Organization {
+    type Error = ApiError;
+
+    fn try_from(row: OrganizationRow) -> Result<Organization, ApiError> {
+        Ok(Organization {
+            id: parse_uuid(&row.id)?,
+            code: row.code,
+            name: row.name,
+            kind: OrganizationKind::parse(&row.kind)?,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+/// `POST /api/v1/organizations` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    pub code: String,
+    pub name: String,
+    pub kind: OrganizationKind,
+}
+
+/// Loads an organization by id.
+pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Organization>, ApiError> {
+    organizations::table
+        .find(id.to_string())
+        .select(OrganizationRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Organization::try_from)
+        .transpose()
+}
+
+/// Loads an organization by code.
+pub fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Organization>, ApiError> {
+    organizations::table
+        .filter(organizations::code.eq(code))
+        .select(OrganizationRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Organization::try_from)
+        .transpose()
+}
+
+/// The organization a request names in `field`: 422 if there is none.
+pub fn require(conn: &mut DbConnection, id: Uuid, field: &str) -> Result<Organization, ApiError> {
+    find(conn, id)?
+        .ok_or_else(|| ApiError::invalid(field, "unknown", format!("no organization with id {id}")))
+}
+
+/// Creates an organization (the API and the scenario replay share this).
+pub fn create(conn: &mut DbConnection, new: NewOrganization) -> Result<Organization, ApiError> {
+    let mut errors = Vec::new();
+    check_code(&new.code, &mut errors);
+    check_name(&new.name, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let id = Uuid::new_v4();
+    let now = db::now();
+    diesel::insert_into(organizations::table)
+        .values((
+            organizations::id.eq(id.to_string()),
+            organizations::code.eq(&new.code),
+            organizations::name.eq(&new.name),
+            organizations::kind.eq(new.kind.as_str()),
+            organizations::created_at.eq(now),
+            organizations::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(db::unique_violation(|| ApiError::Conflict {
+            code: "organization-code-taken",
+            detail: format!("an organization with code {} already exists", new.code),
+        }))?;
+    find(conn, id)?.ok_or_else(|| ApiError::internal("organization vanished after insert"))
+}
+
+/// `GET /api/v1/organizations`: every organization, by code. Not personal
+/// data: any role may list them.
+pub async fn list(_caller: Caller, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+    let items = db
+        .read(|conn| {
+            organizations::table
+                .select(OrganizationRow::as_select())
+                .order(organizations::code)
+                .load(conn)?
+                .into_iter()
+                .map(Organization::try_from)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// `POST /api/v1/organizations` (admin).
+pub async fn create_handler(
+    caller: Caller,
+    db: web::Data<Db>,
+    body: JsonBody<NewOrganization>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let organization = db.write(move |conn| create(conn, body.value)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/organizations/{}", organization.id),
+        ))
+        .json(organization))
+}
+
+/// `GET /api/v1/organizations/{id}`.
+pub async fn get(
+    _caller: Caller,
+    db: web::Data<Db>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let organization = db
+        .read(move |conn| find(conn, id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no organization with id {id}")))?;
+    Ok(HttpResponse::Ok().json(organization))
+}
