@@ -2,14 +2,13 @@
 //! rule (also under concurrency), idempotent retries, and corrections.
 
 use futures_util::future::join_all;
-use refuge::app::Application;
 use refuge::db::Db;
 use refuge::flows::{self, Direction, NewFlowCount};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Response, TestApp};
+use crate::helpers::{Response, TestApp};
 
 backend_tests!(
     flow_counts_are_recorded_read_and_listed_a_page_at_a_time,
@@ -507,19 +506,10 @@ async fn concurrent_overlapping_counts_record_exactly_one(app: TestApp) {
     assert_eq!(responses.iter().filter(|r| r.status == 201).count(), 1);
     assert_eq!(count_ids(&app, "").await.len(), 2);
 
-    // PostgreSQL may be shared by several API processes: a second server on
-    // the same database (its own pool, nothing shared in memory) races the
-    // first. SQLite is single-process by design, so this half is PostgreSQL's.
-    if app.backend != Backend::Postgres {
+    // A second server process on the same PostgreSQL database races the first.
+    let Some(second_address) = app.second_server().await else {
         return;
-    }
-    let settings = app.settings.clone();
-    let second = tokio::task::spawn_blocking(move || Application::build(&settings))
-        .await
-        .unwrap()
-        .expect("a second server starts on the same database");
-    let second_address = format!("http://127.0.0.1:{}", second.port());
-    tokio::spawn(second.run_until_stopped());
+    };
     let client = reqwest::Client::new();
     let statuses = join_all(bodies.iter().enumerate().map(|(i, body)| {
         let mut body = body.clone();

@@ -262,6 +262,24 @@ impl TestApp {
     }
 
     /// Creates a center (as admin) and returns its id.
+    /// PostgreSQL may be shared by several API processes: a second server on
+    /// the same database (its own pool and writers, nothing shared in memory)
+    /// to race the first. None on SQLite, which is single-process by design.
+    pub async fn second_server(&self) -> Option<String> {
+        if self.backend != Backend::Postgres {
+            return None;
+        }
+        let settings = self.settings.clone();
+        let second =
+            tokio::task::spawn_blocking(move || refuge::app::Application::build(&settings))
+                .await
+                .unwrap()
+                .expect("a second server starts on the same database");
+        let address = format!("http://127.0.0.1:{}", second.port());
+        tokio::spawn(second.run_until_stopped());
+        Some(address)
+    }
+
     pub async fn center(&self, code: &str) -> String {
         let response = self
             .post(
@@ -317,9 +335,21 @@ impl TestApp {
         body: Option<Vec<u8>>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{}", self.address, path));
+        self.send_to(&self.address, method, path, token, body, headers)
+            .await
+    }
+
+    /// [`TestApp::send`] to the server at `base` (e.g. a [`TestApp::second_server`]).
+    pub async fn send_to(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self.client.request(method.clone(), format!("{base}{path}"));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

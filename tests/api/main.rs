@@ -9,6 +9,7 @@ mod centers;
 mod cli;
 mod flows;
 mod households;
+mod housing;
 mod idempotency;
 mod logs;
 mod operations;
