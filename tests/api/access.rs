@@ -53,6 +53,38 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
         Some(app.user("auditor", Role::Auditor, &[]).await),
     ];
 
+    let organization = app
+        .post(
+            "/api/v1/organizations",
+            Some(app.admin()),
+            &json!({"code": "MLSA", "name": "Ministry", "kind": "government"}),
+        )
+        .await
+        .body["id"]
+        .clone();
+    let site = app
+        .post(
+            "/api/v1/sites",
+            Some(app.admin()),
+            &json!({"code": "HOTEL", "name": "Hotel", "kind": "hotel", "province": "AM-SU",
+                    "capacity_beds": 20, "organization_id": organization}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let placement = app
+        .post(
+            &format!("/api/v1/sites/{site}/placements"),
+            Some(app.admin()),
+            &json!({"household_id": household_id}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let center_path = format!("/api/v1/centers/{goris}");
     let household_path = format!("/api/v1/households/{household_id}");
     let person_path = format!("/api/v1/persons/{person_id}");
@@ -161,6 +193,66 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
             format!("{flow_count_path}/corrections"),
             None,
             [401, 200, 200, 403, 200, 200, 200],
+        ),
+        // Organizations, sites and occupancy are not personal data;
+        // placements name households, so they are scoped like households.
+        (
+            Method::GET,
+            "/api/v1/organizations".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/organizations".into(),
+            Some(json!({"code": "UNHCR", "name": "UNHCR", "kind": "un_agency"})),
+            [401, 201, 403, 403, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            "/api/v1/sites".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/sites".into(),
+            Some(
+                json!({"code": "DORM", "name": "Dorm", "kind": "dormitory", "province": "AM-KT",
+                        "capacity_beds": 40, "organization_id": organization}),
+            ),
+            [401, 201, 403, 403, 403, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/sites/{site}/occupancy"),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/occupancy".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/sites/{site}/placements"),
+            None,
+            [401, 200, 200, 200, 200, 403, 200],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/placements/{placement}"),
+            None,
+            [401, 200, 200, 403, 200, 403, 200],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/placements/{placement}/checkout"),
+            Some(json!({})),
+            // Desks at the household's center may too; the admin closed it first.
+            [401, 200, 409, 403, 409, 403, 403],
         ),
         (
             Method::GET,
