@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
 use crate::{
-    accounts, auth, centers, flows, health, housing, needs, organizations, persons, registration,
-    stats,
+    accounts, assistance, auth, centers, distributions, entitlements, flows, health, housing,
+    needs, organizations, persons, registration, stats, stock,
 };
 
 /// Why the service could not start.
@@ -230,6 +230,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::post().to(housing::checkout_handler),
                 )
                 .route("/occupancy", web::get().to(housing::province_occupancy))
+                .service(
+                    web::resource("/items")
+                        .route(web::get().to(stock::list_items))
+                        .route(web::post().to(stock::create_item_handler)),
+                )
+                .route("/items/{id}", web::get().to(stock::get_item))
+                .route("/stock", web::get().to(stock::levels_handler))
+                .route("/stock/movements", web::get().to(stock::movements_handler))
+                .route("/stock/receipts", web::post().to(stock::receive_handler))
+                .route("/stock/transfers", web::post().to(stock::transfer_handler))
+                .route("/stock/adjustments", web::post().to(stock::adjust_handler))
+                .service(
+                    web::resource("/entitlements")
+                        .route(web::get().to(entitlements::list))
+                        .route(web::post().to(entitlements::create_handler)),
+                )
+                .route("/entitlements/{id}", web::get().to(entitlements::get))
+                .service(
+                    web::resource("/distributions")
+                        .route(web::get().to(distributions::list))
+                        .route(web::post().to(distributions::create)),
+                )
+                .route("/distributions/{id}", web::get().to(distributions::get))
+                .route(
+                    "/households/{id}/assistance",
+                    web::get().to(assistance::of_household),
+                )
                 .route("/stats/summary", web::get().to(stats::summary))
                 .route("/stats/arrivals", web::get().to(stats::arrivals))
                 .route("/stats/demographics", web::get().to(stats::demographics))

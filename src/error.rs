@@ -64,6 +64,13 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409: the request conflicts with stored state; `code` names the conflict.
     Conflict { code: &'static str, detail: String },
+    /// 409: a distribution beyond (or outside) the household's entitlement;
+    /// `entitlement` says what it was entitled to and already received.
+    EntitlementRefused {
+        code: &'static str,
+        detail: String,
+        entitlement: serde_json::Value,
+    },
     /// 412: `If-Match` names a version that is no longer current.
     PreconditionFailed { current_version: i32 },
     /// 413: the body is larger than the configured limit.
@@ -119,7 +126,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
-            ApiError::Conflict { code, .. } => code,
+            ApiError::Conflict { code, .. } | ApiError::EntitlementRefused { code, .. } => code,
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
@@ -140,6 +147,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Conflict { .. } => "Conflict",
+            ApiError::EntitlementRefused { .. } => "Beyond the entitlement",
             ApiError::PreconditionFailed { .. } => "Version mismatch",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::UnsupportedMediaType => "Unsupported media type",
@@ -158,7 +166,9 @@ impl ApiError {
             ApiError::Unauthorized { detail, .. } => detail.to_string(),
             ApiError::Forbidden(detail) | ApiError::NotFound(detail) => detail.clone(),
             ApiError::MethodNotAllowed => "this resource does not support that method".into(),
-            ApiError::Conflict { detail, .. } => detail.clone(),
+            ApiError::Conflict { detail, .. } | ApiError::EntitlementRefused { detail, .. } => {
+                detail.clone()
+            }
             ApiError::PreconditionFailed { current_version } => format!(
                 "the resource was changed by someone else; its current version is {current_version}: \
                  fetch it again, reapply the correction and send If-Match: \"{current_version}\""
@@ -228,6 +238,10 @@ pub struct Problem<'a> {
     pub code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<&'a [FieldError]>,
+    /// For `entitlement-exceeded` and `not-entitled`: the rule, what it
+    /// allows in the period and what the household already received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<&'a serde_json::Value>,
 }
 
 impl ResponseError for ApiError {
@@ -238,7 +252,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::EntitlementRefused { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -266,6 +280,10 @@ impl ResponseError for ApiError {
             detail: self.detail(),
             code,
             errors: self.field_errors(),
+            entitlement: match &self {
+                ApiError::EntitlementRefused { entitlement, .. } => Some(entitlement),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));

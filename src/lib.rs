@@ -24,10 +24,13 @@
 pub mod accounts;
 pub mod age_bands;
 pub mod app;
+pub mod assistance;
 pub mod auth;
 pub mod centers;
 pub mod config;
 pub mod db;
+pub mod distributions;
+pub mod entitlements;
 pub mod error;
 pub mod extract;
 pub mod flows;
@@ -42,6 +45,7 @@ pub mod registration;
 pub mod scenario;
 pub mod schema;
 pub mod stats;
+pub mod stock;
 pub mod suppression;
 
 /// Sets up logging: human-readable text or JSON lines on stdout.

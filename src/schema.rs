@@ -209,6 +209,78 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    items (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        unit -> Text,
+        sector -> Text,
+        kcal_per_unit -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stock_levels (center_id, item_id) {
+        center_id -> Text,
+        item_id -> Text,
+        quantity -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    entitlements (id) {
+        id -> Text,
+        item_id -> Text,
+        basis -> Text,
+        quantity -> BigInt,
+        every_days -> Nullable<Integer>,
+        every_months -> Nullable<Integer>,
+        max_times -> Nullable<Integer>,
+        starts_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    distributions (id) {
+        id -> Text,
+        household_id -> Text,
+        center_id -> Text,
+        item_id -> Text,
+        quantity -> BigInt,
+        persons -> Integer,
+        organization_id -> Text,
+        distributed_at -> Timestamp,
+        override_reason -> Nullable<Text>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stock_movements (id) {
+        id -> Text,
+        center_id -> Text,
+        item_id -> Text,
+        kind -> Text,
+        quantity -> BigInt,
+        occurred_at -> Timestamp,
+        organization_id -> Nullable<Text>,
+        counterpart_center_id -> Nullable<Text>,
+        transfer_id -> Nullable<Text>,
+        distribution_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_centers -> users (user_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
@@ -223,6 +295,12 @@ diesel::joinable!(flow_count_corrections -> flow_counts (flow_count_id));
 diesel::joinable!(sites -> organizations (organization_id));
 diesel::joinable!(placements -> sites (site_id));
 diesel::joinable!(placements -> households (household_id));
+diesel::joinable!(stock_levels -> items (item_id));
+diesel::joinable!(stock_levels -> centers (center_id));
+diesel::joinable!(entitlements -> items (item_id));
+diesel::joinable!(distributions -> items (item_id));
+diesel::joinable!(distributions -> households (household_id));
+diesel::joinable!(stock_movements -> items (item_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centers,
@@ -241,4 +319,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     sites,
     placements,
+    items,
+    stock_levels,
+    entitlements,
+    distributions,
+    stock_movements,
 );

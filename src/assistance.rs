@@ -1,0 +1,43 @@
+//! Everything a household received, in one place: housing placements,
+//! distributed items (with cash and fuel), transport and medical referrals.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::{distributions, housing, registration};
+
+/// `GET /api/v1/households/{id}/assistance`: person-level, for callers who
+/// may read the household (its center's staff, admins, auditors).
+pub async fn of_household(
+    caller: Caller,
+    db: web::Data<Db>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.person_read_scope()?;
+    let id = id.into_inner();
+    let (center, placements, distributions) = db
+        .read(move |conn| {
+            let household = registration::find(conn, id)?
+                .ok_or_else(|| ApiError::NotFound(format!("no household with id {id}")))?;
+            Ok((
+                household.center_id,
+                housing::placements_of(conn, id)?,
+                distributions::of_household(conn, id)?,
+            ))
+        })
+        .await?;
+    if !scope.allows(center) {
+        return Err(ApiError::Forbidden(
+            "you are not assigned to this household's center".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "household_id": id,
+        "placements": placements,
+        "distributions": distributions,
+    })))
+}
