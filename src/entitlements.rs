@@ -7,6 +7,7 @@
 //! - `every_days` or `every_months`: again in every period of that length
 //!   (a food ration per person per 7 days; rent support every month),
 //!   counted from `starts_at`, or from the household's arrival when unset;
+//!   months are calendar months on Yerevan's clock;
 //! - `max_times`: for that many periods only (6 months of rent support).
 //!
 //! [`Entitlement::check`] is called by a distribution inside its
@@ -15,13 +16,15 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::centers::DEFAULT_TIMEZONE;
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::JsonBody;
@@ -149,6 +152,13 @@ impl Entitlement {
             });
         }
         if let Some(months) = self.every_months {
+            // Calendar months on the local clock (a month from 1 October
+            // 00:00 is 1 November 00:00 in Yerevan, whatever UTC says).
+            let tz: Tz = DEFAULT_TIMEZONE
+                .parse()
+                .expect("the default timezone is valid");
+            let local = |t: NaiveDateTime| t.and_utc().with_timezone(&tz).naive_local();
+            let (anchor, at) = (local(anchor), local(at));
             let step = |k: i64| {
                 u32::try_from(k * i64::from(months))
                     .ok()
@@ -160,11 +170,12 @@ impl Entitlement {
             while index > 0 && step(index).is_none_or(|start| start > at) {
                 index -= 1;
             }
-            let start = step(index)?;
+            let utc =
+                |t: NaiveDateTime| tz.from_local_datetime(&t).earliest().map(|d| d.naive_utc());
             return Some(Period {
                 index,
-                start,
-                end: step(index + 1),
+                start: utc(step(index)?)?,
+                end: step(index + 1).and_then(utc),
             });
         }
         Some(Period {

@@ -632,21 +632,7 @@ pub fn levels(
             }
             q.load(conn)?
         }
-        Some(as_of) => {
-            // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back, as SQLite's already is.
-            let total = diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "CAST(COALESCE(SUM(stock_movements.quantity), 0) AS BIGINT)",
-            );
-            let mut q = stock_movements::table
-                .filter(stock_movements::occurred_at.le(as_of))
-                .group_by((stock_movements::center_id, stock_movements::item_id))
-                .select((stock_movements::center_id, stock_movements::item_id, total))
-                .into_boxed();
-            if let Some(center) = center {
-                q = q.filter(stock_movements::center_id.eq(center.to_string()));
-            }
-            q.load(conn)?
-        }
+        Some(as_of) => ledger_sums(conn, center, Some(as_of))?,
     };
     let mut out = rows
         .into_iter()
@@ -662,6 +648,29 @@ pub fn levels(
     Ok(out)
 }
 
+/// The ledger summed per center and item, up to `as_of` (None: all of it).
+fn ledger_sums(
+    conn: &mut DbConnection,
+    center: Option<Uuid>,
+    as_of: Option<NaiveDateTime>,
+) -> Result<Vec<(String, String, i64)>, ApiError> {
+    // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back, as SQLite's already is.
+    let total = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "CAST(COALESCE(SUM(stock_movements.quantity), 0) AS BIGINT)",
+    );
+    let mut q = stock_movements::table
+        .group_by((stock_movements::center_id, stock_movements::item_id))
+        .select((stock_movements::center_id, stock_movements::item_id, total))
+        .into_boxed();
+    if let Some(as_of) = as_of {
+        q = q.filter(stock_movements::occurred_at.le(as_of));
+    }
+    if let Some(center) = center {
+        q = q.filter(stock_movements::center_id.eq(center.to_string()));
+    }
+    Ok(q.load(conn)?)
+}
+
 /// Levels that differ from the sum of their ledger rows: (center, item,
 /// level, ledger). Empty when the invariant holds.
 pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, Uuid, i64, i64)>, ApiError> {
@@ -669,10 +678,10 @@ pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, Uuid, i64, i64)>, Ap
         .into_iter()
         .map(|l| ((l.center_id, l.item_id), l.quantity))
         .collect();
-    let ledger: BTreeMap<(Uuid, Uuid), i64> = levels(conn, None, Some(NaiveDateTime::MAX))?
+    let ledger: BTreeMap<(Uuid, Uuid), i64> = ledger_sums(conn, None, None)?
         .into_iter()
-        .map(|l| ((l.center_id, l.item_id), l.quantity))
-        .collect();
+        .map(|(center, item, quantity)| Ok(((parse_uuid(&center)?, parse_uuid(&item)?), quantity)))
+        .collect::<Result<_, ApiError>>()?;
     let keys: std::collections::BTreeSet<_> = now.keys().chain(ledger.keys()).copied().collect();
     Ok(keys
         .into_iter()

@@ -49,9 +49,21 @@ pub enum Backend {
 }
 
 /// The PostgreSQL server the suite uses, as a maintenance-database URL.
+///
+/// Without TLS unless the URL says otherwise: the suite talks to a local
+/// server, and libpq's OpenSSL registers an exit handler that can crash a
+/// process exiting while other threads still hold TLS connections (diesel
+/// issue #3441), which is exactly how a test binary ends.
 pub fn postgres_admin_url() -> String {
-    std::env::var("REFUGE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    let url = std::env::var("REFUGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if url.contains("sslmode=") {
+        url
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
 }
 
 /// Whether a missing PostgreSQL fails the suite (CI) or skips its half.
@@ -158,8 +170,12 @@ impl TestApp {
         ))
         .execute(&mut admin)
         .expect("create test database");
-        let url = match admin_url.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
+        let (base, query) = match admin_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (admin_url.as_str(), String::new()),
+        };
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}{query}"),
             None => panic!("REFUGE_TEST_POSTGRES_URL must end with /DATABASE"),
         };
         let pg = PgDatabase { admin_url, name };
