@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
 use crate::{
-    accounts, assistance, auth, centers, distributions, entitlements, flows, health, housing,
-    needs, organizations, persons, registration, stats, stock,
+    accounts, assistance, auth, centers, coverage, distributions, entitlements, flows, health,
+    housing, needs, organizations, persons, registration, stats, stock,
 };
 
 /// Why the service could not start.
@@ -260,7 +260,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/stats/summary", web::get().to(stats::summary))
                 .route("/stats/arrivals", web::get().to(stats::arrivals))
                 .route("/stats/demographics", web::get().to(stats::demographics))
-                .route("/stats/needs", web::get().to(stats::needs)),
+                .route("/stats/needs", web::get().to(stats::needs))
+                .route("/stats/coverage", web::get().to(coverage::coverage)),
         );
 }
 

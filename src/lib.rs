@@ -28,6 +28,7 @@ pub mod assistance;
 pub mod auth;
 pub mod centers;
 pub mod config;
+pub mod coverage;
 pub mod db;
 pub mod distributions;
 pub mod entitlements;

@@ -572,12 +572,12 @@ pub fn rebuild(conn: &mut DbConnection) -> Result<usize, ApiError> {
 // Who sees what
 
 /// How a statistics request is scoped and whether small counts are withheld.
-struct Access {
-    scope: CenterScope,
-    suppress_below: Option<i64>,
+pub(crate) struct Access {
+    pub(crate) scope: CenterScope,
+    pub(crate) suppress_below: Option<i64>,
 }
 
-fn access(
+pub(crate) fn access(
     caller: &Caller,
     center: Option<Uuid>,
     suppress: Option<bool>,
@@ -612,13 +612,13 @@ fn access(
 
 /// Centers by id: code, name and timezone.
 #[derive(Debug, Clone)]
-struct CenterInfo {
-    code: String,
-    name: String,
-    timezone: Tz,
+pub(crate) struct CenterInfo {
+    pub(crate) code: String,
+    pub(crate) name: String,
+    pub(crate) timezone: Tz,
 }
 
-fn center_infos(conn: &mut DbConnection) -> Result<HashMap<Uuid, CenterInfo>, ApiError> {
+pub(crate) fn center_infos(conn: &mut DbConnection) -> Result<HashMap<Uuid, CenterInfo>, ApiError> {
     let rows: Vec<(String, String, String, String)> = centers::table
         .select((centers::id, centers::code, centers::name, centers::timezone))
         .load(conn)?;
@@ -639,13 +639,13 @@ fn center_infos(conn: &mut DbConnection) -> Result<HashMap<Uuid, CenterInfo>, Ap
 
 /// Publishes counts: the value, or null when withheld, and the names of
 /// withheld fields in the object's `suppressed` list.
-struct Publisher {
+pub(crate) struct Publisher {
     table: Table,
     hidden: Vec<bool>,
 }
 
 impl Publisher {
-    fn finish(table: Table, k: Option<i64>) -> Publisher {
+    pub(crate) fn finish(table: Table, k: Option<i64>) -> Publisher {
         let hidden = match k {
             Some(k) => table.suppress(k),
             None => vec![false; table.len()],
@@ -653,7 +653,7 @@ impl Publisher {
         Publisher { table, hidden }
     }
 
-    fn put(&self, object: &mut Map<String, Value>, field: &str, cell: Cell) {
+    pub(crate) fn put(&self, object: &mut Map<String, Value>, field: &str, cell: Cell) {
         if self.hidden[cell] {
             object.insert(field.into(), Value::Null);
             let list = object
@@ -667,7 +667,11 @@ impl Publisher {
         }
     }
 
-    fn hidden(&self, cell: Cell) -> bool {
+    pub(crate) fn value(&self, cell: Cell) -> i64 {
+        self.table.value(cell)
+    }
+
+    pub(crate) fn hidden(&self, cell: Cell) -> bool {
         self.hidden[cell]
     }
 }
@@ -688,13 +692,13 @@ fn total_sum(column: &'static str) -> diesel::expression::SqlLiteral<diesel::sql
 }
 
 /// Starts every published object with an empty `suppressed` list.
-fn object() -> Map<String, Value> {
+pub(crate) fn object() -> Map<String, Value> {
     let mut map = Map::new();
     map.insert("suppressed".into(), Value::Array(vec![]));
     map
 }
 
-fn suppression_note(k: Option<i64>) -> Value {
+pub(crate) fn suppression_note(k: Option<i64>) -> Value {
     match k {
         Some(k) => json!({ "applied": true, "k": k }),
         None => json!({ "applied": false, "k": null }),
@@ -1102,7 +1106,7 @@ pub struct ArrivalsQuery {
 }
 
 /// Longest range per interval: a year of days, a month of hours.
-const MAX_DAYS: i64 = 400;
+pub(crate) const MAX_DAYS: i64 = 400;
 const MAX_HOURS: i64 = 31 * 24;
 
 /// A time range at hour precision: `[from, to)`, both on the hour.
@@ -1112,7 +1116,7 @@ pub struct Range {
     pub to: NaiveDateTime,
 }
 
-fn range(
+pub(crate) fn range(
     from: Option<DateTime<FixedOffset>>,
     to: Option<DateTime<FixedOffset>>,
     default_days: i64,
