@@ -16,8 +16,8 @@ use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
 use crate::{
-    accounts, auth, centers, flows, health, housing, needs, organizations, persons, registration,
-    stats,
+    accounts, auth, centers, flows, health, housing, needs, organizations, persons, referrals,
+    registration, stats, transport,
 };
 
 /// Why the service could not start.
@@ -230,6 +230,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::post().to(housing::checkout_handler),
                 )
                 .route("/occupancy", web::get().to(housing::province_occupancy))
+                .service(
+                    web::resource("/trips")
+                        .route(web::get().to(transport::list_trips))
+                        .route(web::post().to(transport::create_trip_handler)),
+                )
+                .route("/trips/{id}", web::get().to(transport::get_trip))
+                .route(
+                    "/trips/{id}/boardings",
+                    web::post().to(transport::board_handler),
+                )
+                .route("/trips/{id}/manifest", web::get().to(transport::manifest))
+                .service(
+                    web::resource("/referrals")
+                        .route(web::get().to(referrals::list))
+                        .route(web::post().to(referrals::create_handler)),
+                )
+                .service(
+                    web::resource("/referrals/{id}")
+                        .route(web::get().to(referrals::get))
+                        .route(web::patch().to(referrals::patch)),
+                )
                 .route("/stats/summary", web::get().to(stats::summary))
                 .route("/stats/arrivals", web::get().to(stats::arrivals))
                 .route("/stats/demographics", web::get().to(stats::demographics))

@@ -38,11 +38,13 @@ pub mod needs;
 pub mod organizations;
 pub mod persons;
 pub mod provinces;
+pub mod referrals;
 pub mod registration;
 pub mod scenario;
 pub mod schema;
 pub mod stats;
 pub mod suppression;
+pub mod transport;
 
 /// Sets up logging: human-readable text or JSON lines on stdout.
 pub fn init_logging(settings: &config::LogSettings) {

@@ -17,3 +17,4 @@ mod persons;
 mod scenario;
 mod stats;
 mod storage;
+mod transport;
