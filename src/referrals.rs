@@ -466,7 +466,10 @@ pub fn change_status(
 }
 
 /// A household's referrals, oldest first.
-pub fn of_household(conn: &mut DbConnection, household_id: Uuid) -> Result<Vec<Referral>, ApiError> {
+pub fn of_household(
+    conn: &mut DbConnection,
+    household_id: Uuid,
+) -> Result<Vec<Referral>, ApiError> {
     referrals::table
         .filter(referrals::household_id.eq(household_id.to_string()))
         .order((referrals::referred_at, referrals::id))

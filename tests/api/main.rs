@@ -14,6 +14,7 @@ mod idempotency;
 mod logs;
 mod operations;
 mod persons;
+mod referrals;
 mod scenario;
 mod stats;
 mod storage;

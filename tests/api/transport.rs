@@ -74,8 +74,12 @@ async fn register(app: &TestApp, center: &str, size: usize) -> (String, Vec<Stri
 }
 
 async fn board(app: &TestApp, token: &str, trip: &str, body: Value) -> Response {
-    app.post(&format!("/api/v1/trips/{trip}/boardings"), Some(token), &body)
-        .await
+    app.post(
+        &format!("/api/v1/trips/{trip}/boardings"),
+        Some(token),
+        &body,
+    )
+    .await
 }
 
 async fn seats_taken(app: &TestApp, trip: &str) -> Value {
@@ -255,7 +259,10 @@ async fn trips_are_scheduled_and_listed_with_validation(app: TestApp) {
     assert_eq!(ids(&first_page).len(), 2);
     let cursor = first_page.body["next_cursor"].as_str().unwrap();
     let second_page = app
-        .get(&format!("/api/v1/trips?limit=2&cursor={cursor}"), Some(&analyst))
+        .get(
+            &format!("/api/v1/trips?limit=2&cursor={cursor}"),
+            Some(&analyst),
+        )
         .await;
     assert_eq!(ids(&second_page), [later.body["id"].clone()]);
     assert_eq!(second_page.body["next_cursor"], Value::Null);
@@ -297,7 +304,11 @@ async fn trips_are_scheduled_and_listed_with_validation(app: TestApp) {
     );
     for token in [&aid_goris, &analyst, &auditor] {
         let refused = app
-            .post("/api/v1/trips", Some(token), &trip_body(&kapan, &ministry, 20))
+            .post(
+                "/api/v1/trips",
+                Some(token),
+                &trip_body(&kapan, &ministry, 20),
+            )
             .await;
         assert_eq!(refused.status, 403, "{}", refused.text);
     }
@@ -428,7 +439,10 @@ async fn households_board_and_appear_on_the_manifest(app: TestApp) {
     assert_eq!(full.status, 409, "{}", full.text);
     assert_eq!(full.body["code"], "trip-full");
     assert!(
-        full.body["detail"].as_str().unwrap().contains("needs 5 seats")
+        full.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("needs 5 seats")
             && full.body["detail"].as_str().unwrap().contains("4 free"),
         "{}",
         full.text
@@ -581,7 +595,13 @@ async fn nobody_boards_the_same_trip_twice(app: TestApp) {
     )
     .await;
     assert_eq!(rest.status, 201, "{}", rest.text);
-    let elsewhere = board(&app, app.admin(), &other_bus, json!({"household_id": family})).await;
+    let elsewhere = board(
+        &app,
+        app.admin(),
+        &other_bus,
+        json!({"household_id": family}),
+    )
+    .await;
     assert_eq!(elsewhere.status, 201, "{}", elsewhere.text);
 
     // The same person sent by two requests at once (different ids, so not a
@@ -652,7 +672,13 @@ async fn boardings_are_by_role_and_center_and_safe_to_retry(app: TestApp) {
     let body = json!({"household_id": family}).to_string().into_bytes();
     let path = format!("/api/v1/trips/{bus}/boardings");
     let first = app
-        .send(Method::POST, &path, Some(&aid_goris), Some(body.clone()), &key)
+        .send(
+            Method::POST,
+            &path,
+            Some(&aid_goris),
+            Some(body.clone()),
+            &key,
+        )
         .await;
     assert_eq!(first.status, 201, "{}", first.text);
     let retry = app
