@@ -35,7 +35,7 @@ use crate::schema::{households, referral_status_changes, referrals};
 /// How far in the future `referred_at` may be (clock skew between devices).
 const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
-/// What the referral is for, coarsely.
+/// What the referral is for, coarsely (never a diagnosis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -60,6 +60,7 @@ impl Category {
     }
 }
 
+/// How soon the person must be seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
@@ -78,6 +79,7 @@ impl Priority {
     }
 }
 
+/// Where a referral stands; see [`Status::next`] for the allowed moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -92,6 +94,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The stored and wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Referred => "referred",
