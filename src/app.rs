@@ -17,7 +17,7 @@ use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
 use crate::{
     accounts, assistance, auth, centers, coverage, distributions, entitlements, flows, health,
-    housing, needs, organizations, persons, registration, stats, stock,
+    housing, needs, organizations, persons, referrals, registration, stats, stock, transport,
 };
 
 /// Why the service could not start.
@@ -256,6 +256,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/households/{id}/assistance",
                     web::get().to(assistance::of_household),
+                )
+                .service(
+                    web::resource("/trips")
+                        .route(web::get().to(transport::list_trips))
+                        .route(web::post().to(transport::create_trip_handler)),
+                )
+                .route("/trips/{id}", web::get().to(transport::get_trip))
+                .route(
+                    "/trips/{id}/boardings",
+                    web::post().to(transport::board_handler),
+                )
+                .route("/trips/{id}/manifest", web::get().to(transport::manifest))
+                .service(
+                    web::resource("/referrals")
+                        .route(web::get().to(referrals::list))
+                        .route(web::post().to(referrals::create_handler)),
+                )
+                .service(
+                    web::resource("/referrals/{id}")
+                        .route(web::get().to(referrals::get))
+                        .route(web::patch().to(referrals::patch)),
                 )
                 .route("/stats/summary", web::get().to(stats::summary))
                 .route("/stats/arrivals", web::get().to(stats::arrivals))

@@ -42,12 +42,14 @@ pub mod needs;
 pub mod organizations;
 pub mod persons;
 pub mod provinces;
+pub mod referrals;
 pub mod registration;
 pub mod scenario;
 pub mod schema;
 pub mod stats;
 pub mod stock;
 pub mod suppression;
+pub mod transport;
 
 /// Sets up logging: human-readable text or JSON lines on stdout.
 pub fn init_logging(settings: &config::LogSettings) {

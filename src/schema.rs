@@ -281,6 +281,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    trips (id) {
+        id -> Text,
+        center_id -> Text,
+        destination_province -> Text,
+        destination_settlement -> Nullable<Text>,
+        departs_at -> Timestamp,
+        vehicle -> Text,
+        seats -> Integer,
+        seats_taken -> Integer,
+        organization_id -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    boardings (id) {
+        id -> Text,
+        group_id -> Text,
+        trip_id -> Text,
+        household_id -> Text,
+        person_id -> Text,
+        boarded_at -> Timestamp,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        household_id -> Text,
+        person_id -> Text,
+        facility -> Text,
+        facility_province -> Nullable<Text>,
+        category -> Text,
+        priority -> Text,
+        status -> Text,
+        organization_id -> Nullable<Text>,
+        referred_at -> Timestamp,
+        version -> Integer,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    referral_status_changes (referral_id, version) {
+        referral_id -> Text,
+        version -> Integer,
+        status -> Text,
+        changed_at -> Timestamp,
+        changed_by -> Text,
+    }
+}
+
 diesel::joinable!(user_centers -> users (user_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
@@ -301,6 +360,15 @@ diesel::joinable!(entitlements -> items (item_id));
 diesel::joinable!(distributions -> items (item_id));
 diesel::joinable!(distributions -> households (household_id));
 diesel::joinable!(stock_movements -> items (item_id));
+diesel::joinable!(trips -> centers (center_id));
+diesel::joinable!(trips -> organizations (organization_id));
+diesel::joinable!(boardings -> trips (trip_id));
+diesel::joinable!(boardings -> households (household_id));
+diesel::joinable!(boardings -> persons (person_id));
+diesel::joinable!(referrals -> households (household_id));
+diesel::joinable!(referrals -> persons (person_id));
+diesel::joinable!(referrals -> organizations (organization_id));
+diesel::joinable!(referral_status_changes -> referrals (referral_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centers,
@@ -324,4 +392,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     entitlements,
     distributions,
     stock_movements,
+    trips,
+    boardings,
+    referrals,
+    referral_status_changes,
 );

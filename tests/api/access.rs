@@ -116,6 +116,28 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
         .as_str()
         .unwrap()
         .to_string();
+    let trip = app
+        .post(
+            "/api/v1/trips",
+            Some(app.admin()),
+            &crate::transport::trip_body(&goris, organization.as_str().unwrap(), 50),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let referral = app
+        .post(
+            "/api/v1/referrals",
+            Some(app.admin()),
+            &crate::referrals::referral_body(&household_id, &person_id),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let center_path = format!("/api/v1/centers/{goris}");
     let household_path = format!("/api/v1/households/{household_id}");
     let person_path = format!("/api/v1/persons/{person_id}");
@@ -394,13 +416,77 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
             None,
             [401, 200, 200, 403, 200, 200, 200],
         ),
+        // Trips are not personal data; their manifests name people, so
+        // they are scoped by the departure center like households.
+        (
+            Method::GET,
+            "/api/v1/trips".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/trips".into(),
+            Some(crate::transport::trip_body(
+                &goris,
+                organization.as_str().unwrap(),
+                20,
+            )),
+            [401, 201, 201, 403, 201, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/trips/{trip}"),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/trips/{trip}/boardings"),
+            Some(json!({"household_id": household_id, "person_ids": [person_id]})),
+            // Desks at the trip's center may too; the admin boarded the person first.
+            [401, 201, 409, 403, 409, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/trips/{trip}/manifest"),
+            None,
+            [401, 200, 200, 403, 200, 403, 200],
+        ),
+        // Referrals are person-level, scoped by the household's center.
+        (
+            Method::GET,
+            "/api/v1/referrals".into(),
+            None,
+            [401, 200, 200, 200, 200, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/referrals".into(),
+            Some(crate::referrals::referral_body(&household_id, &person_id)),
+            [401, 201, 201, 403, 201, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/referrals/{referral}"),
+            None,
+            [401, 200, 200, 403, 200, 403, 200],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/referrals/{referral}"),
+            Some(json!({"status": "accepted"})),
+            // Desks at the household's center may too; the admin accepted it first.
+            [401, 200, 409, 403, 409, 403, 403],
+        ),
     ];
     for (method, path, body, expected) in cases {
         for (i, token) in tokens.iter().enumerate() {
             let mut headers = Vec::new();
             let version;
-            let versioned =
-                path.starts_with("/api/v1/households/") || path.starts_with("/api/v1/flow-counts/");
+            let versioned = path.starts_with("/api/v1/households/")
+                || path.starts_with("/api/v1/flow-counts/")
+                || path.starts_with("/api/v1/referrals/");
             if method == Method::PATCH && versioned {
                 let current = app.get(&path, Some(app.admin())).await;
                 version = current.header("etag").unwrap().to_string();

@@ -93,6 +93,23 @@ fn the_binary_serves_from_environment_settings_and_logs_no_personal_data() {
         assert_eq!(counted.status(), 201);
         let invalid = client.post(format!("{base}/api/v1/households")).bearer_auth(token).json(&json!({"phone": "Զարուհի"})).send().await.unwrap();
         assert_eq!(invalid.status(), 422);
+        // A trip, a boarding, its manifest and a referral with a status change.
+        let household: serde_json::Value = created.json().await.unwrap();
+        let person = household["members"][0]["id"].as_str().unwrap();
+        let household = household["id"].as_str().unwrap();
+        let organization: serde_json::Value = client.post(format!("{base}/api/v1/organizations")).bearer_auth(token).json(&json!({"code": "MLSA", "name": "Ministry", "kind": "government"})).send().await.unwrap().json().await.unwrap();
+        let trip = crate::transport::trip_body(center["id"].as_str().unwrap(), organization["id"].as_str().unwrap(), 40);
+        let trip: serde_json::Value = client.post(format!("{base}/api/v1/trips")).bearer_auth(token).json(&trip).send().await.unwrap().json().await.unwrap();
+        let trip = trip["id"].as_str().unwrap();
+        let boarded = client.post(format!("{base}/api/v1/trips/{trip}/boardings")).bearer_auth(token).json(&json!({"household_id": household})).send().await.unwrap();
+        assert_eq!(boarded.status(), 201);
+        let manifest = client.get(format!("{base}/api/v1/trips/{trip}/manifest")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(manifest.status(), 200);
+        let referral = client.post(format!("{base}/api/v1/referrals")).bearer_auth(token).json(&crate::referrals::referral_body(household, person)).send().await.unwrap();
+        assert_eq!(referral.status(), 201);
+        let referral: serde_json::Value = referral.json().await.unwrap();
+        let accepted = client.patch(format!("{base}/api/v1/referrals/{}", referral["id"].as_str().unwrap())).bearer_auth(token).header("if-match", "\"1\"").json(&json!({"status": "accepted"})).send().await.unwrap();
+        assert_eq!(accepted.status(), 200);
     });
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
@@ -113,6 +130,9 @@ fn the_binary_serves_from_environment_settings_and_logs_no_personal_data() {
         "a long enough admin password",
         // Flow counts are not personal data, but bodies are never logged either.
         "by_sex_age",
+        // Nor is a referral's category or priority.
+        "emergency",
+        "\"burn\"",
     ] {
         assert!(!all.contains(secret), "the log contains {secret:?}:\n{all}");
     }

@@ -1,0 +1,4 @@
+DROP TABLE referral_status_changes;
+DROP TABLE referrals;
+DROP TABLE boardings;
+DROP TABLE trips;

@@ -1,0 +1,645 @@
+//! Medical referrals: wounded and sick people referred to a hospital or
+//! clinic, with how urgent it is and how it went.
+//!
+//! Deliberately coarse: a category (injury, burn, illness...) and a
+//! priority, never a diagnosis or any clinical text. That is what the
+//! response needs to plan transport and follow up, and all a registration
+//! desk should hold about someone's health.
+//!
+//! A referral moves `referred` -> `accepted` -> `completed`, or is
+//! `cancelled` before it completes. Each change needs `If-Match` with the
+//! version read (like household corrections), and is appended to
+//! `referral_status_changes`, which the database refuses to update or
+//! delete: the history cannot be edited.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::{Caller, CenterScope};
+use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::error::{ApiError, FieldError};
+use crate::extract::{JsonBody, Query};
+use crate::idempotency::{self, Key};
+use crate::organizations;
+use crate::provinces::Provinces;
+use crate::registration::{
+    self, decode_cursor, encode_cursor, expected_version, page_size, to_stored_instant, Household,
+};
+use crate::schema::{households, referral_status_changes, referrals};
+
+/// How far in the future `referred_at` may be (clock skew between devices).
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// What the referral is for, coarsely (never a diagnosis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Injury,
+    Burn,
+    Illness,
+    ChronicCondition,
+    Pregnancy,
+    Other,
+}
+
+impl Category {
+    fn as_str(self) -> &'static str {
+        match self {
+            Category::Injury => "injury",
+            Category::Burn => "burn",
+            Category::Illness => "illness",
+            Category::ChronicCondition => "chronic_condition",
+            Category::Pregnancy => "pregnancy",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// How soon the person must be seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Emergency,
+    Urgent,
+    Routine,
+}
+
+impl Priority {
+    fn as_str(self) -> &'static str {
+        match self {
+            Priority::Emergency => "emergency",
+            Priority::Urgent => "urgent",
+            Priority::Routine => "routine",
+        }
+    }
+}
+
+/// Where a referral stands; see [`Status::next`] for the allowed moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Recorded by the desk; the facility has not confirmed yet.
+    Referred,
+    /// The facility took the person in (or booked them).
+    Accepted,
+    /// Seen or treated; the referral is closed.
+    Completed,
+    /// Will not happen (the person left, went elsewhere...); closed.
+    Cancelled,
+}
+
+impl Status {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Referred => "referred",
+            Status::Accepted => "accepted",
+            Status::Completed => "completed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// The statuses a referral in this status may move to.
+    pub fn next(self) -> &'static [Status] {
+        match self {
+            Status::Referred => &[Status::Accepted, Status::Cancelled],
+            Status::Accepted => &[Status::Completed, Status::Cancelled],
+            Status::Completed | Status::Cancelled => &[],
+        }
+    }
+}
+
+fn parse_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
+}
+
+/// A referral as lists return it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Referral {
+    pub id: Uuid,
+    pub household_id: Uuid,
+    pub person_id: Uuid,
+    pub facility: String,
+    pub facility_province: Option<String>,
+    pub category: Category,
+    pub priority: Priority,
+    pub status: Status,
+    pub organization_id: Option<Uuid>,
+    pub referred_at: DateTime<Utc>,
+    pub version: i32,
+    pub recorded_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = referrals)]
+struct ReferralRow {
+    id: String,
+    household_id: String,
+    person_id: String,
+    facility: String,
+    facility_province: Option<String>,
+    category: String,
+    priority: String,
+    status: String,
+    organization_id: Option<String>,
+    referred_at: NaiveDateTime,
+    version: i32,
+    recorded_by: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TryFrom<ReferralRow> for Referral {
+    type Error = ApiError;
+
+    fn try_from(row: ReferralRow) -> Result<Referral, ApiError> {
+        Ok(Referral {
+            id: parse_uuid(&row.id)?,
+            household_id: parse_uuid(&row.household_id)?,
+            person_id: parse_uuid(&row.person_id)?,
+            facility: row.facility,
+            facility_province: row.facility_province,
+            category: parse_text(&row.category)?,
+            priority: parse_text(&row.priority)?,
+            status: parse_text(&row.status)?,
+            organization_id: row.organization_id.as_deref().map(parse_uuid).transpose()?,
+            referred_at: row.referred_at.and_utc(),
+            version: row.version,
+            recorded_by: parse_uuid(&row.recorded_by)?,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+/// One entry of a referral's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusChange {
+    /// The referral's version from this change on.
+    pub version: i32,
+    pub status: Status,
+    pub changed_at: DateTime<Utc>,
+    pub changed_by: Uuid,
+}
+
+/// A referral with every status it has had, oldest first (one read, a
+/// create and a status change return this).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferralRecord {
+    #[serde(flatten)]
+    pub referral: Referral,
+    pub history: Vec<StatusChange>,
+}
+
+/// `POST /api/v1/referrals` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReferral {
+    /// Client-chosen id: makes retries safe without an `Idempotency-Key`.
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub household_id: Uuid,
+    /// The member referred.
+    pub person_id: Uuid,
+    /// E.g. "Goris Medical Center".
+    pub facility: String,
+    #[serde(default)]
+    pub facility_province: Option<String>,
+    pub category: Category,
+    pub priority: Priority,
+    /// The organization that arranged or pays for it, if any.
+    #[serde(default)]
+    pub organization_id: Option<Uuid>,
+    /// Default: now. Not in the future, not before the household arrived.
+    #[serde(default)]
+    pub referred_at: Option<DateTime<FixedOffset>>,
+}
+
+/// `PATCH /api/v1/referrals/{id}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralPatch {
+    pub status: Status,
+}
+
+/// Loads a referral by id.
+pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Referral>, ApiError> {
+    referrals::table
+        .find(id.to_string())
+        .select(ReferralRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Referral::try_from)
+        .transpose()
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("no referral with id {id}"))
+}
+
+fn history(conn: &mut DbConnection, id: Uuid) -> Result<Vec<StatusChange>, ApiError> {
+    let rows: Vec<(i32, String, NaiveDateTime, String)> = referral_status_changes::table
+        .filter(referral_status_changes::referral_id.eq(id.to_string()))
+        .order(referral_status_changes::version)
+        .select((
+            referral_status_changes::version,
+            referral_status_changes::status,
+            referral_status_changes::changed_at,
+            referral_status_changes::changed_by,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(version, status, changed_at, changed_by)| {
+            Ok(StatusChange {
+                version,
+                status: parse_text(&status)?,
+                changed_at: changed_at.and_utc(),
+                changed_by: parse_uuid(&changed_by)?,
+            })
+        })
+        .collect()
+}
+
+/// Loads a referral with its history.
+pub fn find_record(conn: &mut DbConnection, id: Uuid) -> Result<Option<ReferralRecord>, ApiError> {
+    let Some(referral) = find(conn, id)? else {
+        return Ok(None);
+    };
+    let history = history(conn, id)?;
+    Ok(Some(ReferralRecord { referral, history }))
+}
+
+fn center_of(conn: &mut DbConnection, household_id: Uuid) -> Result<Uuid, ApiError> {
+    let center: String = households::table
+        .find(household_id.to_string())
+        .select(households::center_id)
+        .first(conn)?;
+    parse_uuid(&center)
+}
+
+fn append_status(
+    conn: &mut DbConnection,
+    id: Uuid,
+    version: i32,
+    status: Status,
+    at: NaiveDateTime,
+    by: Uuid,
+) -> Result<(), ApiError> {
+    diesel::insert_into(referral_status_changes::table)
+        .values((
+            referral_status_changes::referral_id.eq(id.to_string()),
+            referral_status_changes::version.eq(version),
+            referral_status_changes::status.eq(status.as_str()),
+            referral_status_changes::changed_at.eq(at),
+            referral_status_changes::changed_by.eq(by.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The rules a referral's own fields must follow (no database needed);
+/// returns the instant it was made.
+fn check_new(
+    new: &NewReferral,
+    provinces: &Provinces,
+    now: NaiveDateTime,
+) -> Result<NaiveDateTime, ApiError> {
+    let mut errors = Vec::new();
+    if new.facility.trim().is_empty() || new.facility.chars().count() > 200 {
+        errors.push(FieldError::new(
+            "facility",
+            "length",
+            "the facility's name: 1 to 200 characters, not only spaces",
+        ));
+    }
+    if let Some(province) = &new.facility_province {
+        if !provinces.contains(province) {
+            errors.push(FieldError::new(
+                "facility_province",
+                "unknown",
+                provinces.expected(),
+            ));
+        }
+    }
+    let referred_at = match new.referred_at {
+        None => now,
+        Some(at) if at.naive_utc() > now + CLOCK_SKEW => {
+            errors.push(FieldError::new(
+                "referred_at",
+                "in_future",
+                "must not be in the future",
+            ));
+            now
+        }
+        Some(at) => to_stored_instant(at).naive_utc(),
+    };
+    if errors.is_empty() {
+        Ok(referred_at)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Records a referral, in the caller's transaction. `authorize` sees the
+/// household before anything is written.
+pub fn create(
+    conn: &mut DbConnection,
+    new: NewReferral,
+    recorded_by: Uuid,
+    provinces: &Provinces,
+    authorize: impl FnOnce(&Household) -> Result<(), ApiError>,
+) -> Result<ReferralRecord, ApiError> {
+    let now = db::now();
+    let referred_at = check_new(&new, provinces, now)?;
+    let household = registration::find(conn, new.household_id)?.ok_or_else(|| {
+        ApiError::invalid(
+            "household_id",
+            "unknown",
+            format!("no household with id {}", new.household_id),
+        )
+    })?;
+    authorize(&household)?;
+    if !household.members.iter().any(|m| m.id == new.person_id) {
+        return Err(ApiError::invalid(
+            "person_id",
+            "not_member",
+            "no member with this id in this household",
+        ));
+    }
+    if referred_at < household.arrived_at.naive_utc() {
+        return Err(ApiError::invalid(
+            "referred_at",
+            "before_arrival",
+            "a referral cannot be made before the household arrived",
+        ));
+    }
+    if let Some(organization) = new.organization_id {
+        organizations::require(conn, organization, "organization_id")?;
+    }
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    diesel::insert_into(referrals::table)
+        .values((
+            referrals::id.eq(id.to_string()),
+            referrals::household_id.eq(household.id.to_string()),
+            referrals::person_id.eq(new.person_id.to_string()),
+            referrals::facility.eq(&new.facility),
+            referrals::facility_province.eq(&new.facility_province),
+            referrals::category.eq(new.category.as_str()),
+            referrals::priority.eq(new.priority.as_str()),
+            referrals::status.eq(Status::Referred.as_str()),
+            referrals::organization_id.eq(new.organization_id.map(|o| o.to_string())),
+            referrals::referred_at.eq(referred_at),
+            referrals::version.eq(1),
+            referrals::recorded_by.eq(recorded_by.to_string()),
+            referrals::created_at.eq(now),
+            referrals::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    append_status(conn, id, 1, Status::Referred, referred_at, recorded_by)?;
+    find_record(conn, id)?.ok_or_else(|| ApiError::internal("referral vanished after insert"))
+}
+
+/// Moves a referral to `status`, in the caller's transaction, if the
+/// version read is still current (412 otherwise) and the move is allowed
+/// (409 `invalid-status-transition` otherwise). `authorize` sees the
+/// household's center before anything is written.
+pub fn change_status(
+    conn: &mut DbConnection,
+    id: Uuid,
+    expected: i32,
+    status: Status,
+    by: Uuid,
+    authorize: impl FnOnce(Uuid) -> Result<(), ApiError>,
+) -> Result<ReferralRecord, ApiError> {
+    let current = find(conn, id)?.ok_or_else(|| not_found(id))?;
+    authorize(center_of(conn, current.household_id)?)?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed {
+            current_version: current.version,
+        });
+    }
+    if !current.status.next().contains(&status) {
+        let allowed: Vec<&str> = current.status.next().iter().map(|s| s.as_str()).collect();
+        return Err(ApiError::Conflict {
+            code: "invalid-status-transition",
+            detail: format!(
+                "a {} referral cannot become {}; it may become: {}",
+                current.status.as_str(),
+                status.as_str(),
+                if allowed.is_empty() {
+                    "nothing (it is closed)".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        });
+    }
+    let now = db::now();
+    let version = expected + 1;
+    // The version in the WHERE clause makes a concurrent change (another
+    // process between our read and this write) fail cleanly.
+    let updated = diesel::update(
+        referrals::table
+            .find(id.to_string())
+            .filter(referrals::version.eq(expected)),
+    )
+    .set((
+        referrals::status.eq(status.as_str()),
+        referrals::version.eq(version),
+        referrals::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        let current = find(conn, id)?.ok_or_else(|| not_found(id))?;
+        return Err(ApiError::PreconditionFailed {
+            current_version: current.version,
+        });
+    }
+    append_status(conn, id, version, status, now, by)?;
+    tracing::info!(referral_id = %id, version, "referral status changed");
+    find_record(conn, id)?.ok_or_else(|| ApiError::internal("referral vanished"))
+}
+
+/// A household's referrals, oldest first.
+pub fn of_household(
+    conn: &mut DbConnection,
+    household_id: Uuid,
+) -> Result<Vec<Referral>, ApiError> {
+    referrals::table
+        .filter(referrals::household_id.eq(household_id.to_string()))
+        .order((referrals::referred_at, referrals::id))
+        .select(ReferralRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Referral::try_from)
+        .collect()
+}
+
+// ---------------------------------------------------------------- HTTP
+
+fn location(id: Uuid) -> String {
+    format!("/api/v1/referrals/{id}")
+}
+
+fn respond_with(status: StatusCode, record: &ReferralRecord) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, format!("\"{}\"", record.referral.version)))
+        .insert_header((header::LOCATION, location(record.referral.id)))
+        .json(record)
+}
+
+/// `POST /api/v1/referrals`: admins anywhere; registrars and aid workers for
+/// households of their centers.
+pub async fn create_handler(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    provinces: web::Data<Provinces>,
+    body: JsonBody<NewReferral>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.value;
+    let keys = Key::for_create(&req, &caller, "referral", new.id)?;
+    let request_hash = idempotency::fingerprint(&req, &body.document)?;
+    let user_id = caller.user_id;
+    let provinces = provinces.into_inner();
+    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+        let record = create(conn, new, user_id, &provinces, |household| {
+            caller.require_aid(household.center_id)
+        })?;
+        Ok(idempotency::Stored {
+            status: 201,
+            body: serde_json::to_string(&record).map_err(ApiError::internal)?,
+            location: location(record.referral.id),
+            version: Some(record.referral.version),
+        })
+    })
+    .await?;
+    Ok(stored.respond(replayed))
+}
+
+/// `GET /api/v1/referrals` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    household_id: Option<Uuid>,
+    status: Option<Status>,
+    center_id: Option<Uuid>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/referrals`: referrals by `referred_at`, filtered, a page at a
+/// time. Person-level: callers limited to some centers see their households'
+/// referrals only; analysts get 403.
+pub async fn list(
+    caller: Caller,
+    db: web::Data<Db>,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.person_read_scope()?;
+    let query = query.0;
+    if let Some(center) = query.center_id {
+        if !scope.allows(center) {
+            return Err(ApiError::Forbidden(
+                "you are not assigned to this center".into(),
+            ));
+        }
+    }
+    let limit = page_size(query.limit)?;
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = db
+        .read(move |conn| {
+            let mut q = referrals::table
+                .inner_join(households::table)
+                .select(ReferralRow::as_select())
+                .into_boxed();
+            if let Some(household) = query.household_id {
+                q = q.filter(referrals::household_id.eq(household.to_string()));
+            }
+            if let Some(status) = query.status {
+                q = q.filter(referrals::status.eq(status.as_str()));
+            }
+            if let Some(center) = query.center_id {
+                q = q.filter(households::center_id.eq(center.to_string()));
+            }
+            if let CenterScope::Only(centers) = &scope {
+                let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
+                q = q.filter(households::center_id.eq_any(centers));
+            }
+            if let Some((at, id)) = after {
+                q = q.filter(
+                    referrals::referred_at
+                        .gt(at)
+                        .or(referrals::referred_at.eq(at).and(referrals::id.gt(id))),
+                );
+            }
+            let mut rows: Vec<ReferralRow> = q
+                .order((referrals::referred_at, referrals::id))
+                .limit(limit + 1)
+                .load(conn)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            let items = rows
+                .into_iter()
+                .map(Referral::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let next_cursor = match (more, items.last()) {
+                (true, Some(last)) => Some(encode_cursor(last.referred_at, last.id)),
+                _ => None,
+            };
+            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `GET /api/v1/referrals/{id}`: person-level, by the household's center.
+pub async fn get(
+    caller: Caller,
+    db: web::Data<Db>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.person_read_scope()?;
+    let id = id.into_inner();
+    let record = db
+        .read(move |conn| {
+            let record = find_record(conn, id)?.ok_or_else(|| not_found(id))?;
+            if !scope.allows(center_of(conn, record.referral.household_id)?) {
+                return Err(ApiError::Forbidden(
+                    "you are not assigned to this household's center".into(),
+                ));
+            }
+            Ok(record)
+        })
+        .await?;
+    Ok(respond_with(StatusCode::OK, &record))
+}
+
+/// `PATCH /api/v1/referrals/{id}`: a status change, with `If-Match` required.
+pub async fn patch(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    id: web::Path<Uuid>,
+    body: JsonBody<ReferralPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = expected_version(&req)?;
+    let id = id.into_inner();
+    let status = body.value.status;
+    let record = db
+        .write(move |conn| {
+            change_status(conn, id, expected, status, caller.user_id, |center| {
+                caller.require_aid(center)
+            })
+        })
+        .await?;
+    Ok(respond_with(StatusCode::OK, &record))
+}
