@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::{distributions, housing, registration};
+use crate::{distributions, housing, referrals, registration, transport};
 
 /// `GET /api/v1/households/{id}/assistance`: person-level, for callers who
 /// may read the household (its center's staff, admins, auditors).
@@ -19,14 +19,19 @@ pub async fn of_household(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.person_read_scope()?;
     let id = id.into_inner();
-    let (center, placements, distributions) = db
+    let (center, body) = db
         .read(move |conn| {
             let household = registration::find(conn, id)?
                 .ok_or_else(|| ApiError::NotFound(format!("no household with id {id}")))?;
             Ok((
                 household.center_id,
-                housing::placements_of(conn, id)?,
-                distributions::of_household(conn, id)?,
+                json!({
+                    "household_id": id,
+                    "placements": housing::placements_of(conn, id)?,
+                    "distributions": distributions::of_household(conn, id)?,
+                    "trips": transport::boardings_of(conn, id)?,
+                    "referrals": referrals::of_household(conn, id)?,
+                }),
             ))
         })
         .await?;
@@ -35,9 +40,5 @@ pub async fn of_household(
             "you are not assigned to this household's center".into(),
         ));
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "household_id": id,
-        "placements": placements,
-        "distributions": distributions,
-    })))
+    Ok(HttpResponse::Ok().json(body))
 }

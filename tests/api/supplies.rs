@@ -662,11 +662,49 @@ async fn a_household_lists_everything_it_received(app: TestApp) {
         .await;
     assert_eq!(placed.status, 201, "{}", placed.text);
 
+    let trip = app
+        .post(
+            "/api/v1/trips",
+            Some(app.admin()),
+            &crate::transport::trip_body(&s.goris, ministry.as_str().unwrap(), 40),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let boarded = app
+        .post(
+            &format!("/api/v1/trips/{trip}/boardings"),
+            Some(app.admin()),
+            &json!({"household_id": family}),
+        )
+        .await;
+    assert_eq!(boarded.status, 201, "{}", boarded.text);
+    let member = app
+        .get(&format!("/api/v1/households/{family}"), Some(app.admin()))
+        .await
+        .body["members"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let referred = app
+        .post(
+            "/api/v1/referrals",
+            Some(app.admin()),
+            &crate::referrals::referral_body(&family, &member),
+        )
+        .await;
+    assert_eq!(referred.status, 201, "{}", referred.text);
+
     let path = format!("/api/v1/households/{family}/assistance");
     let all = app.get(&path, Some(app.admin())).await;
     assert_eq!(all.status, 200, "{}", all.text);
     assert_eq!(all.body["distributions"][0]["quantity"], 5);
     assert_eq!(all.body["placements"][0]["site_id"], site);
+    assert_eq!(all.body["trips"][0]["trip_id"], trip);
+    assert_eq!(all.body["trips"][0]["persons"].as_array().unwrap().len(), 3);
+    assert_eq!(all.body["referrals"][0]["person_id"], member);
     let aid_kapan = app.user("aid.kapan", Role::AidWorker, &["KAPAN"]).await;
     let analyst = app.user("analyst", Role::Analyst, &[]).await;
     assert_eq!(app.get(&path, Some(&aid_kapan)).await.status, 403);
