@@ -1,5 +1,5 @@
-//! Coverage: how much of the registered population the response reached,
-//! per center and local day, and the gaps against Sphere minimum standards
+//! Coverage: how much of the registered population the response reached
+//! (housing, food, fuel, transport), per center and local day, and the gaps against Sphere minimum standards
 //! where the data allows (living space per person in sites with a known
 //! floor area; food energy distributed against 2,100 kcal per person per day).
 //!
@@ -23,7 +23,7 @@ use crate::db::{parse_uuid, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::housing::SPHERE_MIN_AREA_PER_PERSON_M2;
-use crate::schema::{distributions, households, items, placements, sites};
+use crate::schema::{boardings, distributions, households, items, placements, sites, trips};
 use crate::stats::{self, CenterInfo, Publisher};
 use crate::suppression::{Cell, Table};
 
@@ -34,7 +34,7 @@ pub const SPHERE_KCAL_PER_PERSON_DAY: i64 = 2_100;
 pub const SPHERE_COLD_AREA_PER_PERSON_M2: f64 = 4.5;
 
 /// The kinds of assistance whose coverage is reported.
-const SECTORS: [&str; 3] = ["housing", "food", "fuel"];
+const SECTORS: [&str; 4] = ["housing", "food", "fuel", "transport"];
 
 /// A household, and when it first received each kind of assistance.
 struct Reached {
@@ -80,6 +80,13 @@ fn reached(conn: &mut DbConnection, scope: &CenterScope) -> Result<Vec<Reached>,
     let housed = first_times(housed)?;
     let food = first_distribution(conn, "food")?;
     let fuel = first_distribution(conn, "fuel")?;
+    // Transported when the first trip it boarded left.
+    let boarded: Vec<(String, Option<NaiveDateTime>)> = boardings::table
+        .inner_join(trips::table)
+        .group_by(boardings::household_id)
+        .select((boardings::household_id, diesel::dsl::min(trips::departs_at)))
+        .load(conn)?;
+    let boarded = first_times(boarded)?;
     let rows: Vec<(String, String, NaiveDateTime, i32)> = households::table
         .select((
             households::id,
@@ -103,6 +110,7 @@ fn reached(conn: &mut DbConnection, scope: &CenterScope) -> Result<Vec<Reached>,
                 housed.get(&id).copied(),
                 food.get(&id).copied(),
                 fuel.get(&id).copied(),
+                boarded.get(&id).copied(),
             ],
         });
     }
@@ -133,8 +141,8 @@ pub struct CoverageQuery {
 }
 
 /// `GET /api/v1/stats/coverage`: per center and local day, the registered
-/// households and how many of them had been housed, given food and given
-/// fuel (with the share), plus the Sphere gaps.
+/// households and how many of them had been housed, given food, given fuel
+/// and transported (with the share), plus the Sphere gaps.
 pub async fn coverage(
     caller: Caller,
     db: web::Data<Db>,
@@ -256,9 +264,9 @@ fn report(
                 let new = t.cell(values[m] - t.value(prior[m]));
                 t.relation(&[(cells[m], 1), (prior[m], -1), (new, -1)]);
             }
-            total.entry(date).or_insert_with(|| vec![vec![]; measures]);
-            for m in 0..measures {
-                total.get_mut(&date).expect("inserted")[m].push(cells[m]);
+            let day_total = total.entry(date).or_insert_with(|| vec![vec![]; measures]);
+            for (parts, cell) in day_total.iter_mut().zip(&cells) {
+                parts.push(*cell);
             }
             previous = Some(cells.clone());
             days.push((date, cells));

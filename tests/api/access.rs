@@ -406,6 +406,18 @@ async fn every_endpoint_answers_each_role_as_documented(app: TestApp) {
         ),
         (
             Method::GET,
+            "/api/v1/stats/coverage".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/stats/coverage?center_id={goris}&suppress=false"),
+            None,
+            [401, 200, 200, 403, 200, 403, 200],
+        ),
+        (
+            Method::GET,
             "/api/v1/stats/demographics".into(),
             None,
             [401, 200, 200, 200, 200, 200, 200],

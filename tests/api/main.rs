@@ -7,6 +7,7 @@ mod access;
 mod auth;
 mod centers;
 mod cli;
+mod coverage;
 mod flows;
 mod households;
 mod housing;
