@@ -22,6 +22,7 @@
 //! - `names` lists the curated Armenian names and places;
 //! - [`replay`] writes a plan through the domain code and checks the result.
 
+pub mod accommodation;
 mod curve;
 mod households;
 mod names;
