@@ -197,6 +197,17 @@ pub fn find_site(conn: &mut DbConnection, id: Uuid) -> Result<Option<Site>, ApiE
         .transpose()
 }
 
+/// Loads a site by code.
+pub fn find_site_by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Site>, ApiError> {
+    sites::table
+        .filter(sites::code.eq(code))
+        .select(SiteRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Site::try_from)
+        .transpose()
+}
+
 fn site_not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("no site with id {id}"))
 }

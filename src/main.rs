@@ -283,14 +283,33 @@ fn scenario(
     };
     println!(
         "replayed nk-2023 (scale {scale}, seed {seed}): {} flow counts, {} households ({} persons), \
-         {} corrections; {} events were already recorded",
-        report.flow_counts, report.households, report.persons, report.corrections, report.already_there
+         {} corrections, {} placements in state accommodation, {} departures; \
+         {} events were already recorded",
+        report.flow_counts,
+        report.households,
+        report.persons,
+        report.corrections,
+        report.placements,
+        report.departures,
+        report.already_there
     );
     if mismatches.is_empty() {
         println!(
             "every documented figure is reproduced by the statistics at its timestamp ({} checkpoints)",
             refuge::scenario::checkpoints(scale).len()
         );
+        let (met, all) =
+            refuge::scenario::nk2023::accommodation_met(&refuge::scenario::plan(&options), scale);
+        if met == all {
+            println!(
+                "state-provided accommodation matches all {all} documented figures (totals and provinces)"
+            );
+        } else {
+            println!(
+                "state-provided accommodation matches the plan; at scale {scale} whole households make up \
+                 {met} of the {all} documented figures exactly (all of them at scale 1)"
+            );
+        }
         Ok(())
     } else {
         for m in &mismatches {

@@ -231,9 +231,10 @@ pub struct Candidate {
     pub persons: i64,
 }
 
-/// Chooses `need` persons' worth of households from `pool` (in its order),
-/// exactly; the chosen leave the pool. None if no combination is found.
-fn fill(need: i64, pool: &mut Vec<usize>, households: &[Candidate]) -> Option<Vec<usize>> {
+/// Chooses `need` persons' worth of households from `pool` (in its order):
+/// exactly whenever the pool allows, else as close below as it can (only
+/// at very small scales). The chosen leave the pool.
+fn fill(need: i64, pool: &mut Vec<usize>, households: &[Candidate]) -> Vec<usize> {
     let mut remaining = need;
     let mut chosen = Vec::new();
     let mut kept = Vec::with_capacity(pool.len());
@@ -245,11 +246,8 @@ fn fill(need: i64, pool: &mut Vec<usize>, households: &[Candidate]) -> Option<Ve
             kept.push(h);
         }
     }
-    if remaining != 0 {
-        return None;
-    }
     *pool = kept;
-    Some(chosen)
+    chosen
 }
 
 /// A random instant in `(from, to]`, on the minute where possible.
@@ -266,15 +264,16 @@ fn between(rng: &mut ChaCha8Rng, from: DateTime<Utc>, to: DateTime<Utc>) -> Date
 /// with the households given, and then the decline after the peak. `crossed`
 /// gives the people who had crossed by an instant (for the decline's shares).
 ///
-/// # Errors
-/// When the households registered by an instant cannot make up a figure
-/// exactly (only at very small scales).
+/// Every target is met exactly when whole households can make it up, which
+/// they always can at full scale; at very small scales (a handful of
+/// households) a figure may fall short, and the shortfall is made up later.
+/// [`occupancy`] tells what a plan achieves.
 pub fn plan(
     snapshots: &[Snapshot],
     households: &[Candidate],
     crossed: impl Fn(DateTime<Utc>) -> i64,
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<Step>, String> {
+) -> Vec<Step> {
     let mut order: Vec<usize> = (0..households.len()).collect();
     order.sort_by_key(|&h| households[h].arrived_at);
     let mut next_arrival = 0;
@@ -310,13 +309,15 @@ pub fn plan(
             let leaving = placed.remove(TRANSIT).unwrap_or_default();
             for h in leaving {
                 let persons = households[h].persons;
-                let Some((province, n)) = need.iter_mut().find(|(_, n)| **n >= persons) else {
-                    return Err(format!(
-                        "no province grows enough by {at} to take a household of {persons} from transit"
-                    ));
-                };
-                *n -= persons;
-                let province = *province;
+                // The province that can take it exactly, else the one that
+                // needs the most (only at very small scales).
+                let province = need
+                    .iter()
+                    .find(|(_, n)| **n >= persons)
+                    .or_else(|| need.iter().max_by_key(|(_, n)| **n))
+                    .map(|(p, _)| *p)
+                    .unwrap_or(PROVINCES[0]);
+                *need.entry(province).or_default() -= persons;
                 *current.entry(TRANSIT).or_default() -= persons;
                 *current.entry(province).or_default() += persons;
                 placed.entry(province).or_default().push(h);
@@ -332,16 +333,10 @@ pub fn plan(
             transit_target - current.get(TRANSIT).copied().unwrap_or(0),
         );
         for (province, n) in need {
-            if n < 0 {
-                return Err(format!("{province} would have to shrink by {} at {at}", -n));
-            }
-            if n == 0 {
+            if n <= 0 {
                 continue;
             }
-            let chosen = fill(n, &mut pool, households).ok_or_else(|| {
-                format!("the households registered by {at} cannot make up {n} more in {province}")
-            })?;
-            for h in chosen {
+            for h in fill(n, &mut pool, households) {
                 *current.entry(province).or_default() += households[h].persons;
                 placed.entry(province).or_default().push(h);
                 let from = since(h);
@@ -375,7 +370,53 @@ pub fn plan(
         }
         from = until;
     }
-    Ok(steps)
+    steps
+}
+
+/// Persons per province (and transit site) at each of `instants` under a
+/// plan's steps.
+pub fn occupancy(
+    steps: &[Step],
+    households: &[Candidate],
+    instants: &[DateTime<Utc>],
+) -> Vec<BTreeMap<&'static str, i64>> {
+    instants
+        .iter()
+        .map(|at| {
+            let mut where_: BTreeMap<usize, &'static str> = BTreeMap::new();
+            let mut ordered: Vec<&Step> = steps.iter().collect();
+            ordered.sort_by_key(|s| match s {
+                Step::Place { at, .. } => (*at, 0),
+                Step::Move { at, .. } => (*at, 1),
+                Step::Leave { at, .. } => (*at, 2),
+            });
+            for step in ordered {
+                match step {
+                    Step::Place {
+                        household,
+                        province,
+                        at: t,
+                    }
+                    | Step::Move {
+                        household,
+                        province,
+                        at: t,
+                    } if t <= at => {
+                        where_.insert(*household, province);
+                    }
+                    Step::Leave { household, at: t } if t <= at => {
+                        where_.remove(household);
+                    }
+                    _ => {}
+                }
+            }
+            let mut persons: BTreeMap<&'static str, i64> = BTreeMap::new();
+            for (h, p) in where_ {
+                *persons.entry(p).or_default() += households[h].persons;
+            }
+            persons
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -459,35 +500,20 @@ mod tests {
                 persons: 1 + (i * 7 % 6),
             })
             .collect();
-        let steps = plan(&snapshots, &households, |_| 20_000, &mut rng).unwrap();
-        for s in &snapshots {
-            let at = s.observed_at.with_timezone(&Utc);
-            let mut where_: BTreeMap<usize, &str> = BTreeMap::new();
-            for step in &steps {
-                match step {
-                    Step::Place {
-                        household,
-                        province,
-                        at: t,
-                    }
-                    | Step::Move {
-                        household,
-                        province,
-                        at: t,
-                    } if *t <= at => {
-                        assert!(households[*household].arrived_at <= *t);
-                        where_.insert(*household, province);
-                    }
-                    Step::Leave { household, at: t } if *t <= at => {
-                        where_.remove(household);
-                    }
-                    _ => {}
-                }
+        let steps = plan(&snapshots, &households, |_| 20_000, &mut rng);
+        for step in &steps {
+            if let Step::Place { household, at, .. } | Step::Move { household, at, .. } = step {
+                assert!(households[*household].arrived_at <= *at);
             }
-            let mut persons: BTreeMap<&str, i64> = BTreeMap::new();
-            for (h, p) in where_ {
-                *persons.entry(p).or_default() += households[h].persons;
-            }
+        }
+        let instants: Vec<_> = snapshots
+            .iter()
+            .map(|s| s.observed_at.with_timezone(&Utc))
+            .collect();
+        for (s, persons) in snapshots
+            .iter()
+            .zip(occupancy(&steps, &households, &instants))
+        {
             for (p, target) in &s.target {
                 assert_eq!(
                     persons.get(p).copied().unwrap_or(0),

@@ -119,16 +119,42 @@ pub enum Event {
         member_id: Uuid,
         sex: Sex,
     },
+    /// The state places household `household_id` at its site in `province`
+    /// (see [`accommodation`]), moving it from the transit site if `moved`.
+    Place {
+        at: DateTime<Utc>,
+        placement_id: Uuid,
+        household_id: Uuid,
+        province: &'static str,
+        moved: bool,
+    },
+    /// The household of placement `placement_id` leaves state accommodation.
+    Leave {
+        at: DateTime<Utc>,
+        placement_id: Uuid,
+    },
 }
+
+/// The code of the state-provided accommodation site of a province.
+pub fn state_site_code(province: &str) -> String {
+    if province == accommodation::TRANSIT {
+        format!("STATE-{province}-TRANSIT")
+    } else {
+        format!("STATE-{province}")
+    }
+}
+
+/// The organization that runs the state-provided accommodation.
+pub const STATE_ORGANIZATION: &str = "GOV-AM";
 
 impl Event {
     /// The instant the event is ordered by: a flow's end, a registration's
-    /// arrival, a correction's time.
+    /// arrival, a correction's, placement's or departure's time.
     pub fn at(&self) -> DateTime<Utc> {
         match self {
             Event::Flow { end, .. } => *end,
             Event::Register { household, .. } => household.arrived_at.with_timezone(&Utc),
-            Event::SetSex { at, .. } => *at,
+            Event::SetSex { at, .. } | Event::Place { at, .. } | Event::Leave { at, .. } => *at,
         }
     }
 }

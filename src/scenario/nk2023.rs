@@ -10,8 +10,10 @@ use rand_chacha::ChaCha8Rng;
 use super::curve::Profile;
 use super::households::{self, Dresser, Moment, Person, Skeleton};
 use super::names::{DESTINATIONS, MOBILE_PREFIXES, ORIGINS};
-use super::{CenterSpec, Event, Observation, Options, PlannedHousehold};
+use super::{accommodation, CenterSpec, Event, Observation, Options, PlannedHousehold};
 use crate::registration::Sex;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 /// The dated official figures, embedded at build time.
 const OBSERVATIONS_CSV: &str = include_str!("data/nk-2023-observations.csv");
@@ -247,6 +249,180 @@ pub fn checkpoints(scale: f64) -> Vec<Checkpoint> {
         .collect()
 }
 
+/// Persons in state-provided accommodation at every documented instant, in
+/// total and per province, at `scale` (at scale 1 exactly as documented).
+pub fn accommodation_snapshots(scale: f64) -> Vec<accommodation::Snapshot> {
+    let totals: Vec<_> = observations()
+        .into_iter()
+        .filter_map(|o| Some((o.observed_at, o.state_accommodation?)))
+        .collect();
+    accommodation::snapshots(&totals, scale)
+}
+
+/// Persons in state accommodation per province (and transit site) that the
+/// plan's events give at every documented instant. At full scale these are
+/// the documented figures (a test checks it); at very small scales whole
+/// households may not make them up exactly.
+pub fn accommodation_planned(
+    events: &[Event],
+    scale: f64,
+) -> Vec<(
+    DateTime<FixedOffset>,
+    std::collections::BTreeMap<&'static str, i64>,
+)> {
+    use std::collections::{BTreeMap, HashMap};
+    let sizes: HashMap<Uuid, i64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Register { household, .. } => {
+                Some((household.id, household.members.len() as i64))
+            }
+            _ => None,
+        })
+        .collect();
+    accommodation_snapshots(scale)
+        .into_iter()
+        .map(|snapshot| {
+            let until = snapshot.observed_at.with_timezone(&Utc);
+            let mut placement_of: HashMap<Uuid, Uuid> = HashMap::new();
+            let mut where_: HashMap<Uuid, &'static str> = HashMap::new();
+            for event in events.iter().filter(|e| e.at() <= until) {
+                match event {
+                    Event::Place {
+                        placement_id,
+                        household_id,
+                        province,
+                        ..
+                    } => {
+                        placement_of.insert(*placement_id, *household_id);
+                        where_.insert(*household_id, province);
+                    }
+                    Event::Leave { placement_id, .. } => {
+                        if let Some(household) = placement_of.get(placement_id) {
+                            where_.remove(household);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let mut persons: BTreeMap<&'static str, i64> = BTreeMap::new();
+            for (household, province) in where_ {
+                *persons.entry(province).or_default() +=
+                    sizes.get(&household).copied().unwrap_or(0);
+            }
+            (snapshot.observed_at, persons)
+        })
+        .collect()
+}
+
+/// How many documented state-accommodation figures (totals and provinces)
+/// the plan meets exactly, out of how many: all of them at full scale.
+pub fn accommodation_met(events: &[Event], scale: f64) -> (usize, usize) {
+    let snapshots = accommodation_snapshots(scale);
+    let totals: Vec<i64> = observations()
+        .into_iter()
+        .filter_map(|o| o.state_accommodation)
+        .map(|v| (v as f64 * scale).round() as i64)
+        .collect();
+    let mut met = 0;
+    let mut all = 0;
+    for ((_, persons), (snapshot, total)) in accommodation_planned(events, scale)
+        .iter()
+        .zip(snapshots.iter().zip(totals))
+    {
+        all += 1;
+        met +=
+            usize::from(persons.values().sum::<i64>() == snapshot.total && snapshot.total == total);
+        for (province, documented) in &snapshot.documented {
+            all += 1;
+            met += usize::from(persons.get(province).copied().unwrap_or(0) == *documented);
+        }
+    }
+    (met, all)
+}
+
+/// A stable id for a planned placement.
+fn placement_id(household: Uuid, moved: bool) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"refuge scenario nk-2023 placement\0")
+        .chain_update(household.as_bytes())
+        .chain_update([u8::from(moved)])
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// State accommodation for the registered households of `events`.
+fn accommodation_events(
+    events: &[Event],
+    checkpoints: &[Checkpoint],
+    options: &Options,
+) -> Vec<Event> {
+    let households: Vec<(Uuid, accommodation::Candidate)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Register { household, .. } => Some((
+                household.id,
+                accommodation::Candidate {
+                    arrived_at: household.arrived_at.with_timezone(&Utc),
+                    persons: household.members.len() as i64,
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    let candidates: Vec<_> = households.iter().map(|(_, c)| *c).collect();
+    let crossed = |at: DateTime<Utc>| {
+        checkpoints
+            .iter()
+            .filter(|c| c.observed_at.with_timezone(&Utc) <= at)
+            .filter_map(|c| c.crossed)
+            .max()
+            .unwrap_or(0)
+    };
+    // A stream of its own, so that the registrations stay what they were.
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x5354_4154_455f_4143);
+    let steps = accommodation::plan(
+        &accommodation_snapshots(options.scale),
+        &candidates,
+        crossed,
+        &mut rng,
+    );
+    let mut current: std::collections::HashMap<usize, Uuid> = Default::default();
+    steps
+        .into_iter()
+        .map(|step| match step {
+            accommodation::Step::Place {
+                household,
+                province,
+                at,
+            }
+            | accommodation::Step::Move {
+                household,
+                province,
+                at,
+            } => {
+                let moved = matches!(step, accommodation::Step::Move { .. });
+                let (household_id, _) = households[household];
+                let id = placement_id(household_id, moved);
+                current.insert(household, id);
+                Event::Place {
+                    at,
+                    placement_id: id,
+                    household_id,
+                    province,
+                    moved,
+                }
+            }
+            accommodation::Step::Leave { household, at } => Event::Leave {
+                at,
+                placement_id: current[&household],
+            },
+        })
+        .collect()
+}
+
 fn instant(text: &str) -> i64 {
     DateTime::parse_from_rfc3339(text)
         .expect("valid timestamp constant")
@@ -276,10 +452,15 @@ pub fn plan(options: &Options) -> Vec<Event> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut events = flows(&checkpoints, options.scale);
     events.extend(registrations(&checkpoints, options.scale, &mut rng));
+    let accommodation = accommodation_events(&events, &checkpoints, options);
+    events.extend(accommodation);
     let rank = |e: &Event| match e {
         Event::Flow { .. } => 0,
         Event::Register { .. } => 1,
         Event::SetSex { .. } => 2,
+        Event::Place { moved: false, .. } => 3,
+        Event::Place { moved: true, .. } => 4,
+        Event::Leave { .. } => 5,
     };
     events.sort_by_key(|e| (e.at(), rank(e)));
     events

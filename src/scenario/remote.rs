@@ -7,6 +7,7 @@
 //! sent again (the server replays its first answer) and a stopped replay can
 //! be started again: nothing is recorded twice.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,8 +17,13 @@ use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::replay::{compare, flow_id, Mismatch, Report};
-use super::{centers as planned_centers, checkpoints, plan, Event, Options};
+use super::replay::{
+    compare, compare_accommodation, flow_id, site_capacity, state_site_name, Mismatch, Report,
+};
+use super::{
+    accommodation, centers as planned_centers, checkpoints, nk2023, plan, state_site_code, Event,
+    Options, STATE_ORGANIZATION,
+};
 use crate::stats::Figures;
 
 /// Requests in flight at once, as from several desks.
@@ -197,83 +203,171 @@ pub fn replay(
     progress: &ProgressBar,
 ) -> Result<Report, String> {
     let center_ids = prepare(server)?;
-    let center = |code: &str| {
-        center_ids
-            .iter()
+    let site_ids = prepare_sites(server, options)?;
+    let lookup = |ids: &[(&'static str, Uuid)], code: &str| {
+        ids.iter()
             .find(|(c, _)| *c == code)
             .map(|(_, id)| *id)
-            .ok_or_else(|| format!("the plan names an unknown center {code}"))
+            .ok_or_else(|| format!("the plan names an unknown place {code}"))
     };
     let events = plan(options);
     progress.set_length(events.len() as u64);
-    // Corrections go last: each needs its household registered. Flow counts
-    // and registrations carry their own times, so their order does not matter.
-    let (corrections, records): (Vec<Event>, Vec<Event>) = events
-        .into_iter()
-        .partition(|e| matches!(e, Event::SetSex { .. }));
+    // Flow counts and registrations carry their own times, so their order
+    // does not matter; corrections, placements, moves and departures each
+    // need the step before them done, so they go in that order.
+    let phase = |e: &Event| match e {
+        Event::Flow { .. } | Event::Register { .. } => 0,
+        Event::SetSex { .. } => 1,
+        Event::Place { moved: false, .. } => 2,
+        Event::Place { moved: true, .. } => 3,
+        Event::Leave { .. } => 4,
+    };
+    let mut phases: [Vec<Event>; 5] = Default::default();
+    for event in events {
+        phases[phase(&event)].push(event);
+    }
     let report = Mutex::new(Report::default());
+    for (i, events) in phases.iter().enumerate() {
+        // Corrections and moves are few and touch shared rows: one at a time.
+        let clients = if i == 1 || i == 3 { 1 } else { CLIENTS };
+        run(events, clients, progress, |event| {
+            let sent = send(server, event, options, &|c| lookup(&center_ids, c), &|p| {
+                lookup(&site_ids, p)
+            })?;
+            let mut report = report.lock().unwrap_or_else(|p| p.into_inner());
+            match sent {
+                Sent::Flow => report.flow_counts += 1,
+                Sent::Household(persons) => {
+                    report.households += 1;
+                    report.persons += persons;
+                }
+                Sent::Correction => report.corrections += 1,
+                Sent::Placement => report.placements += 1,
+                Sent::Departure => report.departures += 1,
+                Sent::Already => report.already_there += 1,
+            }
+            Ok(())
+        })?;
+    }
+    progress.finish_with_message("replayed");
+    Ok(report.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Runs `work` over `events` from `clients` threads; stops at the first error.
+fn run(
+    events: &[Event],
+    clients: usize,
+    progress: &ProgressBar,
+    work: impl Fn(&Event) -> Result<(), String> + Sync,
+) -> Result<(), String> {
     let next = AtomicUsize::new(0);
     let failure = Mutex::new(None::<String>);
     std::thread::scope(|scope| {
-        for _ in 0..CLIENTS {
+        for _ in 0..clients {
             scope.spawn(|| loop {
                 if failure.lock().is_ok_and(|f| f.is_some()) {
                     return;
                 }
-                let Some(event) = records.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                let Some(event) = events.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     return;
                 };
-                match send_record(server, event, options, &center) {
-                    Ok(outcome) => {
-                        let mut report = report.lock().unwrap_or_else(|p| p.into_inner());
-                        match outcome {
-                            Sent::Flow => report.flow_counts += 1,
-                            Sent::Household(persons) => {
-                                report.households += 1;
-                                report.persons += persons;
-                            }
-                            Sent::Already => report.already_there += 1,
-                        }
-                        progress.inc(1);
-                    }
-                    Err(error) => {
-                        failure
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(error);
-                        return;
-                    }
+                if let Err(error) = work(event) {
+                    failure
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(error);
+                    return;
                 }
+                progress.inc(1);
             });
         }
     });
-    if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(error);
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(error) => Err(error),
+        None => Ok(()),
     }
-    let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
-    for event in corrections {
-        if send_correction(server, event)? {
-            report.corrections += 1;
-        } else {
-            report.already_there += 1;
-        }
-        progress.inc(1);
+}
+
+/// The state's organization and accommodation sites, created if missing;
+/// site ids by province.
+fn prepare_sites(server: &Server, options: &Options) -> Result<Vec<(&'static str, Uuid)>, String> {
+    let organizations = server.get("/api/v1/organizations")?;
+    let found = organizations["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["code"] == STATE_ORGANIZATION)
+        .cloned();
+    let organization = match found {
+        Some(o) => o,
+        None => server
+            .request(
+                Method::Post,
+                "/api/v1/organizations",
+                Some(&json!({
+                    "code": STATE_ORGANIZATION,
+                    "name": "Government of Armenia (Humanitarian Center)",
+                    "kind": "government",
+                })),
+                None,
+            )?
+            .ok("creating the state's organization")?,
+    };
+    let sites = server.get("/api/v1/sites")?;
+    let mut ids = Vec::new();
+    for province in accommodation::PROVINCES
+        .iter()
+        .chain([&accommodation::TRANSIT])
+    {
+        let code = state_site_code(province);
+        let found = sites["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["code"] == code.as_str())
+            .cloned();
+        let site = match found {
+            Some(site) => site,
+            None => server
+                .request(
+                    Method::Post,
+                    "/api/v1/sites",
+                    Some(&json!({
+                        "code": code,
+                        "name": state_site_name(province),
+                        "kind": "collective_center",
+                        "province": province,
+                        "capacity_beds": site_capacity(options, province),
+                        "organization_id": organization["id"],
+                    })),
+                    None,
+                )?
+                .ok("creating a state accommodation site")?,
+        };
+        let id = site["id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(|| format!("site {code} has no id"))?;
+        ids.push((*province, id));
     }
-    progress.finish_with_message("replayed");
-    Ok(report)
+    Ok(ids)
 }
 
 enum Sent {
     Flow,
     Household(usize),
+    Correction,
+    Placement,
+    Departure,
     Already,
 }
 
-fn send_record(
+fn send(
     server: &Server,
     event: &Event,
     options: &Options,
-    center: &impl Fn(&str) -> Result<Uuid, String>,
+    center: &dyn Fn(&str) -> Result<Uuid, String>,
+    site: &dyn Fn(&str) -> Result<Uuid, String>,
 ) -> Result<Sent, String> {
     match event {
         Event::Flow {
@@ -309,7 +403,47 @@ fn send_record(
                 Sent::Already
             })
         }
-        Event::SetSex { .. } => Err("a correction among the records".into()),
+        Event::SetSex { .. } => Ok(if send_correction(server, event.clone())? {
+            Sent::Correction
+        } else {
+            Sent::Already
+        }),
+        Event::Place {
+            at,
+            placement_id,
+            household_id,
+            province,
+            moved,
+        } => {
+            let body = json!({
+                "id": placement_id,
+                "household_id": household_id,
+                "checked_in_at": rfc3339(*at),
+                "move": moved,
+            });
+            let path = format!("/api/v1/sites/{}/placements", site(province)?);
+            let answer = server.request(Method::Post, &path, Some(&body), None)?;
+            if answer.status == 409 && answer.body["code"] == "household-already-placed" {
+                return Ok(Sent::Already);
+            }
+            let replayed = answer.replayed;
+            answer.ok("placing a household")?;
+            Ok(if replayed {
+                Sent::Already
+            } else {
+                Sent::Placement
+            })
+        }
+        Event::Leave { at, placement_id } => {
+            let body = json!({"checked_out_at": rfc3339(*at), "reason": "left"});
+            let path = format!("/api/v1/placements/{placement_id}/checkout");
+            let answer = server.request(Method::Post, &path, Some(&body), None)?;
+            if answer.status == 409 && answer.body["code"] == "already-checked-out" {
+                return Ok(Sent::Already);
+            }
+            answer.ok("checking a household out")?;
+            Ok(Sent::Departure)
+        }
     }
 }
 
@@ -371,6 +505,22 @@ pub fn check(server: &Server, options: &Options) -> Result<Vec<Mismatch>, String
             vehicles: count("crossed", "vehicles")?,
         };
         mismatches.extend(compare(&checkpoint, &figures));
+    }
+    for (at, planned) in nk2023::accommodation_planned(&plan(options), options.scale) {
+        let as_of = rfc3339(at.with_timezone(&Utc));
+        let occupancy = server.get(&format!("/api/v1/occupancy?as_of={as_of}"))?;
+        let by_province: BTreeMap<String, i64> = occupancy["provinces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some((
+                    p["province"].as_str()?.to_string(),
+                    p["state_provided_persons"].as_i64()?,
+                ))
+            })
+            .collect();
+        mismatches.extend(compare_accommodation(at, &planned, &by_province));
     }
     Ok(mismatches)
 }

@@ -5,18 +5,25 @@
 //! Every planned record has a deterministic id, so a replay that is stopped
 //! and started again skips what is already there and registers nothing twice.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use diesel::Connection;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{centers as planned_centers, checkpoints, plan, Checkpoint, Event, Options};
+use super::{
+    accommodation, centers as planned_centers, checkpoints, nk2023, plan, state_site_code,
+    Checkpoint, Event, Options, STATE_ORGANIZATION,
+};
 use crate::accounts::{self, NewUser, Role};
 use crate::centers::{self, CenterKind, NewCenter};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::flows::{self, Direction, NewFlowCount};
+use crate::housing::{self, Checkout, CheckoutReason, NewPlacement, NewSite, SiteKind};
+use crate::organizations::{self, NewOrganization, OrganizationKind};
 use crate::provinces::Provinces;
 use crate::registration::{self, Correction, HouseholdPatch, MemberPatch};
 use crate::stats;
@@ -35,6 +42,10 @@ pub struct Report {
     pub households: usize,
     pub persons: usize,
     pub corrections: usize,
+    /// Households placed in state accommodation (moves included).
+    pub placements: usize,
+    /// Households that left state accommodation.
+    pub departures: usize,
     /// Events already in the database from an earlier run.
     pub already_there: usize,
 }
@@ -43,13 +54,88 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
     pub observed_at: DateTime<FixedOffset>,
-    pub figure: &'static str,
+    /// e.g. `registered`, `state_accommodation`, `state_accommodation AM-KT`.
+    pub figure: String,
     pub documented: i64,
     pub reported: i64,
 }
 
 /// Center ids by code.
 type CenterIds = Vec<(&'static str, Uuid)>;
+
+/// State accommodation site ids by province.
+type SiteIds = Vec<(&'static str, Uuid)>;
+
+/// The beds each state site needs: its highest planned occupancy.
+pub(super) fn site_capacity(options: &Options, province: &str) -> i32 {
+    nk2023::accommodation_snapshots(options.scale)
+        .iter()
+        .map(|s| s.target.get(province).copied().unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+        .max(1) as i32
+}
+
+/// Creates the state's organization and accommodation sites if missing.
+fn prepare_sites(
+    conn: &mut DbConnection,
+    options: &Options,
+    provinces: &Provinces,
+) -> Result<SiteIds, ApiError> {
+    let organization = match organizations::find_by_code(conn, STATE_ORGANIZATION)? {
+        Some(o) => o.id,
+        None => {
+            organizations::create(
+                conn,
+                NewOrganization {
+                    code: STATE_ORGANIZATION.into(),
+                    name: "Government of Armenia (Humanitarian Center)".into(),
+                    kind: OrganizationKind::Government,
+                },
+            )?
+            .id
+        }
+    };
+    let mut ids = Vec::new();
+    for province in accommodation::PROVINCES
+        .iter()
+        .chain([&accommodation::TRANSIT])
+    {
+        let code = state_site_code(province);
+        let site = match housing::find_site_by_code(conn, &code)? {
+            Some(site) => site,
+            None => housing::create_site(
+                conn,
+                NewSite {
+                    name: state_site_name(province),
+                    code,
+                    kind: SiteKind::CollectiveCenter,
+                    province: province.to_string(),
+                    settlement: None,
+                    capacity_beds: site_capacity(options, province),
+                    floor_area_m2: None,
+                    organization_id: organization,
+                },
+                provinces,
+            )?,
+        };
+        ids.push((*province, site.id));
+    }
+    Ok(ids)
+}
+
+/// A state site's name: the province's, or the Yerevan transit site.
+pub(super) fn state_site_name(province: &str) -> String {
+    let name = crate::provinces::ARMENIA
+        .iter()
+        .find(|(code, _)| *code == province)
+        .map_or(province, |(_, name)| name);
+    if province == accommodation::TRANSIT {
+        format!("State transit accommodation, {name}")
+    } else {
+        format!("State-provided accommodation, {name}")
+    }
+}
 
 /// Creates the scenario's centers and account if missing; returns the
 /// account id and the center ids by code.
@@ -118,7 +204,10 @@ fn already_there(error: &ApiError) -> bool {
     matches!(
         error,
         ApiError::Conflict {
-            code: "household-exists" | "flow-count-exists",
+            code: "household-exists"
+                | "flow-count-exists"
+                | "household-already-placed"
+                | "already-checked-out",
             ..
         }
     )
@@ -145,6 +234,14 @@ pub fn replay(
     progress: &ProgressBar,
 ) -> Result<Report, ApiError> {
     let (user, center_ids) = conn.transaction(|conn| prepare(conn, provinces))?;
+    let site_ids = conn.transaction(|conn| prepare_sites(conn, options, provinces))?;
+    let site = |province: &str| {
+        site_ids
+            .iter()
+            .find(|(p, _)| *p == province)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| ApiError::internal(format!("no state site in {province}")))
+    };
     let center = |code: &str| {
         center_ids
             .iter()
@@ -163,8 +260,9 @@ pub fn replay(
             for event in batch {
                 // Each event in a savepoint of its own, so that one already
                 // replayed is skipped without undoing the rest of the batch.
-                let outcome =
-                    conn.transaction(|conn| apply(conn, event, options, provinces, user, &center));
+                let outcome = conn.transaction(|conn| {
+                    apply(conn, event, options, provinces, user, &center, &site)
+                });
                 match outcome {
                     Ok(Applied::Flow) => report.flow_counts += 1,
                     Ok(Applied::Household(persons)) => {
@@ -172,6 +270,8 @@ pub fn replay(
                         report.persons += persons;
                     }
                     Ok(Applied::Correction) => report.corrections += 1,
+                    Ok(Applied::Placement) => report.placements += 1,
+                    Ok(Applied::Departure) => report.departures += 1,
                     Ok(Applied::Nothing) => report.already_there += 1,
                     Err(error) if already_there(&error) => report.already_there += 1,
                     Err(error) => return Err(error),
@@ -189,6 +289,8 @@ enum Applied {
     Flow,
     Household(usize),
     Correction,
+    Placement,
+    Departure,
     Nothing,
 }
 
@@ -199,6 +301,7 @@ fn apply(
     provinces: &Provinces,
     user: Uuid,
     center: &impl Fn(&str) -> Result<Uuid, ApiError>,
+    site: &impl Fn(&str) -> Result<Uuid, ApiError>,
 ) -> Result<Applied, ApiError> {
     let now = Utc::now();
     match event {
@@ -265,16 +368,49 @@ fn apply(
             registration::correct(conn, correction, provinces, |_| Ok(()))?;
             Ok(Applied::Correction)
         }
+        Event::Place {
+            at,
+            placement_id,
+            household_id,
+            province,
+            moved,
+        } => {
+            let new = NewPlacement {
+                id: Some(placement_id),
+                household_id,
+                checked_in_at: Some(at.fixed_offset()),
+                r#move: moved,
+            };
+            housing::place(conn, site(province)?, new, user, |_| Ok(()))?;
+            Ok(Applied::Placement)
+        }
+        Event::Leave { at, placement_id } => {
+            let checkout = Checkout {
+                checked_out_at: Some(at.fixed_offset()),
+                reason: Some(CheckoutReason::Left),
+            };
+            housing::check_out(conn, placement_id, checkout, user, |_| Ok(()))?;
+            Ok(Applied::Departure)
+        }
     }
 }
 
 /// Compares the statistics with every documented figure of the plan's
-/// checkpoints; empty when the replay reproduces them all.
+/// checkpoints, and the state accommodation with what the plan placed (see
+/// [`nk2023::accommodation_planned`]); empty when the replay reproduces them all.
 pub fn check(conn: &mut DbConnection, options: &Options) -> Result<Vec<Mismatch>, ApiError> {
     let mut mismatches = Vec::new();
     for checkpoint in checkpoints(options.scale) {
         let figures = stats::figures_as_of(conn, checkpoint.observed_at.naive_utc())?;
         mismatches.extend(compare(&checkpoint, &figures));
+    }
+    for (at, planned) in nk2023::accommodation_planned(&plan(options), options.scale) {
+        let by_province: BTreeMap<String, i64> =
+            housing::occupancy_by_province(conn, at.naive_utc())?
+                .into_iter()
+                .map(|p| (p.province, p.state_provided_persons))
+                .collect();
+        mismatches.extend(compare_accommodation(at, &planned, &by_province));
     }
     Ok(mismatches)
 }
@@ -305,12 +441,51 @@ pub(super) fn compare(checkpoint: &Checkpoint, figures: &stats::Figures) -> Vec<
         .into_iter()
         .filter_map(|(figure, documented, reported)| {
             let documented = documented?;
-            (documented != reported).then_some(Mismatch {
+            (documented != reported).then(|| Mismatch {
                 observed_at: checkpoint.observed_at,
-                figure,
+                figure: figure.to_string(),
                 documented,
                 reported,
             })
         })
         .collect()
+}
+
+/// Where the persons in state accommodation at `at` (total, and per
+/// province and transit site) differ from the plan.
+pub(super) fn compare_accommodation(
+    at: DateTime<FixedOffset>,
+    planned: &BTreeMap<&'static str, i64>,
+    reported: &BTreeMap<String, i64>,
+) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let total = |m: &mut dyn Iterator<Item = i64>| m.sum::<i64>();
+    let (p, r) = (
+        total(&mut planned.values().copied()),
+        total(&mut reported.values().copied()),
+    );
+    if p != r {
+        out.push(Mismatch {
+            observed_at: at,
+            figure: "state_accommodation".into(),
+            documented: p,
+            reported: r,
+        });
+    }
+    for province in accommodation::PROVINCES
+        .iter()
+        .chain([&accommodation::TRANSIT])
+    {
+        let p = planned.get(province).copied().unwrap_or(0);
+        let r = reported.get(*province).copied().unwrap_or(0);
+        if p != r {
+            out.push(Mismatch {
+                observed_at: at,
+                figure: format!("state_accommodation {province}"),
+                documented: p,
+                reported: r,
+            });
+        }
+    }
+    out
 }

@@ -86,6 +86,8 @@ fn replay(events: &[Event], times: &[DateTime<Utc>]) -> Vec<Totals> {
                         _ => panic!("a correction records male or female"),
                     }
                 }
+                // State accommodation is checked by `accommodation_is_documented`.
+                Event::Place { .. } | Event::Leave { .. } => {}
             }
             next += 1;
         }
@@ -597,4 +599,58 @@ fn the_same_seed_gives_the_same_plan_and_another_seed_other_people() {
 #[test]
 fn events_are_in_time_order() {
     assert!(full().windows(2).all(|w| w[0].at() <= w[1].at()));
+}
+
+#[test]
+fn state_accommodation_is_exactly_as_documented_at_full_scale() {
+    let planned = super::nk2023::accommodation_planned(full(), 1.0);
+    let snapshots = super::nk2023::accommodation_snapshots(1.0);
+    let documented_totals: Vec<i64> = super::observations()
+        .into_iter()
+        .filter_map(|o| o.state_accommodation)
+        .collect();
+    assert_eq!(planned.len(), 10);
+    for ((at, persons), (snapshot, total)) in
+        planned.iter().zip(snapshots.iter().zip(documented_totals))
+    {
+        assert_eq!(*at, snapshot.observed_at);
+        assert_eq!(persons.values().sum::<i64>(), total, "total at {at}");
+        for (province, documented) in &snapshot.documented {
+            assert_eq!(
+                persons.get(province).copied().unwrap_or(0),
+                *documented,
+                "{province} at {at}"
+            );
+        }
+    }
+    // Every placement follows its household's registration; every household
+    // leaves at most once, after it was placed.
+    let mut registered = HashSet::new();
+    let mut placed = HashSet::new();
+    for event in full() {
+        match event {
+            Event::Register { household, .. } => {
+                registered.insert(household.id);
+            }
+            Event::Place {
+                household_id,
+                placement_id,
+                ..
+            } => {
+                assert!(registered.contains(household_id));
+                placed.insert(*placement_id);
+            }
+            Event::Leave { placement_id, .. } => assert!(placed.remove(placement_id)),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn tiny_scales_still_give_an_accommodation_plan() {
+    for scale in [0.01, 0.001] {
+        let events = plan(&Options { scale, seed: 3 });
+        let planned = super::nk2023::accommodation_planned(&events, scale);
+        assert_eq!(planned.len(), 10);
+    }
 }

@@ -94,6 +94,7 @@ async fn replay_reproduces_every_documented_figure(app: TestApp) {
     assert_eq!(report.persons, 101_848);
     assert_eq!(report.corrections, 3);
     assert_eq!(report.already_there, 0);
+    assert!(report.departures > 0);
 
     // Every documented figure, over HTTP, at its timestamp.
     let checkpoints = scenario::checkpoints(1.0);
@@ -128,6 +129,42 @@ async fn replay_reproduces_every_documented_figure(app: TestApp) {
                     c.observed_at
                 );
             }
+        }
+    }
+
+    // State-provided accommodation, in total and per province, exactly as
+    // documented, from the occupancy API.
+    let documented_totals: Vec<i64> = scenario::observations()
+        .into_iter()
+        .filter_map(|o| o.state_accommodation)
+        .collect();
+    let snapshots = scenario::nk2023::accommodation_snapshots(1.0);
+    assert_eq!(snapshots.len(), documented_totals.len());
+    for (snapshot, total) in snapshots.iter().zip(documented_totals) {
+        let path = format!(
+            "/api/v1/occupancy?as_of={}",
+            snapshot.observed_at.to_rfc3339().replace('+', "%2B")
+        );
+        let occupancy = app.get(&path, Some(app.admin())).await;
+        assert_eq!(occupancy.status, 200, "{}", occupancy.text);
+        assert_eq!(
+            as_i64(&occupancy.body["total"]["state_provided_persons"]),
+            total,
+            "in state accommodation as of {}",
+            snapshot.observed_at
+        );
+        for (province, documented) in &snapshot.documented {
+            let reported = occupancy.body["provinces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["province"] == *province)
+                .map_or(0, |p| as_i64(&p["state_provided_persons"]));
+            assert_eq!(
+                reported, *documented,
+                "{province} as of {}",
+                snapshot.observed_at
+            );
         }
     }
 
