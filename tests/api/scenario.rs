@@ -50,17 +50,36 @@ async fn replay_over_http_reproduces_the_figures_including_corrections(app: Test
         })
         .await;
     assert_eq!(stored, expected);
+    // State accommodation went through the API too, and no site overfilled.
+    assert!(
+        report.placements > 3_000 && report.departures > 0,
+        "{report:?}"
+    );
+    let drift = app
+        .with_db(|conn| refuge::housing::verify(conn).unwrap())
+        .await;
+    assert!(drift.is_empty(), "{drift:?}");
 
     // A second run (or a retry of every request) records nothing new.
     let (again, mismatches) = run().await.unwrap();
     assert_eq!(
-        (again.flow_counts, again.households, again.corrections),
-        (0, 0, 0),
+        (
+            again.flow_counts,
+            again.households,
+            again.corrections,
+            again.placements,
+            again.departures
+        ),
+        (0, 0, 0, 0, 0),
         "{again:?}"
     );
     assert_eq!(
         again.already_there,
-        report.flow_counts + report.households + report.corrections
+        report.flow_counts
+            + report.households
+            + report.corrections
+            + report.placements
+            + report.departures
     );
     assert!(mismatches.is_empty());
 }
