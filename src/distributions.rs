@@ -24,7 +24,7 @@ use crate::extract::{JsonBody, Query};
 use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::registration;
-use crate::schema::{distributions, households};
+use crate::schema::{distributions, households, items};
 use crate::stock::{self, Entry, MovementKind};
 
 /// A distribution as the API returns it.
@@ -106,9 +106,11 @@ pub struct NewDistribution {
 
 /// Locks the household row until the transaction ends (a no-op update: on
 /// PostgreSQL a second distribution to it waits here, then sees the first).
+/// It sets a column no foreign key refers to: SQLite re-checks every child
+/// table when a referenced key is written, even to the same value.
 fn lock_household(conn: &mut DbConnection, id: Uuid) -> Result<(), ApiError> {
     diesel::update(households::table.find(id.to_string()))
-        .set(households::id.eq(households::id))
+        .set(households::version.eq(households::version))
         .execute(conn)?;
     Ok(())
 }
@@ -147,31 +149,37 @@ pub fn distribute(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let household = registration::find(conn, new.household_id)?.ok_or_else(|| {
-        ApiError::invalid(
-            "household_id",
-            "unknown",
-            format!("no household with id {}", new.household_id),
-        )
-    })?;
+    let (arrived_at, size): (NaiveDateTime, i32) = households::table
+        .find(new.household_id.to_string())
+        .select((households::arrived_at, households::size))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "household_id",
+                "unknown",
+                format!("no household with id {}", new.household_id),
+            )
+        })?;
     stock::require_item(conn, new.item_id, "item_id")?;
     organizations::require(conn, new.organization_id, "organization_id")?;
-    if at < household.arrived_at.naive_utc() {
+    if at < arrived_at {
         return Err(ApiError::invalid(
             "distributed_at",
             "before_arrival",
             "a household cannot receive anything before it arrived",
         ));
     }
-    lock_household(conn, household.id)?;
-    let persons = household.members.len() as i64;
+    lock_household(conn, new.household_id)?;
+    // Members now: the household row's size is kept by every correction.
+    let persons = i64::from(size);
     let rule = entitlements::for_item(conn, new.item_id)?;
     let quantity = match (&rule, &new.override_reason) {
         (Some(rule), None) => rule.check(
             conn,
-            household.id,
+            new.household_id,
             persons,
-            household.arrived_at.naive_utc(),
+            arrived_at,
             at,
             new.quantity,
         )?,
@@ -188,10 +196,11 @@ pub fn distribute(
         })?,
     };
     let id = new.id.unwrap_or_else(Uuid::now_v7);
+    let created_at = db::now();
     diesel::insert_into(distributions::table)
         .values((
             distributions::id.eq(id.to_string()),
-            distributions::household_id.eq(household.id.to_string()),
+            distributions::household_id.eq(new.household_id.to_string()),
             distributions::center_id.eq(new.center_id.to_string()),
             distributions::item_id.eq(new.item_id.to_string()),
             distributions::quantity.eq(quantity),
@@ -200,7 +209,7 @@ pub fn distribute(
             distributions::distributed_at.eq(at),
             distributions::override_reason.eq(&new.override_reason),
             distributions::recorded_by.eq(recorded_by.to_string()),
-            distributions::created_at.eq(db::now()),
+            distributions::created_at.eq(created_at),
         ))
         .execute(conn)
         .map_err(|error| match error {
@@ -241,7 +250,19 @@ pub fn distribute(
             recorded_by,
         },
     )?;
-    find(conn, id)?.ok_or_else(|| ApiError::internal("distribution vanished after insert"))
+    Ok(Distribution {
+        id,
+        household_id: new.household_id,
+        center_id: new.center_id,
+        item_id: new.item_id,
+        quantity,
+        persons: size,
+        organization_id: new.organization_id,
+        distributed_at: at.and_utc(),
+        override_reason: new.override_reason,
+        recorded_by,
+        created_at: created_at.and_utc(),
+    })
 }
 
 fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Distribution>, ApiError> {
@@ -252,6 +273,31 @@ fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Distribution>, ApiEr
         .optional()?
         .map(Distribution::try_from)
         .transpose()
+}
+
+/// Whether a distribution with this id was recorded.
+pub fn exists(conn: &mut DbConnection, id: Uuid) -> Result<bool, ApiError> {
+    Ok(find(conn, id)?.is_some())
+}
+
+/// Persons reached with the item `code` by `until` (each household's
+/// members at the time, counted once however often it received the item).
+pub fn persons_reached(
+    conn: &mut DbConnection,
+    code: &str,
+    until: NaiveDateTime,
+) -> Result<i64, ApiError> {
+    let rows: Vec<(String, i32)> = distributions::table
+        .inner_join(items::table)
+        .filter(items::code.eq(code))
+        .filter(distributions::distributed_at.le(until))
+        .select((distributions::household_id, distributions::persons))
+        .load(conn)?;
+    let mut seen = std::collections::HashMap::new();
+    for (household, persons) in rows {
+        seen.entry(household).or_insert(i64::from(persons));
+    }
+    Ok(seen.values().sum())
 }
 
 /// A household's distributions, oldest first.

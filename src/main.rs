@@ -283,14 +283,16 @@ fn scenario(
     };
     println!(
         "replayed nk-2023 (scale {scale}, seed {seed}): {} flow counts, {} households ({} persons), \
-         {} corrections, {} placements in state accommodation, {} departures; \
-         {} events were already recorded",
+         {} corrections, {} placements in state accommodation, {} departures, {} stock receipts, \
+         {} distributions (fuel, cash); {} events were already recorded",
         report.flow_counts,
         report.households,
         report.persons,
         report.corrections,
         report.placements,
         report.departures,
+        report.receipts,
+        report.distributions,
         report.already_there
     );
     if mismatches.is_empty() {

@@ -144,6 +144,17 @@ pub fn find_item(conn: &mut DbConnection, id: Uuid) -> Result<Option<Item>, ApiE
         .transpose()
 }
 
+/// Loads an item by code.
+pub fn find_item_by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Item>, ApiError> {
+    items::table
+        .filter(items::code.eq(code))
+        .select(ItemRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Item::try_from)
+        .transpose()
+}
+
 /// The item a request names in `field`: 422 if there is none.
 pub fn require_item(conn: &mut DbConnection, id: Uuid, field: &str) -> Result<Item, ApiError> {
     find_item(conn, id)?
@@ -339,6 +350,7 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
         put(conn, entry.center_id, entry.item_id, entry.quantity)?;
     }
     let opt = |id: Option<Uuid>| id.map(|id| id.to_string());
+    let created_at = db::now();
     diesel::insert_into(stock_movements::table)
         .values((
             stock_movements::id.eq(entry.id.to_string()),
@@ -354,7 +366,7 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
             stock_movements::reason.eq(&entry.reason),
             stock_movements::reference.eq(&entry.reference),
             stock_movements::recorded_by.eq(entry.recorded_by.to_string()),
-            stock_movements::created_at.eq(db::now()),
+            stock_movements::created_at.eq(created_at),
         ))
         .execute(conn)
         .map_err(db::unique_violation(|| ApiError::Conflict {
@@ -364,17 +376,22 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
                 entry.id
             ),
         }))?;
-    find_movement(conn, entry.id)?.ok_or_else(|| ApiError::internal("movement vanished"))
-}
-
-fn find_movement(conn: &mut DbConnection, id: Uuid) -> Result<Option<Movement>, ApiError> {
-    stock_movements::table
-        .find(id.to_string())
-        .select(MovementRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Movement::try_from)
-        .transpose()
+    Ok(Movement {
+        id: entry.id,
+        center_id: entry.center_id,
+        item_id: entry.item_id,
+        kind: entry.kind,
+        quantity: entry.quantity,
+        occurred_at: entry.occurred_at.and_utc(),
+        organization_id: entry.organization_id,
+        counterpart_center_id: entry.counterpart_center_id,
+        transfer_id: entry.transfer_id,
+        distribution_id: entry.distribution_id,
+        reason: entry.reason,
+        reference: entry.reference,
+        recorded_by: entry.recorded_by,
+        created_at: created_at.and_utc(),
+    })
 }
 
 fn put(conn: &mut DbConnection, center: Uuid, item: Uuid, quantity: i64) -> Result<(), ApiError> {

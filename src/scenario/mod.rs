@@ -23,6 +23,7 @@
 //! - [`replay`] writes a plan through the domain code and checks the result.
 
 pub mod accommodation;
+pub mod aid;
 mod curve;
 mod households;
 mod names;
@@ -133,6 +134,23 @@ pub enum Event {
         at: DateTime<Utc>,
         placement_id: Uuid,
     },
+    /// Stock of `item` (a code of [`aid::ITEMS`]) arrives at `center`.
+    Receive {
+        at: DateTime<Utc>,
+        receipt_id: Uuid,
+        center: &'static str,
+        item: &'static str,
+        quantity: i64,
+    },
+    /// `quantity` of `item` is handed to a household at `center`.
+    Distribute {
+        at: DateTime<Utc>,
+        distribution_id: Uuid,
+        household_id: Uuid,
+        center: &'static str,
+        item: &'static str,
+        quantity: i64,
+    },
 }
 
 /// The code of the state-provided accommodation site of a province.
@@ -149,12 +167,16 @@ pub const STATE_ORGANIZATION: &str = "GOV-AM";
 
 impl Event {
     /// The instant the event is ordered by: a flow's end, a registration's
-    /// arrival, a correction's, placement's or departure's time.
+    /// arrival, the time of anything else.
     pub fn at(&self) -> DateTime<Utc> {
         match self {
             Event::Flow { end, .. } => *end,
             Event::Register { household, .. } => household.arrived_at.with_timezone(&Utc),
-            Event::SetSex { at, .. } | Event::Place { at, .. } | Event::Leave { at, .. } => *at,
+            Event::SetSex { at, .. }
+            | Event::Place { at, .. }
+            | Event::Leave { at, .. }
+            | Event::Receive { at, .. }
+            | Event::Distribute { at, .. } => *at,
         }
     }
 }

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::curve::Profile;
 use super::households::{self, Dresser, Moment, Person, Skeleton};
 use super::names::{DESTINATIONS, MOBILE_PREFIXES, ORIGINS};
-use super::{accommodation, CenterSpec, Event, Observation, Options, PlannedHousehold};
+use super::{accommodation, aid, CenterSpec, Event, Observation, Options, PlannedHousehold};
 use crate::registration::Sex;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -453,14 +453,31 @@ pub fn plan(options: &Options) -> Vec<Event> {
     let mut events = flows(&checkpoints, options.scale);
     events.extend(registrations(&checkpoints, options.scale, &mut rng));
     let accommodation = accommodation_events(&events, &checkpoints, options);
+    let families: Vec<aid::Family> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Register { center, household } => Some(aid::Family {
+                id: household.id,
+                center,
+                arrived_at: household.arrived_at.with_timezone(&Utc),
+                persons: household.members.len() as i64,
+            }),
+            _ => None,
+        })
+        .collect();
+    // A stream of its own, so that the other events stay what they were.
+    let mut aid_rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x4149_445f_4341_5348);
     events.extend(accommodation);
+    events.extend(aid::plan(&families, options.scale, &mut aid_rng));
     let rank = |e: &Event| match e {
-        Event::Flow { .. } => 0,
-        Event::Register { .. } => 1,
-        Event::SetSex { .. } => 2,
-        Event::Place { moved: false, .. } => 3,
-        Event::Place { moved: true, .. } => 4,
-        Event::Leave { .. } => 5,
+        Event::Receive { .. } => 0,
+        Event::Flow { .. } => 1,
+        Event::Register { .. } => 2,
+        Event::SetSex { .. } => 3,
+        Event::Distribute { .. } => 4,
+        Event::Place { moved: false, .. } => 5,
+        Event::Place { moved: true, .. } => 6,
+        Event::Leave { .. } => 7,
     };
     events.sort_by_key(|e| (e.at(), rank(e)));
     events

@@ -12,17 +12,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::replay::{
-    compare, compare_accommodation, flow_id, site_capacity, state_site_name, Mismatch, Report,
+    aid_rule, compare, compare_accommodation, compare_cash, flow_id, site_capacity,
+    state_site_name, Mismatch, Report,
 };
 use super::{
-    accommodation, centers as planned_centers, checkpoints, nk2023, plan, state_site_code, Event,
-    Options, STATE_ORGANIZATION,
+    accommodation, aid, centers as planned_centers, checkpoints, nk2023, plan, state_site_code,
+    Event, Options, STATE_ORGANIZATION,
 };
 use crate::stats::Figures;
 
@@ -203,7 +204,8 @@ pub fn replay(
     progress: &ProgressBar,
 ) -> Result<Report, String> {
     let center_ids = prepare(server)?;
-    let site_ids = prepare_sites(server, options)?;
+    let (organization, site_ids) = prepare_sites(server, options)?;
+    let item_ids = prepare_items(server)?;
     let lookup = |ids: &[(&'static str, Uuid)], code: &str| {
         ids.iter()
             .find(|(c, _)| *c == code)
@@ -216,24 +218,30 @@ pub fn replay(
     // does not matter; corrections, placements, moves and departures each
     // need the step before them done, so they go in that order.
     let phase = |e: &Event| match e {
-        Event::Flow { .. } | Event::Register { .. } => 0,
-        Event::SetSex { .. } => 1,
-        Event::Place { moved: false, .. } => 2,
-        Event::Place { moved: true, .. } => 3,
-        Event::Leave { .. } => 4,
+        Event::Receive { .. } => 0,
+        Event::Flow { .. } | Event::Register { .. } => 1,
+        Event::SetSex { .. } => 2,
+        Event::Distribute { .. } => 3,
+        Event::Place { moved: false, .. } => 4,
+        Event::Place { moved: true, .. } => 5,
+        Event::Leave { .. } => 6,
     };
-    let mut phases: [Vec<Event>; 5] = Default::default();
+    let mut phases: [Vec<Event>; 7] = Default::default();
     for event in events {
         phases[phase(&event)].push(event);
     }
     let report = Mutex::new(Report::default());
     for (i, events) in phases.iter().enumerate() {
         // Corrections and moves are few and touch shared rows: one at a time.
-        let clients = if i == 1 || i == 3 { 1 } else { CLIENTS };
+        let clients = if i == 2 || i == 5 { 1 } else { CLIENTS };
+        let ids = Ids {
+            center: &|c| lookup(&center_ids, c),
+            site: &|p| lookup(&site_ids, p),
+            item: &|i| lookup(&item_ids, i),
+            organization,
+        };
         run(events, clients, progress, |event| {
-            let sent = send(server, event, options, &|c| lookup(&center_ids, c), &|p| {
-                lookup(&site_ids, p)
-            })?;
+            let sent = send(server, event, options, &ids)?;
             let mut report = report.lock().unwrap_or_else(|p| p.into_inner());
             match sent {
                 Sent::Flow => report.flow_counts += 1,
@@ -244,6 +252,8 @@ pub fn replay(
                 Sent::Correction => report.corrections += 1,
                 Sent::Placement => report.placements += 1,
                 Sent::Departure => report.departures += 1,
+                Sent::Receipt => report.receipts += 1,
+                Sent::Distribution => report.distributions += 1,
                 Sent::Already => report.already_there += 1,
             }
             Ok(())
@@ -288,9 +298,12 @@ fn run(
     }
 }
 
+/// Ids on the server by the plan's codes.
+type Codes = Vec<(&'static str, Uuid)>;
+
 /// The state's organization and accommodation sites, created if missing;
 /// site ids by province.
-fn prepare_sites(server: &Server, options: &Options) -> Result<Vec<(&'static str, Uuid)>, String> {
+fn prepare_sites(server: &Server, options: &Options) -> Result<(Uuid, Codes), String> {
     let organizations = server.get("/api/v1/organizations")?;
     let found = organizations["items"]
         .as_array()
@@ -350,7 +363,11 @@ fn prepare_sites(server: &Server, options: &Options) -> Result<Vec<(&'static str
             .ok_or_else(|| format!("site {code} has no id"))?;
         ids.push((*province, id));
     }
-    Ok(ids)
+    let organization = organization["id"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or("the state organization has no id")?;
+    Ok((organization, ids))
 }
 
 enum Sent {
@@ -359,16 +376,75 @@ enum Sent {
     Correction,
     Placement,
     Departure,
+    Receipt,
+    Distribution,
     Already,
 }
 
-fn send(
-    server: &Server,
-    event: &Event,
-    options: &Options,
-    center: &dyn Fn(&str) -> Result<Uuid, String>,
-    site: &dyn Fn(&str) -> Result<Uuid, String>,
-) -> Result<Sent, String> {
+/// Ids on the server of what the plan names by code.
+struct Ids<'a> {
+    center: &'a (dyn Fn(&str) -> Result<Uuid, String> + Sync),
+    site: &'a (dyn Fn(&str) -> Result<Uuid, String> + Sync),
+    item: &'a (dyn Fn(&str) -> Result<Uuid, String> + Sync),
+    organization: Uuid,
+}
+
+/// The replay's items, and their entitlement rules, created if missing;
+/// item ids by code.
+fn prepare_items(server: &Server) -> Result<Vec<(&'static str, Uuid)>, String> {
+    let items = server.get("/api/v1/items")?;
+    let rules = server.get("/api/v1/entitlements")?;
+    let mut ids = Vec::new();
+    for (code, name, unit, sector) in aid::ITEMS {
+        let found = items["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["code"] == code)
+            .cloned();
+        let item = match found {
+            Some(item) => item,
+            None => server
+                .request(
+                    Method::Post,
+                    "/api/v1/items",
+                    Some(&json!({"code": code, "name": name, "unit": unit, "sector": sector})),
+                    None,
+                )?
+                .ok("creating an item")?,
+        };
+        let id = item["id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(|| format!("item {code} has no id"))?;
+        let has_rule = rules["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["item_id"] == id.to_string());
+        if !has_rule {
+            let rule = aid_rule(code, id).map_err(|e| e.to_string())?;
+            server
+                .request(
+                    Method::Post,
+                    "/api/v1/entitlements",
+                    Some(&json!({
+                        "item_id": rule.item_id,
+                        "basis": rule.basis,
+                        "quantity": rule.quantity,
+                        "starts_at": rule.starts_at,
+                    })),
+                    None,
+                )?
+                .ok("creating an entitlement rule")?;
+        }
+        ids.push((code, id));
+    }
+    Ok(ids)
+}
+
+fn send(server: &Server, event: &Event, options: &Options, ids: &Ids<'_>) -> Result<Sent, String> {
+    let (center, site, item) = (ids.center, ids.site, ids.item);
     match event {
         Event::Flow {
             center: code,
@@ -444,6 +520,48 @@ fn send(
             answer.ok("checking a household out")?;
             Ok(Sent::Departure)
         }
+        Event::Receive {
+            at,
+            receipt_id,
+            center: code,
+            item: item_code,
+            quantity,
+        } => {
+            let body = json!({
+                "id": receipt_id,
+                "center_id": center(code)?,
+                "item_id": item(item_code)?,
+                "quantity": quantity,
+                "organization_id": ids.organization,
+                "received_at": rfc3339(*at),
+            });
+            let new = server.create("/api/v1/stock/receipts", &body)?;
+            Ok(if new { Sent::Receipt } else { Sent::Already })
+        }
+        Event::Distribute {
+            at,
+            distribution_id,
+            household_id,
+            center: code,
+            item: item_code,
+            quantity,
+        } => {
+            let body = json!({
+                "id": distribution_id,
+                "household_id": household_id,
+                "center_id": center(code)?,
+                "item_id": item(item_code)?,
+                "quantity": quantity,
+                "organization_id": ids.organization,
+                "distributed_at": rfc3339(*at),
+            });
+            let new = server.create("/api/v1/distributions", &body)?;
+            Ok(if new {
+                Sent::Distribution
+            } else {
+                Sent::Already
+            })
+        }
     }
 }
 
@@ -506,7 +624,41 @@ pub fn check(server: &Server, options: &Options) -> Result<Vec<Mismatch>, String
         };
         mismatches.extend(compare(&checkpoint, &figures));
     }
-    for (at, planned) in nk2023::accommodation_planned(&plan(options), options.scale) {
+    let events = plan(options);
+    // Cash paid by 20 October: what the centers received less what they hold.
+    let received: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Receive { item, quantity, .. } if *item == aid::CASH => Some(*quantity),
+            _ => None,
+        })
+        .sum();
+    let paid_by: DateTime<FixedOffset> = aid::CASH_PAID_BY.0.parse().map_err(|e| format!("{e}"))?;
+    let items = server.get("/api/v1/items")?;
+    let cash_item = items["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["code"] == aid::CASH)
+        .and_then(|i| i["id"].as_str().map(str::to_string))
+        .ok_or("the server has no cash item")?;
+    let levels = server.get(&format!(
+        "/api/v1/stock?as_of={}",
+        rfc3339(paid_by.with_timezone(&Utc))
+    ))?;
+    let held: i64 = levels["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["item_id"] == cash_item.as_str())
+        .filter_map(|l| l["quantity"].as_i64())
+        .sum();
+    mismatches.extend(compare_cash(
+        paid_by,
+        options.scale,
+        (received - held) / aid::CASH_PER_PERSON,
+    ));
+    for (at, planned) in nk2023::accommodation_planned(&events, options.scale) {
         let as_of = rfc3339(at.with_timezone(&Utc));
         let occupancy = server.get(&format!("/api/v1/occupancy?as_of={as_of}"))?;
         let by_province: BTreeMap<String, i64> = occupancy["provinces"]

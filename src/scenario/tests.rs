@@ -86,8 +86,11 @@ fn replay(events: &[Event], times: &[DateTime<Utc>]) -> Vec<Totals> {
                         _ => panic!("a correction records male or female"),
                     }
                 }
-                // State accommodation is checked by `accommodation_is_documented`.
-                Event::Place { .. } | Event::Leave { .. } => {}
+                // Checked by their own tests below.
+                Event::Place { .. }
+                | Event::Leave { .. }
+                | Event::Receive { .. }
+                | Event::Distribute { .. } => {}
             }
             next += 1;
         }
@@ -653,4 +656,58 @@ fn tiny_scales_still_give_an_accommodation_plan() {
         let planned = super::nk2023::accommodation_planned(&events, scale);
         assert_eq!(planned.len(), 10);
     }
+}
+
+#[test]
+fn every_family_gets_fuel_and_the_documented_number_of_persons_get_cash() {
+    use super::aid;
+    let mut registered: HashMap<Uuid, (&str, usize)> = HashMap::new();
+    let mut fuel = HashSet::new();
+    let mut cash_persons = 0;
+    let mut stock: HashMap<(&str, &str), i64> = HashMap::new();
+    let paid_by: DateTime<Utc> = aid::CASH_PAID_BY.0.parse().unwrap();
+    let cash_from: DateTime<Utc> = aid::CASH_FROM.parse().unwrap();
+    for event in full() {
+        match event {
+            Event::Register { center, household } => {
+                registered.insert(household.id, (center, household.members.len()));
+            }
+            Event::Receive {
+                center,
+                item,
+                quantity,
+                ..
+            } => {
+                *stock.entry((center, item)).or_default() += quantity;
+            }
+            Event::Distribute {
+                household_id,
+                center,
+                item,
+                quantity,
+                at,
+                ..
+            } => {
+                let (registered_at, persons) = registered[household_id];
+                assert_eq!(
+                    *center, registered_at,
+                    "handed out where the family registered"
+                );
+                let level = stock.entry((center, item)).or_default();
+                *level -= quantity;
+                assert!(*level >= 0, "{item} at {center} would run out");
+                if *item == aid::FUEL {
+                    assert_eq!(*quantity, aid::FUEL_PER_HOUSEHOLD);
+                    assert!(fuel.insert(*household_id), "fuel twice");
+                } else {
+                    assert_eq!(*quantity, aid::CASH_PER_PERSON * persons as i64);
+                    assert!(*at >= cash_from && *at <= paid_by);
+                    cash_persons += persons as i64;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(fuel.len(), registered.len());
+    assert_eq!(cash_persons, 95_200);
 }
