@@ -68,9 +68,11 @@ async fn replay_over_http_reproduces_the_figures_including_corrections(app: Test
             again.households,
             again.corrections,
             again.placements,
-            again.departures
+            again.departures,
+            again.receipts,
+            again.distributions
         ),
-        (0, 0, 0, 0, 0),
+        (0, 0, 0, 0, 0, 0, 0),
         "{again:?}"
     );
     assert_eq!(
@@ -80,6 +82,8 @@ async fn replay_over_http_reproduces_the_figures_including_corrections(app: Test
             + report.corrections
             + report.placements
             + report.departures
+            + report.receipts
+            + report.distributions
     );
     assert!(mismatches.is_empty());
 }
