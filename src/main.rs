@@ -284,7 +284,8 @@ fn scenario(
     println!(
         "replayed nk-2023 (scale {scale}, seed {seed}): {} flow counts, {} households ({} persons), \
          {} corrections, {} placements in state accommodation, {} departures, {} stock receipts, \
-         {} distributions (fuel, cash); {} events were already recorded",
+         {} distributions (fuel, cash), {} bus trips carrying {} families; \
+         {} events were already recorded",
         report.flow_counts,
         report.households,
         report.persons,
@@ -293,6 +294,8 @@ fn scenario(
         report.departures,
         report.receipts,
         report.distributions,
+        report.trips,
+        report.boardings,
         report.already_there
     );
     if mismatches.is_empty() {

@@ -24,6 +24,7 @@
 
 pub mod accommodation;
 pub mod aid;
+pub mod buses;
 mod curve;
 mod households;
 mod names;
@@ -142,6 +143,21 @@ pub enum Event {
         item: &'static str,
         quantity: i64,
     },
+    /// A state bus leaves `center` for `province` (see [`buses`]).
+    Trip {
+        at: DateTime<Utc>,
+        trip_id: Uuid,
+        center: &'static str,
+        province: &'static str,
+        seats: i32,
+    },
+    /// A whole household boards trip `trip_id`.
+    Board {
+        at: DateTime<Utc>,
+        boarding_id: Uuid,
+        trip_id: Uuid,
+        household_id: Uuid,
+    },
     /// `quantity` of `item` is handed to a household at `center`.
     Distribute {
         at: DateTime<Utc>,
@@ -176,7 +192,9 @@ impl Event {
             | Event::Place { at, .. }
             | Event::Leave { at, .. }
             | Event::Receive { at, .. }
-            | Event::Distribute { at, .. } => *at,
+            | Event::Distribute { at, .. }
+            | Event::Trip { at, .. }
+            | Event::Board { at, .. } => *at,
         }
     }
 }

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::curve::Profile;
 use super::households::{self, Dresser, Moment, Person, Skeleton};
 use super::names::{DESTINATIONS, MOBILE_PREFIXES, ORIGINS};
-use super::{accommodation, aid, CenterSpec, Event, Observation, Options, PlannedHousehold};
+use super::{accommodation, aid, buses, CenterSpec, Event, Observation, Options, PlannedHousehold};
 use crate::registration::Sex;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -467,17 +467,47 @@ pub fn plan(options: &Options) -> Vec<Event> {
         .collect();
     // A stream of its own, so that the other events stay what they were.
     let mut aid_rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x4149_445f_4341_5348);
+    let passengers: Vec<buses::Passenger> = {
+        let by_id: std::collections::HashMap<Uuid, &aid::Family> =
+            families.iter().map(|f| (f.id, f)).collect();
+        accommodation
+            .iter()
+            .filter_map(|e| match e {
+                Event::Place {
+                    at,
+                    household_id,
+                    province,
+                    moved: false,
+                    ..
+                } => {
+                    let family = by_id.get(household_id)?;
+                    Some(buses::Passenger {
+                        household_id: *household_id,
+                        center: family.center,
+                        province,
+                        arrived_at: family.arrived_at,
+                        check_in: *at,
+                        persons: family.persons,
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    };
     events.extend(accommodation);
     events.extend(aid::plan(&families, options.scale, &mut aid_rng));
+    events.extend(buses::plan(&passengers));
     let rank = |e: &Event| match e {
         Event::Receive { .. } => 0,
         Event::Flow { .. } => 1,
         Event::Register { .. } => 2,
         Event::SetSex { .. } => 3,
         Event::Distribute { .. } => 4,
-        Event::Place { moved: false, .. } => 5,
-        Event::Place { moved: true, .. } => 6,
-        Event::Leave { .. } => 7,
+        Event::Trip { .. } => 5,
+        Event::Board { .. } => 6,
+        Event::Place { moved: false, .. } => 7,
+        Event::Place { moved: true, .. } => 8,
+        Event::Leave { .. } => 9,
     };
     events.sort_by_key(|e| (e.at(), rank(e)));
     events

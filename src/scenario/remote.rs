@@ -221,8 +221,8 @@ pub fn replay(
         Event::Receive { .. } => 0,
         Event::Flow { .. } | Event::Register { .. } => 1,
         Event::SetSex { .. } => 2,
-        Event::Distribute { .. } => 3,
-        Event::Place { moved: false, .. } => 4,
+        Event::Distribute { .. } | Event::Trip { .. } => 3,
+        Event::Board { .. } | Event::Place { moved: false, .. } => 4,
         Event::Place { moved: true, .. } => 5,
         Event::Leave { .. } => 6,
     };
@@ -254,6 +254,8 @@ pub fn replay(
                 Sent::Departure => report.departures += 1,
                 Sent::Receipt => report.receipts += 1,
                 Sent::Distribution => report.distributions += 1,
+                Sent::Trip => report.trips += 1,
+                Sent::Boarding => report.boardings += 1,
                 Sent::Already => report.already_there += 1,
             }
             Ok(())
@@ -378,6 +380,8 @@ enum Sent {
     Departure,
     Receipt,
     Distribution,
+    Trip,
+    Boarding,
     Already,
 }
 
@@ -519,6 +523,35 @@ fn send(server: &Server, event: &Event, options: &Options, ids: &Ids<'_>) -> Res
             }
             answer.ok("checking a household out")?;
             Ok(Sent::Departure)
+        }
+        Event::Trip {
+            at,
+            trip_id,
+            center: code,
+            province,
+            seats,
+        } => {
+            let body = json!({
+                "id": trip_id,
+                "center_id": center(code)?,
+                "destination_province": province,
+                "departs_at": rfc3339(*at),
+                "vehicle": "state bus",
+                "seats": seats,
+                "organization_id": ids.organization,
+            });
+            let new = server.create("/api/v1/trips", &body)?;
+            Ok(if new { Sent::Trip } else { Sent::Already })
+        }
+        Event::Board {
+            boarding_id,
+            trip_id,
+            household_id,
+            ..
+        } => {
+            let body = json!({"id": boarding_id, "household_id": household_id});
+            let new = server.create(&format!("/api/v1/trips/{trip_id}/boardings"), &body)?;
+            Ok(if new { Sent::Boarding } else { Sent::Already })
         }
         Event::Receive {
             at,

@@ -30,6 +30,7 @@ use crate::provinces::Provinces;
 use crate::registration::{self, Correction, HouseholdPatch, MemberPatch};
 use crate::stats;
 use crate::stock::{self, NewItem, NewReceipt};
+use crate::transport::{self, NewBoarding, NewTrip};
 
 /// The account a replay writes as.
 pub const REPLAY_USER: &str = "scenario-replay";
@@ -53,6 +54,10 @@ pub struct Report {
     pub receipts: usize,
     /// Fuel and cash handed to households.
     pub distributions: usize,
+    /// State buses to the provinces.
+    pub trips: usize,
+    /// Families on them.
+    pub boardings: usize,
     /// Events already in the database from an earlier run.
     pub already_there: usize,
 }
@@ -267,7 +272,8 @@ fn already_there(error: &ApiError) -> bool {
                 | "flow-count-exists"
                 | "household-already-placed"
                 | "already-checked-out"
-                | "movement-exists",
+                | "movement-exists"
+                | "already-boarded",
             ..
         }
     )
@@ -334,6 +340,8 @@ pub fn replay(
                     Ok(Applied::Departure) => report.departures += 1,
                     Ok(Applied::Receipt) => report.receipts += 1,
                     Ok(Applied::Distribution) => report.distributions += 1,
+                    Ok(Applied::Trip) => report.trips += 1,
+                    Ok(Applied::Boarding) => report.boardings += 1,
                     Ok(Applied::Nothing) => report.already_there += 1,
                     Err(error) if already_there(&error) => report.already_there += 1,
                     Err(error) => return Err(error),
@@ -355,6 +363,8 @@ enum Applied {
     Departure,
     Receipt,
     Distribution,
+    Trip,
+    Boarding,
     Nothing,
 }
 
@@ -481,6 +491,43 @@ fn apply(
             };
             housing::check_out(conn, placement_id, checkout, user, |_| Ok(()))?;
             Ok(Applied::Departure)
+        }
+        Event::Trip {
+            at,
+            trip_id,
+            center: code,
+            province,
+            seats,
+        } => {
+            if transport::find_trip(conn, trip_id)?.is_some() {
+                return Ok(Applied::Nothing);
+            }
+            let trip = NewTrip {
+                id: Some(trip_id),
+                center_id: center(code)?,
+                destination_province: province.to_string(),
+                destination_settlement: None,
+                departs_at: at.fixed_offset(),
+                vehicle: "state bus".into(),
+                seats,
+                organization_id: *organization,
+            };
+            transport::create_trip(conn, trip, user, provinces)?;
+            Ok(Applied::Trip)
+        }
+        Event::Board {
+            boarding_id,
+            trip_id,
+            household_id,
+            ..
+        } => {
+            let boarding = NewBoarding {
+                id: Some(boarding_id),
+                household_id,
+                person_ids: None,
+            };
+            transport::board(conn, trip_id, boarding, user, |_| Ok(()))?;
+            Ok(Applied::Boarding)
         }
         Event::Receive {
             at,

@@ -90,7 +90,9 @@ fn replay(events: &[Event], times: &[DateTime<Utc>]) -> Vec<Totals> {
                 Event::Place { .. }
                 | Event::Leave { .. }
                 | Event::Receive { .. }
-                | Event::Distribute { .. } => {}
+                | Event::Distribute { .. }
+                | Event::Trip { .. }
+                | Event::Board { .. } => {}
             }
             next += 1;
         }
@@ -710,4 +712,53 @@ fn every_family_gets_fuel_and_the_documented_number_of_persons_get_cash() {
     }
     assert_eq!(fuel.len(), registered.len());
     assert_eq!(cash_persons, 95_200);
+}
+
+#[test]
+fn families_placed_by_the_state_ride_a_bus_that_never_overfills() {
+    let mut sizes: HashMap<Uuid, i64> = HashMap::new();
+    let mut trips: HashMap<Uuid, (i64, i32, DateTime<Utc>)> = HashMap::new();
+    let mut boarded: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    let mut placed = 0;
+    for event in full() {
+        match event {
+            Event::Register { household, .. } => {
+                sizes.insert(household.id, household.members.len() as i64);
+            }
+            Event::Trip {
+                trip_id, seats, at, ..
+            } => {
+                trips.insert(*trip_id, (0, *seats, *at));
+            }
+            Event::Board {
+                trip_id,
+                household_id,
+                at,
+                ..
+            } => {
+                let trip = trips.get_mut(trip_id).expect("the trip comes first");
+                trip.0 += sizes[household_id];
+                assert!(trip.0 <= i64::from(trip.1), "a bus overfills");
+                assert_eq!(*at, trip.2);
+                assert!(
+                    boarded.insert(*household_id, *at).is_none(),
+                    "a family rides twice"
+                );
+            }
+            Event::Place {
+                household_id,
+                moved: false,
+                at,
+                ..
+            } => {
+                placed += 1;
+                assert!(
+                    boarded[household_id] <= *at,
+                    "the bus arrives after the check-in"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(boarded.len(), placed);
 }

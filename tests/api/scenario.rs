@@ -70,9 +70,11 @@ async fn replay_over_http_reproduces_the_figures_including_corrections(app: Test
             again.placements,
             again.departures,
             again.receipts,
-            again.distributions
+            again.distributions,
+            again.trips,
+            again.boardings
         ),
-        (0, 0, 0, 0, 0, 0, 0),
+        (0, 0, 0, 0, 0, 0, 0, 0, 0),
         "{again:?}"
     );
     assert_eq!(
@@ -84,6 +86,8 @@ async fn replay_over_http_reproduces_the_figures_including_corrections(app: Test
             + report.departures
             + report.receipts
             + report.distributions
+            + report.trips
+            + report.boardings
     );
     assert!(mismatches.is_empty());
 }
