@@ -284,7 +284,7 @@ fn scenario(
     println!(
         "replayed nk-2023 (scale {scale}, seed {seed}): {} flow counts, {} households ({} persons), \
          {} corrections, {} placements in state accommodation, {} departures, {} stock receipts, \
-         {} distributions (fuel, cash), {} bus trips carrying {} families; \
+         {} distributions (fuel, cash, food), {} bus trips carrying {} families; \
          {} events were already recorded",
         report.flow_counts,
         report.households,

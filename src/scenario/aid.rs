@@ -1,8 +1,9 @@
 //! Aid in the replay: 5 liters of fuel per family, handed out where the
-//! family registered, and the one-time cash payment of 100,000 AMD per person
+//! family registered; the one-time cash payment of 100,000 AMD per person
 //! from the week of 2 October, of which 95,200 persons had received it by
-//! 20 October [O] (see `data/SOURCES.md`). Both go through the entitlement
-//! rules and the stock ledger, like any distribution.
+//! 20 October [O]; and the World Food Programme's family food parcels for
+//! 30,000 people, one per 4 people [O] (see `data/SOURCES.md`). All go
+//! through the stock ledger, fuel and cash through entitlement rules too.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,29 @@ use super::Event;
 pub const FUEL: &str = "FUEL";
 /// Cash assistance, in Armenian dram.
 pub const CASH: &str = "CASH-AMD";
+/// A family food parcel (for 4 people).
+pub const FOOD: &str = "FOOD-PARCEL";
+
+/// The World Food Programme, which supplied the food parcels.
+pub const WFP: &str = "WFP";
+
+/// Organizations of the replay: code, name, kind.
+pub const ORGANIZATIONS: [(&str, &str, &str); 2] = [
+    (
+        super::STATE_ORGANIZATION,
+        "Government of Armenia (Humanitarian Center)",
+        "government",
+    ),
+    (WFP, "World Food Programme", "un_agency"),
+];
+
+/// Parcels for 30,000 people at 4 people per parcel, handed out at Goris
+/// from 28 September to 10 October [E: where and when].
+pub const FOOD_PARCELS: i64 = 7_500;
+pub const PERSONS_PER_PARCEL: i64 = 4;
+pub const FOOD_CENTER: &str = "GORIS";
+pub const FOOD_FROM: &str = "2023-09-28T09:00:00+04:00";
+pub const FOOD_UNTIL: &str = "2023-10-10T20:00:00+04:00";
 
 /// 5 liters per family.
 pub const FUEL_PER_HOUSEHOLD: i64 = 5;
@@ -32,9 +56,10 @@ pub const CASH_PAID_BY: (&str, i64) = ("2023-10-20T20:00:00+04:00", 95_200);
 pub const STOCK_AT: &str = "2023-09-24T12:00:00+04:00";
 
 /// An item of the replay's catalogue: code, name, unit, sector.
-pub const ITEMS: [(&str, &str, &str, &str); 2] = [
+pub const ITEMS: [(&str, &str, &str, &str); 3] = [
     (FUEL, "Fuel (petrol)", "liter", "fuel"),
     (CASH, "Cash assistance", "amd", "cash"),
+    (FOOD, "Family food parcel (4 people)", "parcel", "food"),
 ];
 
 /// A registered household, where and when.
@@ -81,6 +106,7 @@ pub fn plan(families: &[Family], scale: f64, rng: &mut ChaCha8Rng) -> Vec<Event>
             center: f.center,
             item: FUEL,
             quantity: FUEL_PER_HOUSEHOLD,
+            organization: super::STATE_ORGANIZATION,
         });
         *needed.entry((f.center, FUEL)).or_default() += FUEL_PER_HOUSEHOLD;
     }
@@ -105,6 +131,7 @@ pub fn plan(families: &[Family], scale: f64, rng: &mut ChaCha8Rng) -> Vec<Event>
             center: f.center,
             item: CASH,
             quantity: CASH_PER_PERSON * f.persons,
+            organization: super::STATE_ORGANIZATION,
         });
         *needed.entry((f.center, CASH)).or_default() += CASH_PER_PERSON * f.persons;
         if remaining == 0 {
@@ -118,6 +145,48 @@ pub fn plan(families: &[Family], scale: f64, rng: &mut ChaCha8Rng) -> Vec<Event>
             center,
             item,
             quantity,
+            organization: super::STATE_ORGANIZATION,
+        });
+    }
+    // Food parcels: one per 4 people (rounded up), to families registered at
+    // Goris, until the parcels run out.
+    let (from, until) = (instant(FOOD_FROM), instant(FOOD_UNTIL));
+    let parcels = (FOOD_PARCELS as f64 * scale).round() as i64;
+    let mut remaining = parcels;
+    let mut goris: Vec<&Family> = families
+        .iter()
+        .filter(|f| f.center == FOOD_CENTER && f.arrived_at < until)
+        .collect();
+    goris.shuffle(rng);
+    for f in goris {
+        let quantity = (f.persons + PERSONS_PER_PARCEL - 1) / PERSONS_PER_PARCEL;
+        if quantity > remaining {
+            continue;
+        }
+        remaining -= quantity;
+        let start = from.max(f.arrived_at);
+        let span = (until - start).num_minutes().max(1);
+        events.push(Event::Distribute {
+            at: start + TimeDelta::minutes(rng.random_range(0..span)),
+            distribution_id: id(FOOD, f.id.as_bytes()),
+            household_id: f.id,
+            center: FOOD_CENTER,
+            item: FOOD,
+            quantity,
+            organization: WFP,
+        });
+        if remaining == 0 {
+            break;
+        }
+    }
+    if parcels > remaining {
+        events.push(Event::Receive {
+            at: instant("2023-09-27T12:00:00+04:00"),
+            receipt_id: id("receipt", format!("{FOOD_CENTER}/{FOOD}").as_bytes()),
+            center: FOOD_CENTER,
+            item: FOOD,
+            quantity: parcels - remaining,
+            organization: WFP,
         });
     }
     events

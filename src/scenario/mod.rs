@@ -142,6 +142,8 @@ pub enum Event {
         center: &'static str,
         item: &'static str,
         quantity: i64,
+        /// The supplying organization's code (see [`aid::ORGANIZATIONS`]).
+        organization: &'static str,
     },
     /// A state bus leaves `center` for `province` (see [`buses`]).
     Trip {
@@ -166,6 +168,8 @@ pub enum Event {
         center: &'static str,
         item: &'static str,
         quantity: i64,
+        /// The handing-out organization's code (see [`aid::ORGANIZATIONS`]).
+        organization: &'static str,
     },
 }
 

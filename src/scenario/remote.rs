@@ -203,15 +203,17 @@ pub fn replay(
     options: &Options,
     progress: &ProgressBar,
 ) -> Result<Report, String> {
-    let center_ids = prepare(server)?;
-    let (organization, site_ids) = prepare_sites(server, options)?;
-    let item_ids = prepare_items(server)?;
     let lookup = |ids: &[(&'static str, Uuid)], code: &str| {
         ids.iter()
             .find(|(c, _)| *c == code)
             .map(|(_, id)| *id)
             .ok_or_else(|| format!("the plan names an unknown place {code}"))
     };
+    let center_ids = prepare(server)?;
+    let organization_ids = prepare_organizations(server)?;
+    let state = lookup(&organization_ids, STATE_ORGANIZATION)?;
+    let site_ids = prepare_sites(server, options, state)?;
+    let item_ids = prepare_items(server)?;
     let events = plan(options);
     progress.set_length(events.len() as u64);
     // Flow counts and registrations carry their own times, so their order
@@ -238,7 +240,7 @@ pub fn replay(
             center: &|c| lookup(&center_ids, c),
             site: &|p| lookup(&site_ids, p),
             item: &|i| lookup(&item_ids, i),
-            organization,
+            organization: &|o| lookup(&organization_ids, o),
         };
         run(events, clients, progress, |event| {
             let sent = send(server, event, options, &ids)?;
@@ -303,31 +305,9 @@ fn run(
 /// Ids on the server by the plan's codes.
 type Codes = Vec<(&'static str, Uuid)>;
 
-/// The state's organization and accommodation sites, created if missing;
-/// site ids by province.
-fn prepare_sites(server: &Server, options: &Options) -> Result<(Uuid, Codes), String> {
-    let organizations = server.get("/api/v1/organizations")?;
-    let found = organizations["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|o| o["code"] == STATE_ORGANIZATION)
-        .cloned();
-    let organization = match found {
-        Some(o) => o,
-        None => server
-            .request(
-                Method::Post,
-                "/api/v1/organizations",
-                Some(&json!({
-                    "code": STATE_ORGANIZATION,
-                    "name": "Government of Armenia (Humanitarian Center)",
-                    "kind": "government",
-                })),
-                None,
-            )?
-            .ok("creating the state's organization")?,
-    };
+/// The state's accommodation sites (run by `organization`), created if
+/// missing; site ids by province.
+fn prepare_sites(server: &Server, options: &Options, organization: Uuid) -> Result<Codes, String> {
     let sites = server.get("/api/v1/sites")?;
     let mut ids = Vec::new();
     for province in accommodation::PROVINCES
@@ -353,7 +333,7 @@ fn prepare_sites(server: &Server, options: &Options) -> Result<(Uuid, Codes), St
                         "kind": "collective_center",
                         "province": province,
                         "capacity_beds": site_capacity(options, province),
-                        "organization_id": organization["id"],
+                        "organization_id": organization,
                     })),
                     None,
                 )?
@@ -365,11 +345,38 @@ fn prepare_sites(server: &Server, options: &Options) -> Result<(Uuid, Codes), St
             .ok_or_else(|| format!("site {code} has no id"))?;
         ids.push((*province, id));
     }
-    let organization = organization["id"]
-        .as_str()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or("the state organization has no id")?;
-    Ok((organization, ids))
+    Ok(ids)
+}
+
+/// The replay's organizations, created if missing; ids by code.
+fn prepare_organizations(server: &Server) -> Result<Codes, String> {
+    let existing = server.get("/api/v1/organizations")?;
+    let mut ids = Vec::new();
+    for (code, name, kind) in aid::ORGANIZATIONS {
+        let found = existing["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["code"] == code)
+            .cloned();
+        let organization = match found {
+            Some(o) => o,
+            None => server
+                .request(
+                    Method::Post,
+                    "/api/v1/organizations",
+                    Some(&json!({"code": code, "name": name, "kind": kind})),
+                    None,
+                )?
+                .ok("creating an organization")?,
+        };
+        let id = organization["id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or_else(|| format!("organization {code} has no id"))?;
+        ids.push((code, id));
+    }
+    Ok(ids)
 }
 
 enum Sent {
@@ -390,7 +397,7 @@ struct Ids<'a> {
     center: &'a (dyn Fn(&str) -> Result<Uuid, String> + Sync),
     site: &'a (dyn Fn(&str) -> Result<Uuid, String> + Sync),
     item: &'a (dyn Fn(&str) -> Result<Uuid, String> + Sync),
-    organization: Uuid,
+    organization: &'a (dyn Fn(&str) -> Result<Uuid, String> + Sync),
 }
 
 /// The replay's items, and their entitlement rules, created if missing;
@@ -426,8 +433,8 @@ fn prepare_items(server: &Server) -> Result<Vec<(&'static str, Uuid)>, String> {
             .into_iter()
             .flatten()
             .any(|r| r["item_id"] == id.to_string());
-        if !has_rule {
-            let rule = aid_rule(code, id).map_err(|e| e.to_string())?;
+        let rule = aid_rule(code, id).map_err(|e| e.to_string())?;
+        if let (false, Some(rule)) = (has_rule, rule) {
             server
                 .request(
                     Method::Post,
@@ -538,7 +545,7 @@ fn send(server: &Server, event: &Event, options: &Options, ids: &Ids<'_>) -> Res
                 "departs_at": rfc3339(*at),
                 "vehicle": "state bus",
                 "seats": seats,
-                "organization_id": ids.organization,
+                "organization_id": (ids.organization)(STATE_ORGANIZATION)?,
             });
             let new = server.create("/api/v1/trips", &body)?;
             Ok(if new { Sent::Trip } else { Sent::Already })
@@ -559,13 +566,14 @@ fn send(server: &Server, event: &Event, options: &Options, ids: &Ids<'_>) -> Res
             center: code,
             item: item_code,
             quantity,
+            organization,
         } => {
             let body = json!({
                 "id": receipt_id,
                 "center_id": center(code)?,
                 "item_id": item(item_code)?,
                 "quantity": quantity,
-                "organization_id": ids.organization,
+                "organization_id": (ids.organization)(organization)?,
                 "received_at": rfc3339(*at),
             });
             let new = server.create("/api/v1/stock/receipts", &body)?;
@@ -578,6 +586,7 @@ fn send(server: &Server, event: &Event, options: &Options, ids: &Ids<'_>) -> Res
             center: code,
             item: item_code,
             quantity,
+            organization,
         } => {
             let body = json!({
                 "id": distribution_id,
@@ -585,7 +594,7 @@ fn send(server: &Server, event: &Event, options: &Options, ids: &Ids<'_>) -> Res
                 "center_id": center(code)?,
                 "item_id": item(item_code)?,
                 "quantity": quantity,
-                "organization_id": ids.organization,
+                "organization_id": (ids.organization)(organization)?,
                 "distributed_at": rfc3339(*at),
             });
             let new = server.create("/api/v1/distributions", &body)?;

@@ -88,26 +88,39 @@ pub(super) fn site_capacity(options: &Options, province: &str) -> i32 {
         .max(1) as i32
 }
 
-/// Creates the state's organization and accommodation sites if missing.
+/// Organization ids by code, creating the replay's organizations if missing.
+fn prepare_organizations(conn: &mut DbConnection) -> Result<Vec<(&'static str, Uuid)>, ApiError> {
+    let mut ids = Vec::new();
+    for (code, name, kind) in aid::ORGANIZATIONS {
+        let id = match organizations::find_by_code(conn, code)? {
+            Some(o) => o.id,
+            None => {
+                let kind: OrganizationKind =
+                    serde_json::from_value(serde_json::Value::String(kind.into()))
+                        .map_err(ApiError::internal)?;
+                organizations::create(
+                    conn,
+                    NewOrganization {
+                        code: code.into(),
+                        name: name.into(),
+                        kind,
+                    },
+                )?
+                .id
+            }
+        };
+        ids.push((code, id));
+    }
+    Ok(ids)
+}
+
+/// Creates the state's accommodation sites if missing (run by `organization`).
 fn prepare_sites(
     conn: &mut DbConnection,
     options: &Options,
     provinces: &Provinces,
+    organization: Uuid,
 ) -> Result<SiteIds, ApiError> {
-    let organization = match organizations::find_by_code(conn, STATE_ORGANIZATION)? {
-        Some(o) => o.id,
-        None => {
-            organizations::create(
-                conn,
-                NewOrganization {
-                    code: STATE_ORGANIZATION.into(),
-                    name: "Government of Armenia (Humanitarian Center)".into(),
-                    kind: OrganizationKind::Government,
-                },
-            )?
-            .id
-        }
-    };
     let mut ids = Vec::new();
     for province in accommodation::PROVINCES
         .iter()
@@ -157,7 +170,9 @@ fn prepare_items(conn: &mut DbConnection) -> Result<Vec<(&'static str, Uuid)>, A
             )?,
         };
         if entitlements::for_item(conn, item.id)?.is_none() {
-            entitlements::create(conn, aid_rule(code, item.id)?)?;
+            if let Some(rule) = aid_rule(code, item.id)? {
+                entitlements::create(conn, rule)?;
+            }
         }
         ids.push((code, item.id));
     }
@@ -165,14 +180,15 @@ fn prepare_items(conn: &mut DbConnection) -> Result<Vec<(&'static str, Uuid)>, A
 }
 
 /// The entitlement of a replay item: fuel per family once, cash per person
-/// once from the first payment day.
-pub(super) fn aid_rule(code: &str, item: Uuid) -> Result<NewEntitlement, ApiError> {
+/// once from the first payment day; none for food parcels (a family gets
+/// one per 4 people, which a rule per household or person cannot say).
+pub(super) fn aid_rule(code: &str, item: Uuid) -> Result<Option<NewEntitlement>, ApiError> {
     let (basis, quantity, starts_at) = match code {
         aid::FUEL => (Basis::Household, aid::FUEL_PER_HOUSEHOLD, None),
         aid::CASH => (Basis::Person, aid::CASH_PER_PERSON, Some(aid::CASH_FROM)),
-        other => return Err(ApiError::internal(format!("no rule for {other}"))),
+        _ => return Ok(None),
     };
-    Ok(NewEntitlement {
+    Ok(Some(NewEntitlement {
         item_id: item,
         basis,
         quantity,
@@ -185,7 +201,7 @@ pub(super) fn aid_rule(code: &str, item: Uuid) -> Result<NewEntitlement, ApiErro
                     .map_err(ApiError::internal)
             })
             .transpose()?,
-    })
+    }))
 }
 
 /// A state site's name: the province's, or the Yerevan transit site.
@@ -300,21 +316,21 @@ pub fn replay(
     progress: &ProgressBar,
 ) -> Result<Report, ApiError> {
     let (user, center_ids) = conn.transaction(|conn| prepare(conn, provinces))?;
-    let site_ids = conn.transaction(|conn| prepare_sites(conn, options, provinces))?;
+    let organization_ids = conn.transaction(prepare_organizations)?;
+    let state = lookup(&organization_ids, "organization")(STATE_ORGANIZATION)?;
+    let site_ids = conn.transaction(|conn| prepare_sites(conn, options, provinces, state))?;
     let item_ids = conn.transaction(prepare_items)?;
-    let organization = organizations::find_by_code(conn, STATE_ORGANIZATION)?
-        .ok_or_else(|| ApiError::internal("the state organization is missing"))?
-        .id;
-    let (center, site, item) = (
+    let (center, site, item, organization) = (
         lookup(&center_ids, "center"),
         lookup(&site_ids, "state site in"),
         lookup(&item_ids, "item"),
+        lookup(&organization_ids, "organization"),
     );
     let places = Places {
         center: &center,
         site: &site,
         item: &item,
-        organization,
+        organization: &organization,
     };
     let events = plan(options);
     progress.set_length(events.len() as u64);
@@ -386,7 +402,7 @@ struct Places<'a> {
     center: &'a dyn Fn(&str) -> Result<Uuid, ApiError>,
     site: &'a dyn Fn(&str) -> Result<Uuid, ApiError>,
     item: &'a dyn Fn(&str) -> Result<Uuid, ApiError>,
-    organization: Uuid,
+    organization: &'a dyn Fn(&str) -> Result<Uuid, ApiError>,
 }
 
 fn apply(
@@ -510,7 +526,7 @@ fn apply(
                 departs_at: at.fixed_offset(),
                 vehicle: "state bus".into(),
                 seats,
-                organization_id: *organization,
+                organization_id: organization(STATE_ORGANIZATION)?,
             };
             transport::create_trip(conn, trip, user, provinces)?;
             Ok(Applied::Trip)
@@ -535,13 +551,14 @@ fn apply(
             center: code,
             item: item_code,
             quantity,
+            organization: supplier,
         } => {
             let receipt = NewReceipt {
                 id: Some(receipt_id),
                 center_id: center(code)?,
                 item_id: item(item_code)?,
                 quantity,
-                organization_id: *organization,
+                organization_id: organization(supplier)?,
                 received_at: Some(at.fixed_offset()),
                 reference: None,
             };
@@ -555,6 +572,7 @@ fn apply(
             center: code,
             item: item_code,
             quantity,
+            organization: giver,
         } => {
             if distributions::exists(conn, distribution_id)? {
                 return Ok(Applied::Nothing);
@@ -565,7 +583,7 @@ fn apply(
                 center_id: center(code)?,
                 item_id: item(item_code)?,
                 quantity: Some(quantity),
-                organization_id: *organization,
+                organization_id: organization(giver)?,
                 distributed_at: Some(at.fixed_offset()),
                 override_reason: None,
             };

@@ -661,11 +661,12 @@ fn tiny_scales_still_give_an_accommodation_plan() {
 }
 
 #[test]
-fn every_family_gets_fuel_and_the_documented_number_of_persons_get_cash() {
+fn every_family_gets_fuel_cash_reaches_the_documented_persons_and_the_parcels_are_handed_out() {
     use super::aid;
     let mut registered: HashMap<Uuid, (&str, usize)> = HashMap::new();
     let mut fuel = HashSet::new();
     let mut cash_persons = 0;
+    let mut parcels = 0;
     let mut stock: HashMap<(&str, &str), i64> = HashMap::new();
     let paid_by: DateTime<Utc> = aid::CASH_PAID_BY.0.parse().unwrap();
     let cash_from: DateTime<Utc> = aid::CASH_FROM.parse().unwrap();
@@ -698,13 +699,25 @@ fn every_family_gets_fuel_and_the_documented_number_of_persons_get_cash() {
                 let level = stock.entry((center, item)).or_default();
                 *level -= quantity;
                 assert!(*level >= 0, "{item} at {center} would run out");
-                if *item == aid::FUEL {
-                    assert_eq!(*quantity, aid::FUEL_PER_HOUSEHOLD);
-                    assert!(fuel.insert(*household_id), "fuel twice");
-                } else {
-                    assert_eq!(*quantity, aid::CASH_PER_PERSON * persons as i64);
-                    assert!(*at >= cash_from && *at <= paid_by);
-                    cash_persons += persons as i64;
+                match *item {
+                    aid::FUEL => {
+                        assert_eq!(*quantity, aid::FUEL_PER_HOUSEHOLD);
+                        assert!(fuel.insert(*household_id), "fuel twice");
+                    }
+                    aid::CASH => {
+                        assert_eq!(*quantity, aid::CASH_PER_PERSON * persons as i64);
+                        assert!(*at >= cash_from && *at <= paid_by);
+                        cash_persons += persons as i64;
+                    }
+                    _ => {
+                        assert_eq!(*item, aid::FOOD);
+                        assert_eq!(
+                            *quantity,
+                            (persons as i64 + 3) / 4,
+                            "one parcel per 4 people"
+                        );
+                        parcels += quantity;
+                    }
                 }
             }
             _ => {}
@@ -712,6 +725,7 @@ fn every_family_gets_fuel_and_the_documented_number_of_persons_get_cash() {
     }
     assert_eq!(fuel.len(), registered.len());
     assert_eq!(cash_persons, 95_200);
+    assert_eq!(parcels, aid::FOOD_PARCELS);
 }
 
 #[test]
