@@ -17,7 +17,8 @@ use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
 use crate::{
     accounts, assistance, auth, centers, coverage, distributions, entitlements, flows, health,
-    housing, needs, organizations, persons, referrals, registration, stats, stock, transport,
+    housing, needs, organizations, persons, referrals, registration, reports, stats, stock,
+    transport,
 };
 
 /// Why the service could not start.
@@ -282,7 +283,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/stats/arrivals", web::get().to(stats::arrivals))
                 .route("/stats/demographics", web::get().to(stats::demographics))
                 .route("/stats/needs", web::get().to(stats::needs))
-                .route("/stats/coverage", web::get().to(coverage::coverage)),
+                .route("/stats/coverage", web::get().to(coverage::coverage))
+                .route("/reports/{name}", web::get().to(reports::download)),
         );
 }
 

@@ -29,7 +29,8 @@ pub enum CenterKind {
 }
 
 impl CenterKind {
-    fn as_str(self) -> &'static str {
+    /// The kind as stored and sent: `border_crossing`, `registration_center`...
+    pub fn as_str(self) -> &'static str {
         match self {
             CenterKind::BorderCrossing => "border_crossing",
             CenterKind::RegistrationCenter => "registration_center",
@@ -209,6 +210,17 @@ pub fn find(conn: &mut DbConnection, id: Uuid) -> Result<Option<Center>, ApiErro
         .optional()?
         .map(Center::from_row)
         .transpose()
+}
+
+/// Every center, by code.
+pub fn all(conn: &mut DbConnection) -> Result<Vec<Center>, ApiError> {
+    centers::table
+        .order(centers::code.asc())
+        .select(CenterRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Center::from_row)
+        .collect()
 }
 
 /// Loads a center by its code.

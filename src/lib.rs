@@ -44,6 +44,7 @@ pub mod persons;
 pub mod provinces;
 pub mod referrals;
 pub mod registration;
+pub mod reports;
 pub mod scenario;
 pub mod schema;
 pub mod stats;

@@ -16,6 +16,14 @@ pub const ARMENIA: [(&str, &str); 11] = [
     ("AM-VD", "Vayots Dzor"),
 ];
 
+/// The English name of one of Armenia's provinces; `None` for other codes.
+pub fn name(code: &str) -> Option<&'static str> {
+    ARMENIA
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, name)| *name)
+}
+
 /// The accepted province codes.
 #[derive(Debug, Clone)]
 pub struct Provinces {

@@ -125,7 +125,7 @@ pub struct Count {
     pub households: i64,
 }
 
-fn hour_of(at: DateTime<Utc>) -> NaiveDateTime {
+pub(crate) fn hour_of(at: DateTime<Utc>) -> NaiveDateTime {
     at.duration_trunc(TimeDelta::hours(1))
         .expect("an hour truncation cannot overflow")
         .naive_utc()
@@ -1181,10 +1181,12 @@ fn dimension_for(group_by: Option<GroupBy>) -> &'static str {
 }
 
 /// Persons per (center, hour, value) in `range`, and per (center, value) before it.
-type Hourly = Vec<(Uuid, NaiveDateTime, String, i64)>;
-type Before = Vec<(Uuid, String, i64)>;
+pub(crate) type Hourly = Vec<(Uuid, NaiveDateTime, String, i64)>;
+pub(crate) type Before = Vec<(Uuid, String, i64)>;
 
-fn registered_series(
+/// Registered persons per (center, hour, value of `dim`) in `range`, and per
+/// (center, value) before it.
+pub(crate) fn registered_series(
     conn: &mut DbConnection,
     dim: &'static str,
     range: Range,

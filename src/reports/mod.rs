@@ -1,0 +1,454 @@
+//! CSV reports for aid agencies, dashboards and spreadsheets:
+//! `GET /api/v1/reports/{name}.csv` and `refuge export <name>`.
+//!
+//! Every report is written by one function per report (the submodules), row
+//! by row into a [`Csv`], whatever the destination: over HTTP the rows go
+//! through a bounded channel in 64 KiB chunks while the database is still
+//! being read, so memory stays flat however many rows there are and a slow
+//! client slows the reading down rather than filling memory; from the command
+//! line they go to a file. Large tables are read in keyset-paged chunks inside
+//! one read-only transaction (a repeatable-read snapshot on PostgreSQL, a WAL
+//! read snapshot on SQLite), so a report is consistent even while desks keep
+//! registering.
+//!
+//! Who may pull what follows the JSON API the report mirrors: person-level
+//! reports are scoped like person records, aggregate ones like statistics,
+//! with the same small-cell suppression (see each report).
+
+pub mod csv;
+pub mod displacement;
+pub mod registrations;
+
+use std::io::Write;
+
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Deserializer};
+use uuid::Uuid;
+
+use crate::auth::{Caller, CenterScope};
+use crate::config::StatsSettings;
+use crate::db::{Db, DbConnection};
+use crate::error::ApiError;
+use crate::extract::Query;
+
+pub use self::csv::{column, Column, Csv, Format};
+
+/// The reports, by the name in their path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Displacement,
+    Registrations,
+}
+
+impl Report {
+    pub const ALL: [Report; 2] = [Report::Displacement, Report::Registrations];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Report::Displacement => "displacement",
+            Report::Registrations => "registrations",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Report> {
+        Report::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The report's columns, in its order.
+    pub fn columns(self, options: &Options) -> &'static [Column] {
+        match self {
+            Report::Displacement => displacement::columns(options),
+            Report::Registrations => registrations::COLUMNS,
+        }
+    }
+
+    /// Writes the report's rows.
+    fn write<W: Write>(
+        self,
+        conn: &mut DbConnection,
+        request: &Request,
+        out: &mut Csv<W>,
+    ) -> Result<(), ApiError> {
+        match self {
+            Report::Displacement => displacement::write(conn, request, out),
+            Report::Registrations => registrations::write(conn, request, out),
+        }
+    }
+}
+
+/// Report-specific choices.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Displacement only: one row per sex and age band as well.
+    pub by_sex_and_age: bool,
+}
+
+/// A report request, checked and resolved: what to read and for whom.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub report: Report,
+    pub period: Period,
+    /// The centers whose records may appear (the caller's scope, narrowed
+    /// to `center_id` when given).
+    pub scope: CenterScope,
+    /// Counts from 1 to k-1 are withheld (aggregate reports), or `None`.
+    pub suppress_below: Option<i64>,
+    pub options: Options,
+    pub format: Format,
+}
+
+/// `[from, to)` in UTC, each end optional, and how to name it in a filename.
+#[derive(Debug, Clone, Default)]
+pub struct Period {
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    from_label: Option<String>,
+    to_label: Option<String>,
+}
+
+impl Period {
+    /// From the `from` and `to` parameters: a date (`2023-09-24`, a whole day
+    /// in the reports' timezone, Asia/Yerevan; `to` includes that day) or an
+    /// RFC 3339 instant (`to` excluded).
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Period, ApiError> {
+        let from_end = from.map(|t| bound("from", t, false)).transpose()?;
+        let to_end = to.map(|t| bound("to", t, true)).transpose()?;
+        if let (Some((from, _)), Some((to, _))) = (&from_end, &to_end) {
+            if from >= to {
+                return Err(ApiError::bad_parameter("from", "must be before `to`"));
+            }
+        }
+        let (from, from_label) = from_end.unzip();
+        let (to, to_label) = to_end.unzip();
+        Ok(Period {
+            from,
+            to,
+            from_label,
+            to_label,
+        })
+    }
+
+    /// Whether an instant falls in the period.
+    pub fn contains(&self, at: NaiveDateTime) -> bool {
+        self.from.is_none_or(|from| at >= from) && self.to.is_none_or(|to| at < to)
+    }
+
+    /// `2023-09-19_2023-10-05`, `from-2023-09-19`, `to-2023-10-05` or `all-dates`.
+    pub fn label(&self) -> String {
+        match (&self.from_label, &self.to_label) {
+            (Some(from), Some(to)) => format!("{from}_{to}"),
+            (Some(from), None) => format!("from-{from}"),
+            (None, Some(to)) => format!("to-{to}"),
+            (None, None) => "all-dates".into(),
+        }
+    }
+}
+
+/// The timezone in which report dates are days.
+pub fn timezone() -> Tz {
+    chrono_tz::Asia::Yerevan
+}
+
+/// One end of a period, in UTC, and its label for the filename.
+fn bound(field: &str, text: &str, is_end: bool) -> Result<(NaiveDateTime, String), ApiError> {
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let day = if is_end { date.succ_opt() } else { Some(date) };
+        let start = day
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .and_then(|t| timezone().from_local_datetime(&t).earliest())
+            .ok_or_else(|| ApiError::bad_parameter(field, "is out of range"))?;
+        return Ok((start.naive_utc(), date.to_string()));
+    }
+    match DateTime::<FixedOffset>::parse_from_rfc3339(text) {
+        Ok(at) => {
+            let utc = crate::registration::to_stored_instant(at).naive_utc();
+            Ok((utc, utc.format("%Y-%m-%dT%H%MZ").to_string()))
+        }
+        Err(_) => Err(ApiError::bad_parameter(
+            field,
+            "must be a date (2023-09-24) or an RFC 3339 instant (2023-09-24T08:00:00+04:00)",
+        )),
+    }
+}
+
+/// `GET /api/v1/reports/{name}.csv` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    center_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "flag")]
+    bom: Option<bool>,
+    #[serde(default, deserialize_with = "flag")]
+    hxl: Option<bool>,
+    #[serde(default, deserialize_with = "flag")]
+    suppress: Option<bool>,
+    columns: Option<String>,
+    /// Displacement only: `sex_age` for one row per sex and age band.
+    disaggregate: Option<Disaggregate>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Disaggregate {
+    SexAge,
+}
+
+/// `1`, `0`, `true` or `false`.
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.as_str() {
+        "1" | "true" => Ok(Some(true)),
+        "0" | "false" => Ok(Some(false)),
+        _ => Err(serde::de::Error::custom("expected 1, 0, true or false")),
+    }
+}
+
+impl ReportQuery {
+    /// Checks the parameters and the caller's right to this report.
+    fn resolve(self, report: Report, caller: &Caller, k: i64) -> Result<Request, ApiError> {
+        let options = Options {
+            by_sex_and_age: match (report, self.disaggregate) {
+                (_, None) => false,
+                (Report::Displacement, Some(Disaggregate::SexAge)) => true,
+                (_, Some(_)) => {
+                    return Err(ApiError::bad_parameter(
+                        "disaggregate",
+                        "only the displacement report is disaggregated",
+                    ))
+                }
+            },
+        };
+        let format = Format {
+            bom: self.bom.unwrap_or(false),
+            hxl: self.hxl.unwrap_or(false),
+            columns: self
+                .columns
+                .as_deref()
+                .map(|list| Format::select(list, report.columns(&options)))
+                .transpose()?,
+        };
+        let (scope, suppress_below) = access(report, caller, self.center_id, self.suppress, k)?;
+        if self.suppress.is_some() && !report.suppressible() {
+            return Err(ApiError::bad_parameter(
+                "suppress",
+                format!(
+                    "the {} report has no small counts to withhold",
+                    report.name()
+                ),
+            ));
+        }
+        Ok(Request {
+            report,
+            period: Period::parse(self.from.as_deref(), self.to.as_deref())?,
+            scope,
+            suppress_below,
+            options,
+            format,
+        })
+    }
+}
+
+impl Report {
+    /// Whether the report publishes counts of people that small-cell
+    /// suppression applies to.
+    fn suppressible(self) -> bool {
+        matches!(self, Report::Displacement)
+    }
+}
+
+/// Who may pull which report, and whether small counts are withheld.
+fn access(
+    report: Report,
+    caller: &Caller,
+    center: Option<Uuid>,
+    suppress: Option<bool>,
+    k: i64,
+) -> Result<(CenterScope, Option<i64>), ApiError> {
+    let narrow = |scope: CenterScope| -> Result<CenterScope, ApiError> {
+        match center {
+            Some(center) if !scope.allows(center) => Err(ApiError::Forbidden(
+                "you are not assigned to this center".into(),
+            )),
+            Some(center) => Ok(CenterScope::Only(vec![center])),
+            None => Ok(scope),
+        }
+    };
+    match report {
+        // As the statistics API: suppressed unless a role with person-level
+        // access asks otherwise.
+        Report::Displacement => {
+            let access = crate::stats::access(caller, center, suppress, k)?;
+            Ok((access.scope, access.suppress_below))
+        }
+        // Names, documents and needs: admins, and registrars of the center.
+        Report::Registrations => {
+            use crate::accounts::Role;
+            let scope = match caller.role {
+                Role::Admin => CenterScope::All,
+                Role::Registrar => CenterScope::Only(caller.centers.clone()),
+                role => {
+                    return Err(ApiError::Forbidden(format!(
+                        "the registrations report lists persons: only admins and the center's \
+                         registrars may pull it, not the {role} role"
+                    )))
+                }
+            };
+            Ok((narrow(scope)?, None))
+        }
+    }
+}
+
+/// What a report's file is called: `refuge-registrations_2023-09-19_2023-10-05.csv`.
+pub fn filename(request: &Request) -> String {
+    format!(
+        "refuge-{}_{}.csv",
+        request.report.name(),
+        request.period.label()
+    )
+}
+
+/// Writes a whole report to `out` on `conn`, in one read-only snapshot.
+/// Returns the number of rows.
+pub fn export<W: Write>(
+    conn: &mut DbConnection,
+    request: &Request,
+    out: W,
+) -> Result<u64, ApiError> {
+    use diesel::connection::{Connection, SimpleConnection};
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            // The first statement of the transaction: later chunks see the
+            // same snapshot as the first.
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        let columns = request.report.columns(&request.options);
+        let mut csv = Csv::start(out, columns, &request.format)?;
+        request.report.write(conn, request, &mut csv)?;
+        let rows = csv.rows();
+        csv.finish()?;
+        Ok(rows)
+    })
+}
+
+/// Rows are read in chunks of this many.
+pub(crate) const CHUNK_ROWS: i64 = 10_000;
+
+/// Bytes handed to the HTTP response at a time.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Chunks in flight between the database thread and the response: with
+/// [`CHUNK_BYTES`], at most half a mebibyte per export.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+type Chunk = Result<Bytes, ApiError>;
+
+/// An `io::Write` that hands the response fixed-size chunks, waiting while
+/// the client is slower than the database.
+struct Chunks {
+    buffer: Vec<u8>,
+    sender: tokio::sync::mpsc::Sender<Chunk>,
+}
+
+impl Chunks {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
+        self.sender.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl Write for Chunks {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            Ok(())
+        } else {
+            self.send()
+        }
+    }
+}
+
+/// `GET /api/v1/reports/{name}.csv`.
+pub async fn download(
+    caller: Caller,
+    db: web::Data<Db>,
+    settings: web::Data<StatsSettings>,
+    path: web::Path<String>,
+    query: Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let report = path
+        .strip_suffix(".csv")
+        .and_then(Report::from_name)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no such report; there are {}",
+                Report::ALL.map(|r| format!("{}.csv", r.name())).join(", ")
+            ))
+        })?;
+    let request = query.0.resolve(report, &caller, settings.suppression_k)?;
+    let filename = filename(&request);
+
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
+    let failed = sender.clone();
+    let db = db.get_ref().clone();
+    actix_web::rt::spawn(async move {
+        let result = db
+            .read(move |conn| {
+                let out = Chunks {
+                    buffer: Vec::with_capacity(CHUNK_BYTES),
+                    sender,
+                };
+                export(conn, &request, out)
+            })
+            .await;
+        if let Err(error) = result {
+            // Before the first chunk this becomes the response; after it, the
+            // stream ends in an error and the client sees a truncated body.
+            let _ = failed.send(Err(error)).await;
+        }
+    });
+    // Small reports arrive whole, so that a failure is still a problem response.
+    let first = match receiver.recv().await {
+        Some(Ok(first)) => first,
+        Some(Err(error)) => return Err(error),
+        None => return Err(ApiError::internal("the report writer stopped")),
+    };
+    let rest = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((
+            chunk.map_err(|error| {
+                tracing::error!(%error, "a report failed while it was being sent");
+                actix_web::error::ErrorInternalServerError("the report failed")
+            }),
+            receiver,
+        ))
+    });
+    let body = futures_util::stream::once(async move { Ok(first) }).chain(rest);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8; header=present")
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(filename)],
+        })
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .streaming(body))
+}
