@@ -437,3 +437,39 @@ pub static OPENAPI: LazyLock<Value> = LazyLock::new(|| {
         .expect("openapi.yaml");
     serde_yaml::from_str(&text).expect("openapi.yaml parses")
 });
+
+/// Checks a CSV export with the reference HXL library (tests/hxl/check.py:
+/// libhxl's validation and the HXL 1.1 dictionary of standard hashtags and
+/// attributes); panics with the checker's output when it finds an error.
+/// Skipped, with a note, where python3 or libhxl is missing, unless
+/// `REFUGE_REQUIRE_HXL=1` (as in CI).
+pub fn check_hxl(name: &str, csv: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, csv).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hxl/check.py");
+    let required = std::env::var("REFUGE_REQUIRE_HXL").is_ok_and(|v| v == "1");
+    let output = match std::process::Command::new("python3")
+        .arg(script)
+        .arg(&path)
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) if !required => {
+            eprintln!("HXL check of {name} skipped: python3 is not available ({error})");
+            return;
+        }
+        Err(error) => panic!("REFUGE_REQUIRE_HXL=1 but python3 cannot run: {error}"),
+    };
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    match output.status.code() {
+        Some(0) => {}
+        Some(2) if !required => eprintln!("HXL check of {name} skipped: {printed}"),
+        _ => panic!("{name} fails the HXL check:\n{printed}\n--- the file:\n{csv}"),
+    }
+}
+
