@@ -10,6 +10,7 @@ use refuge::centers::{self, CenterKind, NewCenter};
 use refuge::config::Settings;
 use refuge::db::Db;
 use refuge::provinces::Provinces;
+use refuge::reports::{self, Report, ReportQuery};
 
 /// Registration of refugees and tracking of the aid they receive.
 #[derive(Parser)]
@@ -44,6 +45,9 @@ enum Command {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// Write a CSV report to a file, as `GET /api/v1/reports/{name}.csv`
+    /// gives it to an admin (see the README's "Reports").
+    Export(ExportArgs),
     /// Check or rebuild the statistics aggregates.
     Stats {
         #[command(subcommand)]
@@ -80,6 +84,49 @@ enum ScenarioCommand {
         )]
         username: String,
     },
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// displacement, registrations, assistance, stock, shelters or transport.
+    #[arg(value_parser = parse_report)]
+    name: Report,
+    /// The file to write (replaced only once the whole report is written);
+    /// `-` for standard output.
+    #[arg(long)]
+    out: PathBuf,
+    /// A date (a whole day in Asia/Yerevan) or an RFC 3339 instant.
+    #[arg(long)]
+    from: Option<String>,
+    /// A date (included) or an RFC 3339 instant (excluded).
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this center (its code, e.g. GORIS).
+    #[arg(long)]
+    center: Option<String>,
+    /// Start with a UTF-8 byte-order mark, for Excel.
+    #[arg(long)]
+    bom: bool,
+    /// Add the HXL hashtag row under the header.
+    #[arg(long)]
+    hxl: bool,
+    /// Comma-separated column names, in the order wanted.
+    #[arg(long)]
+    columns: Option<String>,
+    /// displacement only: one row per sex and age band.
+    #[arg(long, value_parser = ["sex_age"])]
+    disaggregate: Option<String>,
+    /// Exact counts: do not withhold small counts (suppression is on by
+    /// default, as for the API, since exports travel).
+    #[arg(long)]
+    no_suppress: bool,
+}
+
+fn parse_report(name: &str) -> Result<Report, String> {
+    Report::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Report::ALL.iter().map(|r| r.name()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }
 
 #[derive(Subcommand)]
@@ -167,6 +214,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
     match command {
         Command::Serve => serve(settings),
         Command::Stats { command } => stats(command, &settings),
+        Command::Export(args) => export(args, &settings),
         Command::Scenario {
             command:
                 ScenarioCommand::Nk2023 {
@@ -328,6 +376,58 @@ fn scenario(
             mismatches.len()
         ))
     }
+}
+
+fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
+    let db = open(settings)?;
+    db.migrate().map_err(|e| e.to_string())?;
+    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+    let center_id = match &args.center {
+        Some(code) => Some(
+            centers::find_by_code(&mut conn, code)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no center has the code {code}"))?
+                .id,
+        ),
+        None => None,
+    };
+    let query = ReportQuery {
+        from: args.from,
+        to: args.to,
+        center_id,
+        bom: Some(args.bom),
+        hxl: Some(args.hxl),
+        suppress: args.no_suppress.then_some(false),
+        columns: args.columns,
+        disaggregate: args.disaggregate.map(|_| reports::Disaggregate::SexAge),
+    };
+    let request = query
+        .resolve_for_operator(args.name, settings.stats.suppression_k)
+        .map_err(|e| e.to_string())?;
+    if args.out.as_os_str() == "-" {
+        let stdout = std::io::stdout().lock();
+        reports::export(&mut conn, &request, std::io::BufWriter::new(stdout))
+            .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    // Written beside the target and renamed at the end, so that a failed
+    // export never leaves a file that looks complete.
+    let partial = args.out.with_extension("csv.partial");
+    let file = std::fs::File::create(&partial)
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    let (rows, _) = reports::export(&mut conn, &request, std::io::BufWriter::new(file))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
+        .map_err(|e| e.to_string())?;
+    std::fs::rename(&partial, &args.out)
+        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    eprintln!(
+        "wrote {rows} rows of the {} report to {}",
+        args.name.name(),
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {

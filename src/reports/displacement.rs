@@ -75,6 +75,9 @@ pub fn columns(options: &Options) -> &'static [Column] {
     }
 }
 
+/// A sex and an age band, as the aggregates label them.
+type SexAndBand = (String, String);
+
 /// The longest report: a year and a bit of days.
 const MAX_DAYS: i64 = stats::MAX_DAYS;
 
@@ -208,7 +211,7 @@ pub fn write<W: Write>(
             Some((*center, sex.to_string(), band.to_string()))
         });
         // Each center's groups, and the center's own series as their sum.
-        let mut by_center: BTreeMap<Uuid, Vec<((String, String), Series)>> = BTreeMap::new();
+        let mut by_center: BTreeMap<Uuid, Vec<(SexAndBand, Series)>> = BTreeMap::new();
         for ((center, sex, band), counts) in &groups {
             let series = Series::build(&mut table, counts.before, &counts.values(&days));
             by_center
@@ -307,8 +310,9 @@ pub fn write<W: Write>(
     Ok(())
 }
 
-/// The hour-aligned range to report: the period asked for, or from the
-/// first recorded day to now; `None` when nothing has been recorded.
+/// The hour-aligned range to report: the period asked for, its missing ends
+/// taken from the first and last days with records; `None` when nothing
+/// has been recorded at the centers in scope.
 fn range(
     conn: &mut DbConnection,
     request: &Request,
@@ -322,41 +326,41 @@ fn range(
             floor
         }
     };
+    // Without bounds: from the first to the last day anything was recorded.
+    let ids: Vec<String> = centers.keys().map(Uuid::to_string).collect();
+    let (first_registered, last_registered): (Option<NaiveDateTime>, Option<NaiveDateTime>) =
+        arrival_totals::table
+            .filter(arrival_totals::center_id.eq_any(&ids))
+            .select((
+                diesel::dsl::min(arrival_totals::bucket),
+                diesel::dsl::max(arrival_totals::bucket),
+            ))
+            .first(conn)?;
+    let (first_crossed, last_crossed): (Option<NaiveDateTime>, Option<NaiveDateTime>) =
+        flow_counts::table
+            .filter(flow_counts::center_id.eq_any(&ids))
+            .select((
+                diesel::dsl::min(flow_counts::window_start),
+                diesel::dsl::max(flow_counts::window_start),
+            ))
+            .first(conn)?;
+    let first = first_registered.into_iter().chain(first_crossed).min();
+    let last = last_registered.into_iter().chain(last_crossed).max();
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(None);
+    };
+    let day_of = |t: NaiveDateTime| t.and_utc().with_timezone(&super::timezone()).date_naive();
+    let whole_days = super::Period::parse(
+        Some(&day_of(first).to_string()),
+        Some(&day_of(last).to_string()),
+    )?;
     let from = match request.period.from {
         Some(from) => hour(from, false),
-        None => {
-            let ids: Vec<String> = centers.keys().map(Uuid::to_string).collect();
-            let registered: Option<NaiveDateTime> = arrival_totals::table
-                .filter(arrival_totals::center_id.eq_any(&ids))
-                .select(diesel::dsl::min(arrival_totals::bucket))
-                .first(conn)?;
-            let crossed: Option<NaiveDateTime> = flow_counts::table
-                .filter(flow_counts::center_id.eq_any(&ids))
-                .select(diesel::dsl::min(flow_counts::window_start))
-                .first(conn)?;
-            let Some(first) = registered.into_iter().chain(crossed).min() else {
-                return Ok(None);
-            };
-            // From the start of that day in the reports' timezone.
-            let day = first
-                .and_utc()
-                .with_timezone(&super::timezone())
-                .date_naive();
-            super::Period::parse(Some(&day.to_string()), None)?
-                .from
-                .unwrap_or(first)
-        }
+        None => whole_days.from.unwrap_or(first),
     };
     let to = match request.period.to {
         Some(to) => hour(to, true),
-        None => {
-            let today = chrono::Utc::now()
-                .with_timezone(&super::timezone())
-                .date_naive();
-            super::Period::parse(None, Some(&today.to_string()))?
-                .to
-                .unwrap_or_else(crate::db::now)
-        }
+        None => whole_days.to.unwrap_or(last).max(from + TimeDelta::days(1)),
     };
     if from >= to {
         return Err(ApiError::bad_parameter("from", "must be before `to`"));

@@ -176,27 +176,28 @@ fn bound(field: &str, text: &str, is_end: bool) -> Result<(NaiveDateTime, String
     }
 }
 
-/// `GET /api/v1/reports/{name}.csv` query.
-#[derive(Debug, Deserialize)]
+/// `GET /api/v1/reports/{name}.csv` query; also what `refuge export` asks.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
-    from: Option<String>,
-    to: Option<String>,
-    center_id: Option<Uuid>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub center_id: Option<Uuid>,
     #[serde(default, deserialize_with = "flag")]
-    bom: Option<bool>,
+    pub bom: Option<bool>,
     #[serde(default, deserialize_with = "flag")]
-    hxl: Option<bool>,
+    pub hxl: Option<bool>,
     #[serde(default, deserialize_with = "flag")]
-    suppress: Option<bool>,
-    columns: Option<String>,
+    pub suppress: Option<bool>,
+    pub columns: Option<String>,
     /// Displacement only: `sex_age` for one row per sex and age band.
-    disaggregate: Option<Disaggregate>,
+    pub disaggregate: Option<Disaggregate>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// How the displacement report breaks its counts down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Disaggregate {
+pub enum Disaggregate {
     SexAge,
 }
 
@@ -213,6 +214,27 @@ fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::E
 impl ReportQuery {
     /// Checks the parameters and the caller's right to this report.
     fn resolve(self, report: Report, caller: &Caller, k: i64) -> Result<Request, ApiError> {
+        let (scope, suppress_below) = access(report, caller, self.center_id, self.suppress, k)?;
+        self.into_request(report, scope, suppress_below)
+    }
+
+    /// For the command line, whose user holds the database itself: every
+    /// center, and exact counts when `suppress` is false.
+    pub fn resolve_for_operator(self, report: Report, k: i64) -> Result<Request, ApiError> {
+        let scope = match self.center_id {
+            Some(center) => CenterScope::Only(vec![center]),
+            None => CenterScope::All,
+        };
+        let suppress_below = (self.suppress != Some(false)).then_some(k);
+        self.into_request(report, scope, suppress_below)
+    }
+
+    fn into_request(
+        self,
+        report: Report,
+        scope: CenterScope,
+        suppress_below: Option<i64>,
+    ) -> Result<Request, ApiError> {
         let options = Options {
             by_sex_and_age: match (report, self.disaggregate) {
                 (_, None) => false,
@@ -234,7 +256,6 @@ impl ReportQuery {
                 .map(|list| Format::select(list, report.columns(&options)))
                 .transpose()?,
         };
-        let (scope, suppress_below) = access(report, caller, self.center_id, self.suppress, k)?;
         if self.suppress.is_some() && !report.suppressible() {
             return Err(ApiError::bad_parameter(
                 "suppress",
@@ -248,7 +269,7 @@ impl ReportQuery {
             report,
             period: Period::parse(self.from.as_deref(), self.to.as_deref())?,
             scope,
-            suppress_below,
+            suppress_below: suppress_below.filter(|_| report.suppressible()),
             options,
             format,
         })
@@ -315,12 +336,12 @@ pub fn filename(request: &Request) -> String {
 }
 
 /// Writes a whole report to `out` on `conn`, in one read-only snapshot.
-/// Returns the number of rows.
+/// Returns the number of rows and `out`, flushed.
 pub fn export<W: Write>(
     conn: &mut DbConnection,
     request: &Request,
     out: W,
-) -> Result<u64, ApiError> {
+) -> Result<(u64, W), ApiError> {
     use diesel::connection::{Connection, SimpleConnection};
     conn.transaction(|conn| {
         if let DbConnection::Postgres(pg) = conn {
@@ -332,8 +353,7 @@ pub fn export<W: Write>(
         let mut csv = Csv::start(out, columns, &request.format)?;
         request.report.write(conn, request, &mut csv)?;
         let rows = csv.rows();
-        csv.finish()?;
-        Ok(rows)
+        Ok((rows, csv.finish()?))
     })
 }
 
@@ -368,6 +388,14 @@ impl Chunks {
     }
 }
 
+impl Chunks {
+    /// Hands over the last, partial chunk: the report is complete.
+    fn done(mut self) -> Result<(), ApiError> {
+        self.send()
+            .map_err(|e| ApiError::internal(format!("the report could not be sent: {e}")))
+    }
+}
+
 impl Write for Chunks {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buffer.extend_from_slice(data);
@@ -377,12 +405,11 @@ impl Write for Chunks {
         Ok(data.len())
     }
 
+    /// Does not send a partial chunk (that is [`Chunks::done`]'s job): a
+    /// report that fails before its first full chunk then sends nothing,
+    /// and the client gets a problem response instead of a cut-off file.
     fn flush(&mut self) -> std::io::Result<()> {
-        if self.buffer.is_empty() {
-            Ok(())
-        } else {
-            self.send()
-        }
+        Ok(())
     }
 }
 
@@ -416,7 +443,8 @@ pub async fn download(
                     buffer: Vec::with_capacity(CHUNK_BYTES),
                     sender,
                 };
-                export(conn, &request, out)
+                let (_, out) = export(conn, &request, out)?;
+                out.done()
             })
             .await;
         if let Err(error) = result {

@@ -16,6 +16,7 @@ mod logs;
 mod operations;
 mod persons;
 mod referrals;
+mod reports;
 mod scenario;
 mod stats;
 mod storage;
