@@ -14,6 +14,7 @@
 //!   [`needs`] (the specific-needs code list), [`provinces`], [`age_bands`].
 //! - [`stats`] answers dashboards from aggregates kept current in every
 //!   registration transaction; [`suppression`] withholds small counts.
+//! - [`reports`] streams CSV exports (with HXL hashtags) for aid agencies.
 //! - [`idempotency`] makes retried writes safe.
 //! - [`scenario`] plans a replay of the documented 2023 exodus (pure data,
 //!   no database), for demonstrations, load tests and checks of the reports.
