@@ -95,7 +95,16 @@ pub const COLUMNS: &[Column] = &[
 const SHELTER: &str = "shelter";
 
 /// id, distributed_at, household, center, item, organization, quantity, persons.
-type DistributionRow = (String, NaiveDateTime, String, String, String, String, i64, i32);
+type DistributionRow = (
+    String,
+    NaiveDateTime,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i32,
+);
 
 /// id, checked_in_at, household, persons, site province, site organization.
 type PlacementRow = (String, NaiveDateTime, String, i32, String, String);
@@ -160,7 +169,13 @@ pub fn write<W: Write>(
         .map(|c| (c.id.to_string(), c))
         .collect();
     let item_rows: Vec<(String, String, String, String, String)> = items::table
-        .select((items::id, items::code, items::name, items::unit, items::sector))
+        .select((
+            items::id,
+            items::code,
+            items::name,
+            items::unit,
+            items::sector,
+        ))
         .load(conn)?;
     let items: HashMap<String, ItemInfo> = item_rows
         .into_iter()
@@ -189,9 +204,11 @@ pub fn write<W: Write>(
         .map(|(id, code, name, kind)| (id, OrganizationInfo { code, name, kind }))
         .collect();
 
-    let mut given = Paged::new(super::CHUNK_ROWS, next_distributions, |r: &DistributionRow| {
-        (r.1, r.0.clone())
-    });
+    let mut given = Paged::new(
+        super::CHUNK_ROWS,
+        next_distributions,
+        |r: &DistributionRow| (r.1, r.0.clone()),
+    );
     let mut placed = Paged::new(super::CHUNK_ROWS, next_placements, |r: &PlacementRow| {
         (r.1, r.0.clone())
     });
@@ -377,9 +394,11 @@ fn next_distributions(
     }
     if let Some((at, id)) = after {
         query = query.filter(
-            distributions::distributed_at.gt(*at).or(distributions::distributed_at
-                .eq(*at)
-                .and(distributions::id.gt(id.clone()))),
+            distributions::distributed_at
+                .gt(*at)
+                .or(distributions::distributed_at
+                    .eq(*at)
+                    .and(distributions::id.gt(id.clone()))),
         );
     }
     Ok(query.load(conn)?)
@@ -418,9 +437,11 @@ fn next_placements(
     }
     if let Some((at, id)) = after {
         query = query.filter(
-            placements::checked_in_at.gt(*at).or(placements::checked_in_at
-                .eq(*at)
-                .and(placements::id.gt(id.clone()))),
+            placements::checked_in_at
+                .gt(*at)
+                .or(placements::checked_in_at
+                    .eq(*at)
+                    .and(placements::id.gt(id.clone()))),
         );
     }
     Ok(query.load(conn)?)

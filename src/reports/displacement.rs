@@ -128,6 +128,9 @@ impl Series {
     }
 }
 
+/// A center's series for one sex and age band.
+type SexAgeSeries = ((String, String), Series);
+
 /// Daily persons of one group (a center, or a center's sex and age band).
 #[derive(Default)]
 struct Daily {
@@ -208,7 +211,7 @@ pub fn write<W: Write>(
             Some((*center, sex.to_string(), band.to_string()))
         });
         // Each center's groups, and the center's own series as their sum.
-        let mut by_center: BTreeMap<Uuid, Vec<((String, String), Series)>> = BTreeMap::new();
+        let mut by_center: BTreeMap<Uuid, Vec<SexAgeSeries>> = BTreeMap::new();
         for ((center, sex, band), counts) in &groups {
             let series = Series::build(&mut table, counts.before, &counts.values(&days));
             by_center

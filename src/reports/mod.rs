@@ -399,6 +399,10 @@ pub(crate) const CHUNK_ROWS: i64 = 10_000;
 /// The position of a row in a keyset-paged read: its time, then its id.
 pub(crate) type Keyset = (NaiveDateTime, String);
 
+/// Reads at most `limit` rows after the given position, in order.
+pub(crate) type Fetch<R> =
+    fn(&mut DbConnection, &Request, Option<&Keyset>, i64) -> Result<Vec<R>, ApiError>;
+
 /// Reads a table in keyset-paged chunks, ordered by `(time, id)`, and hands
 /// the rows out one at a time: only one chunk is held, however many rows
 /// there are.
@@ -407,18 +411,13 @@ pub(crate) struct Paged<R> {
     after: Option<Keyset>,
     done: bool,
     chunk: i64,
-    /// Reads at most `chunk` rows after the given position, in order.
-    fetch: fn(&mut DbConnection, &Request, Option<&Keyset>, i64) -> Result<Vec<R>, ApiError>,
+    fetch: Fetch<R>,
     /// A row's position.
     key: fn(&R) -> Keyset,
 }
 
 impl<R> Paged<R> {
-    pub(crate) fn new(
-        chunk: i64,
-        fetch: fn(&mut DbConnection, &Request, Option<&Keyset>, i64) -> Result<Vec<R>, ApiError>,
-        key: fn(&R) -> Keyset,
-    ) -> Paged<R> {
+    pub(crate) fn new(chunk: i64, fetch: Fetch<R>, key: fn(&R) -> Keyset) -> Paged<R> {
         Paged {
             rows: std::collections::VecDeque::new(),
             after: None,

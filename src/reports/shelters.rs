@@ -129,10 +129,7 @@ pub fn write<W: Write>(
     for (id, code, name, kind, province, settlement, beds, area, org_code, org_name, org_kind) in
         rows
     {
-        let (persons, households) = occupied
-            .get(&parse_uuid(&id)?)
-            .copied()
-            .unwrap_or((0, 0));
+        let (persons, households) = occupied.get(&parse_uuid(&id)?).copied().unwrap_or((0, 0));
         out.text(&code);
         out.text(&name);
         out.text(&kind);

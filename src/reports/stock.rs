@@ -94,7 +94,13 @@ pub fn write<W: Write>(
         .map(|c| (c.id.to_string(), c))
         .collect();
     let item_rows: Vec<(String, String, String, String, String)> = items::table
-        .select((items::id, items::code, items::name, items::sector, items::unit))
+        .select((
+            items::id,
+            items::code,
+            items::name,
+            items::sector,
+            items::unit,
+        ))
         .load(conn)?;
     let items: HashMap<String, ItemInfo> = item_rows
         .into_iter()
@@ -114,17 +120,20 @@ pub fn write<W: Write>(
         Some(to) => (to, Some(to - TimeDelta::microseconds(1))),
         None => (crate::db::now(), None),
     };
-    let mut levels: Vec<(&str, &str, crate::stock::Level)> = crate::stock::levels(conn, None, ledger_as_of)?
-        .into_iter()
-        .filter(|l| request.scope.allows(l.center_id))
-        .map(|l| {
-            let center = centers
-                .get(&l.center_id.to_string())
-                .map_or("", |c| c.code.as_str());
-            let item = items.get(&l.item_id.to_string()).map_or("", |i| i.0.as_str());
-            (center, item, l)
-        })
-        .collect();
+    let mut levels: Vec<(&str, &str, crate::stock::Level)> =
+        crate::stock::levels(conn, None, ledger_as_of)?
+            .into_iter()
+            .filter(|l| request.scope.allows(l.center_id))
+            .map(|l| {
+                let center = centers
+                    .get(&l.center_id.to_string())
+                    .map_or("", |c| c.code.as_str());
+                let item = items
+                    .get(&l.item_id.to_string())
+                    .map_or("", |i| i.0.as_str());
+                (center, item, l)
+            })
+            .collect();
     levels.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     for (_, _, level) in &levels {
         out.text("level");
@@ -206,7 +215,10 @@ fn next_movements(
             stock_movements::reason,
             stock_movements::reference,
         ))
-        .order((stock_movements::occurred_at.asc(), stock_movements::id.asc()))
+        .order((
+            stock_movements::occurred_at.asc(),
+            stock_movements::id.asc(),
+        ))
         .limit(limit)
         .into_boxed();
     if let CenterScope::Only(centers) = &request.scope {
@@ -221,9 +233,11 @@ fn next_movements(
     }
     if let Some((at, id)) = after {
         query = query.filter(
-            stock_movements::occurred_at.gt(*at).or(stock_movements::occurred_at
-                .eq(*at)
-                .and(stock_movements::id.gt(id.clone()))),
+            stock_movements::occurred_at
+                .gt(*at)
+                .or(stock_movements::occurred_at
+                    .eq(*at)
+                    .and(stock_movements::id.gt(id.clone()))),
         );
     }
     Ok(query.load(conn)?)

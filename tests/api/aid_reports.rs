@@ -58,22 +58,43 @@ async fn fixture(app: &TestApp) -> Fixture {
         json!({"code": "YER", "name": "Yerevan center", "kind": "registration_center", "province": "AM-ER"}),
     )
     .await);
-    let organization = |code: &str, name: &str, kind: &str| {
-        json!({"code": code, "name": name, "kind": kind})
-    };
-    let unhcr = id(&created(app, "/api/v1/organizations", organization("UNHCR", "UNHCR", "un_agency")).await);
+    let organization =
+        |code: &str, name: &str, kind: &str| json!({"code": code, "name": name, "kind": kind});
+    let unhcr = id(&created(
+        app,
+        "/api/v1/organizations",
+        organization("UNHCR", "UNHCR", "un_agency"),
+    )
+    .await);
     let mlsa = id(&created(
         app,
         "/api/v1/organizations",
-        organization("MLSA", "Ministry of Labour and Social Affairs", "government"),
+        organization(
+            "MLSA",
+            "Ministry of Labour and Social Affairs",
+            "government",
+        ),
     )
     .await);
-    let evil = id(&created(app, "/api/v1/organizations", organization("EVIL", EVIL, "ngo")).await);
-    let item = |code: &str, name: &str, unit: &str, sector: &str| {
-        json!({"code": code, "name": name, "unit": unit, "sector": sector})
-    };
-    let food = id(&created(app, "/api/v1/items", item("FOOD-PARCEL", "Սննդի փաթեթ", "parcel", "food")).await);
-    let kits = id(&created(app, "/api/v1/items", item("HYGIENE-KIT", "Hygiene kit", "kit", "wash")).await);
+    let evil = id(&created(
+        app,
+        "/api/v1/organizations",
+        organization("EVIL", EVIL, "ngo"),
+    )
+    .await);
+    let item = |code: &str, name: &str, unit: &str, sector: &str| json!({"code": code, "name": name, "unit": unit, "sector": sector});
+    let food = id(&created(
+        app,
+        "/api/v1/items",
+        item("FOOD-PARCEL", "Սննդի փաթեթ", "parcel", "food"),
+    )
+    .await);
+    let kits = id(&created(
+        app,
+        "/api/v1/items",
+        item("HYGIENE-KIT", "Hygiene kit", "kit", "wash"),
+    )
+    .await);
 
     for (center, item, quantity, at, reference) in [
         (&goris, &food, 100, "2023-09-25T10:00:00+04:00", "WB-1"),
@@ -167,14 +188,24 @@ async fn fixture(app: &TestApp) -> Fixture {
     )
     .await);
     let place = |h: usize, at: &str| json!({"household_id": households[h], "checked_in_at": at});
-    created(app, &format!("/api/v1/sites/{hotel}/placements"), place(0, "2023-09-27T15:00:00+04:00")).await;
+    created(
+        app,
+        &format!("/api/v1/sites/{hotel}/placements"),
+        place(0, "2023-09-27T15:00:00+04:00"),
+    )
+    .await;
     let second = created(
         app,
         &format!("/api/v1/sites/{hotel}/placements"),
         place(1, "2023-09-27T15:30:00+04:00"),
     )
     .await;
-    created(app, &format!("/api/v1/sites/{hall}/placements"), place(5, "2023-09-27T16:00:00+04:00")).await;
+    created(
+        app,
+        &format!("/api/v1/sites/{hall}/placements"),
+        place(5, "2023-09-27T16:00:00+04:00"),
+    )
+    .await;
     let out = app
         .post(
             &format!("/api/v1/placements/{}/checkout", id(&second)),
@@ -189,9 +220,24 @@ async fn fixture(app: &TestApp) -> Fixture {
                "destination_settlement": "Աբովյան", "departs_at": at,
                "vehicle": "35 TU 123", "seats": 10, "organization_id": mlsa})
     };
-    let first_trip = id(&created(app, "/api/v1/trips", trip(&goris, "2023-09-28T10:00:00+04:00")).await);
-    let empty_trip = id(&created(app, "/api/v1/trips", trip(&goris, "2023-09-30T10:00:00+04:00")).await);
-    let yer_trip = id(&created(app, "/api/v1/trips", trip(&yer, "2023-09-28T12:00:00+04:00")).await);
+    let first_trip = id(&created(
+        app,
+        "/api/v1/trips",
+        trip(&goris, "2023-09-28T10:00:00+04:00"),
+    )
+    .await);
+    let empty_trip = id(&created(
+        app,
+        "/api/v1/trips",
+        trip(&goris, "2023-09-30T10:00:00+04:00"),
+    )
+    .await);
+    let yer_trip = id(&created(
+        app,
+        "/api/v1/trips",
+        trip(&yer, "2023-09-28T12:00:00+04:00"),
+    )
+    .await);
     let boardings = [
         (&first_trip, json!({"household_id": households[0]})),
         (
@@ -266,34 +312,113 @@ const WITHHELD_SHELTER: &str = "households_reached;persons_reached;first_at;last
 
 async fn assistance_sums_each_day_per_organization_and_item_and_withholds_small_rows(app: TestApp) {
     fixture(&app).await;
-    let all = rows(&report(&app, app.admin(), "assistance", "suppress=0").await, ASSISTANCE);
+    let all = rows(
+        &report(&app, app.admin(), "assistance", "suppress=0").await,
+        ASSISTANCE,
+    );
     let evil = EVIL_SAFE;
     let expected: Vec<Vec<String>> = strings(&[
         &[
-            "2023-09-27", "GORIS", "GORIS center", "AM-SU", "Syunik", "UNHCR", "UNHCR", "un_agency",
-            "food", "FOOD-PARCEL", "Սննդի փաթեթ", "parcel",
+            "2023-09-27",
+            "GORIS",
+            "GORIS center",
+            "AM-SU",
+            "Syunik",
+            "UNHCR",
+            "UNHCR",
+            "un_agency",
+            "food",
+            "FOOD-PARCEL",
+            "Սննդի փաթեթ",
+            "parcel",
             // Six parcels to five households: the first household's members once.
-            "5", "12", "6", "2023-09-27T06:00:00Z", "2023-09-27T18:30:00Z", "",
+            "5",
+            "12",
+            "6",
+            "2023-09-27T06:00:00Z",
+            "2023-09-27T18:30:00Z",
+            "",
         ],
         &[
-            "2023-09-27", "YER", "Yerevan center", "AM-ER", "Yerevan", "UNHCR", "UNHCR", "un_agency",
-            "food", "FOOD-PARCEL", "Սննդի փաթեթ", "parcel",
-            "1", "5", "2", "2023-09-27T08:00:00Z", "2023-09-27T08:00:00Z", "",
+            "2023-09-27",
+            "YER",
+            "Yerevan center",
+            "AM-ER",
+            "Yerevan",
+            "UNHCR",
+            "UNHCR",
+            "un_agency",
+            "food",
+            "FOOD-PARCEL",
+            "Սննդի փաթեթ",
+            "parcel",
+            "1",
+            "5",
+            "2",
+            "2023-09-27T08:00:00Z",
+            "2023-09-27T08:00:00Z",
+            "",
         ],
         &[
-            "2023-09-27", "", "", "AM-ER", "Yerevan", "EVIL", evil, "ngo", "shelter", "", "", "",
-            "1", "5", "", "2023-09-27T12:00:00Z", "2023-09-27T12:00:00Z", "",
+            "2023-09-27",
+            "",
+            "",
+            "AM-ER",
+            "Yerevan",
+            "EVIL",
+            evil,
+            "ngo",
+            "shelter",
+            "",
+            "",
+            "",
+            "1",
+            "5",
+            "",
+            "2023-09-27T12:00:00Z",
+            "2023-09-27T12:00:00Z",
+            "",
         ],
         &[
-            "2023-09-27", "", "", "AM-SU", "Syunik", "MLSA", "Ministry of Labour and Social Affairs",
-            "government", "shelter", "", "", "",
-            "2", "5", "", "2023-09-27T11:00:00Z", "2023-09-27T11:30:00Z", "",
+            "2023-09-27",
+            "",
+            "",
+            "AM-SU",
+            "Syunik",
+            "MLSA",
+            "Ministry of Labour and Social Affairs",
+            "government",
+            "shelter",
+            "",
+            "",
+            "",
+            "2",
+            "5",
+            "",
+            "2023-09-27T11:00:00Z",
+            "2023-09-27T11:30:00Z",
+            "",
         ],
         &[
             // 01:00 on the 28th in Yerevan is the 27th in UTC: the local day counts.
-            "2023-09-28", "GORIS", "GORIS center", "AM-SU", "Syunik", "EVIL", evil, "ngo",
-            "wash", "HYGIENE-KIT", "Hygiene kit", "kit",
-            "3", "9", "3", "2023-09-27T21:00:00Z", "2023-09-28T07:00:00Z", "",
+            "2023-09-28",
+            "GORIS",
+            "GORIS center",
+            "AM-SU",
+            "Syunik",
+            "EVIL",
+            evil,
+            "ngo",
+            "wash",
+            "HYGIENE-KIT",
+            "Hygiene kit",
+            "kit",
+            "3",
+            "9",
+            "3",
+            "2023-09-27T21:00:00Z",
+            "2023-09-28T07:00:00Z",
+            "",
         ],
     ]);
     let names: Vec<&str> = ASSISTANCE.iter().map(|c| c.name).collect();
@@ -301,7 +426,10 @@ async fn assistance_sums_each_day_per_organization_and_item_and_withholds_small_
 
     // By default, even for an admin: rows of 1 to 4 households are withheld
     // whole, the cells empty (never text) and named in `suppressed`.
-    let suppressed = rows(&report(&app, app.admin(), "assistance", "").await, ASSISTANCE);
+    let suppressed = rows(
+        &report(&app, app.admin(), "assistance", "").await,
+        ASSISTANCE,
+    );
     let counts = [
         "households_reached",
         "persons_reached",
@@ -313,7 +441,14 @@ async fn assistance_sums_each_day_per_organization_and_item_and_withholds_small_
     assert_eq!(
         pick(&suppressed, &counts),
         strings(&[
-            &["5", "12", "6", "2023-09-27T06:00:00Z", "2023-09-27T18:30:00Z", ""],
+            &[
+                "5",
+                "12",
+                "6",
+                "2023-09-27T06:00:00Z",
+                "2023-09-27T18:30:00Z",
+                ""
+            ],
             &["", "", "", "", "", WITHHELD_DISTRIBUTION],
             &["", "", "", "", "", WITHHELD_SHELTER],
             &["", "", "", "", "", WITHHELD_SHELTER],
@@ -334,19 +469,32 @@ async fn assistance_sums_each_day_per_organization_and_item_and_withholds_small_
 
 async fn assistance_is_filtered_and_scoped_like_the_statistics(app: TestApp) {
     let f = fixture(&app).await;
-    let key = ["date", "center_code", "province_code", "organization_code", "sector", "households_reached"];
+    let key = [
+        "date",
+        "center_code",
+        "province_code",
+        "organization_code",
+        "sector",
+        "households_reached",
+    ];
     let get = |token: String, query: String| {
         let app = &app;
         async move { report(app, &token, "assistance", &query).await }
     };
     let admin = app.admin().to_string();
 
-    let from = rows(&get(admin.clone(), "suppress=0&from=2023-09-28".into()).await, ASSISTANCE);
+    let from = rows(
+        &get(admin.clone(), "suppress=0&from=2023-09-28".into()).await,
+        ASSISTANCE,
+    );
     assert_eq!(
         pick(&from, &key),
         strings(&[&["2023-09-28", "GORIS", "AM-SU", "EVIL", "wash", "3"]])
     );
-    let to = rows(&get(admin.clone(), "suppress=0&to=2023-09-27".into()).await, ASSISTANCE);
+    let to = rows(
+        &get(admin.clone(), "suppress=0&to=2023-09-27".into()).await,
+        ASSISTANCE,
+    );
     assert_eq!(to.len(), 4);
     assert!(to.iter().all(|r| r["date"] == "2023-09-27"));
     // An instant bound: only the morning of the 27th (UTC 06:00 to 06:25).
@@ -359,7 +507,10 @@ async fn assistance_is_filtered_and_scoped_like_the_statistics(app: TestApp) {
         ASSISTANCE,
     );
     assert_eq!(
-        pick(&morning, &["households_reached", "persons_reached", "quantity"]),
+        pick(
+            &morning,
+            &["households_reached", "persons_reached", "quantity"]
+        ),
         strings(&[&["3", "9", "3"]])
     );
     // A center: its distributions, and the placements of its households.
@@ -377,8 +528,13 @@ async fn assistance_is_filtered_and_scoped_like_the_statistics(app: TestApp) {
 
     // A registrar: their center only, unsuppressed if they ask (they may see
     // the records themselves); another center is refused.
-    let registrar = app.user("goris-registrar", Role::Registrar, &["GORIS"]).await;
-    let own = rows(&get(registrar.clone(), "suppress=0".into()).await, ASSISTANCE);
+    let registrar = app
+        .user("goris-registrar", Role::Registrar, &["GORIS"])
+        .await;
+    let own = rows(
+        &get(registrar.clone(), "suppress=0".into()).await,
+        ASSISTANCE,
+    );
     assert_eq!(
         pick(&own, &key),
         strings(&[
@@ -410,7 +566,11 @@ async fn assistance_is_filtered_and_scoped_like_the_statistics(app: TestApp) {
 async fn stock_lists_levels_then_every_movement_of_the_period(app: TestApp) {
     let f = fixture(&app).await;
     let all = rows(&report(&app, app.admin(), "stock", "").await, STOCK);
-    let levels: Vec<_> = all.iter().filter(|r| r["record"] == "level").cloned().collect();
+    let levels: Vec<_> = all
+        .iter()
+        .filter(|r| r["record"] == "level")
+        .cloned()
+        .collect();
     let shape = ["center_code", "item_code", "sector", "unit", "quantity"];
     assert_eq!(
         pick(&levels, &shape),
@@ -420,29 +580,96 @@ async fn stock_lists_levels_then_every_movement_of_the_period(app: TestApp) {
             &["YER", "FOOD-PARCEL", "food", "parcel", "28"],
         ])
     );
-    assert!(levels.iter().all(|r| !r["as_of"].is_empty() && r["occurred_at"].is_empty()));
+    assert!(levels
+        .iter()
+        .all(|r| !r["as_of"].is_empty() && r["occurred_at"].is_empty()));
     let movements: Vec<_> = all.iter().skip(3).cloned().collect();
-    assert!(movements.iter().all(|r| r["record"] == "movement" && r["as_of"].is_empty()));
+    assert!(movements
+        .iter()
+        .all(|r| r["record"] == "movement" && r["as_of"].is_empty()));
     let columns = [
-        "occurred_at", "center_code", "item_code", "quantity", "kind", "organization_code",
-        "transfer_from", "transfer_to", "reason", "reference",
+        "occurred_at",
+        "center_code",
+        "item_code",
+        "quantity",
+        "kind",
+        "organization_code",
+        "transfer_from",
+        "transfer_to",
+        "reason",
+        "reference",
     ];
     let food = |at: &str, center: &str, quantity: &str| -> Vec<String> {
-        [at, center, "FOOD-PARCEL", quantity, "distribution", "UNHCR", "", "", "", ""]
-            .iter()
-            .map(|v| v.to_string())
-            .collect()
+        [
+            at,
+            center,
+            "FOOD-PARCEL",
+            quantity,
+            "distribution",
+            "UNHCR",
+            "",
+            "",
+            "",
+            "",
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .collect()
     };
     let kit = |at: &str| -> Vec<String> {
-        [at, "GORIS", "HYGIENE-KIT", "-1", "distribution", "EVIL", "", "", "", ""]
-            .iter()
-            .map(|v| v.to_string())
-            .collect()
+        [
+            at,
+            "GORIS",
+            "HYGIENE-KIT",
+            "-1",
+            "distribution",
+            "EVIL",
+            "",
+            "",
+            "",
+            "",
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .collect()
     };
     let mut expected = strings(&[
-        &["2023-09-25T06:00:00Z", "GORIS", "FOOD-PARCEL", "100", "receipt", "UNHCR", "", "", "", "WB-1"],
-        &["2023-09-25T07:00:00Z", "GORIS", "HYGIENE-KIT", "50", "receipt", "UNHCR", "", "", "", "WB-2"],
-        &["2023-09-25T08:00:00Z", "YER", "FOOD-PARCEL", "20", "receipt", "UNHCR", "", "", "", "WB-3"],
+        &[
+            "2023-09-25T06:00:00Z",
+            "GORIS",
+            "FOOD-PARCEL",
+            "100",
+            "receipt",
+            "UNHCR",
+            "",
+            "",
+            "",
+            "WB-1",
+        ],
+        &[
+            "2023-09-25T07:00:00Z",
+            "GORIS",
+            "HYGIENE-KIT",
+            "50",
+            "receipt",
+            "UNHCR",
+            "",
+            "",
+            "",
+            "WB-2",
+        ],
+        &[
+            "2023-09-25T08:00:00Z",
+            "YER",
+            "FOOD-PARCEL",
+            "20",
+            "receipt",
+            "UNHCR",
+            "",
+            "",
+            "",
+            "WB-3",
+        ],
     ]);
     expected.extend([
         food("2023-09-27T06:00:00Z", "GORIS", "-1"),
@@ -458,7 +685,16 @@ async fn stock_lists_levels_then_every_movement_of_the_period(app: TestApp) {
     ]);
     // The reason typed at the desk would run as a formula: it is escaped.
     expected.extend(strings(&[&[
-        "2023-09-29T05:00:00Z", "GORIS", "HYGIENE-KIT", "-2", "adjustment", "", "", "", "'+SUM(A1)", "",
+        "2023-09-29T05:00:00Z",
+        "GORIS",
+        "HYGIENE-KIT",
+        "-2",
+        "adjustment",
+        "",
+        "",
+        "",
+        "'+SUM(A1)",
+        "",
     ]]));
     let mut got = pick(&movements, &columns);
     // Both legs of the transfer share their instant: compare them in a fixed order.
@@ -468,24 +704,67 @@ async fn stock_lists_levels_then_every_movement_of_the_period(app: TestApp) {
     assert_eq!(
         legs,
         strings(&[
-            &["2023-09-29T08:00:00Z", "GORIS", "FOOD-PARCEL", "-10", "transfer_out", "", "GORIS", "YER", "", "TR-7"],
-            &["2023-09-29T08:00:00Z", "YER", "FOOD-PARCEL", "10", "transfer_in", "", "GORIS", "YER", "", "TR-7"],
+            &[
+                "2023-09-29T08:00:00Z",
+                "GORIS",
+                "FOOD-PARCEL",
+                "-10",
+                "transfer_out",
+                "",
+                "GORIS",
+                "YER",
+                "",
+                "TR-7"
+            ],
+            &[
+                "2023-09-29T08:00:00Z",
+                "YER",
+                "FOOD-PARCEL",
+                "10",
+                "transfer_in",
+                "",
+                "GORIS",
+                "YER",
+                "",
+                "TR-7"
+            ],
         ])
     );
 
     // To the end of the 28th (local): levels then, and the movements before.
-    let to = rows(&report(&app, app.admin(), "stock", "to=2023-09-28").await, STOCK);
+    let to = rows(
+        &report(&app, app.admin(), "stock", "to=2023-09-28").await,
+        STOCK,
+    );
     assert_eq!(
-        pick(&to[..3], &["record", "as_of", "center_code", "item_code", "quantity"]),
+        pick(
+            &to[..3],
+            &["record", "as_of", "center_code", "item_code", "quantity"]
+        ),
         strings(&[
-            &["level", "2023-09-28T20:00:00Z", "GORIS", "FOOD-PARCEL", "94"],
-            &["level", "2023-09-28T20:00:00Z", "GORIS", "HYGIENE-KIT", "47"],
+            &[
+                "level",
+                "2023-09-28T20:00:00Z",
+                "GORIS",
+                "FOOD-PARCEL",
+                "94"
+            ],
+            &[
+                "level",
+                "2023-09-28T20:00:00Z",
+                "GORIS",
+                "HYGIENE-KIT",
+                "47"
+            ],
             &["level", "2023-09-28T20:00:00Z", "YER", "FOOD-PARCEL", "18"],
         ])
     );
     assert_eq!(pick(&to[3..], &columns), expected[..13].to_vec());
     // From the 29th: the levels now, and that day's movements.
-    let from = rows(&report(&app, app.admin(), "stock", "from=2023-09-29").await, STOCK);
+    let from = rows(
+        &report(&app, app.admin(), "stock", "from=2023-09-29").await,
+        STOCK,
+    );
     assert_eq!(pick(&from[..3], &shape), pick(&levels, &shape));
     let mut kinds = pick(&from[3..], &["record", "kind"]);
     kinds.sort();
@@ -521,8 +800,14 @@ async fn stock_lists_levels_then_every_movement_of_the_period(app: TestApp) {
     );
     let analyst = app.user("analyst", Role::Analyst, &[]).await;
     assert_eq!(
-        rows(&report(&app, &analyst, "stock", "to=2023-09-30").await, STOCK),
-        rows(&report(&app, app.admin(), "stock", "to=2023-09-30").await, STOCK)
+        rows(
+            &report(&app, &analyst, "stock", "to=2023-09-30").await,
+            STOCK
+        ),
+        rows(
+            &report(&app, app.admin(), "stock", "to=2023-09-30").await,
+            STOCK
+        )
     );
     let unsuppressible = report(&app, app.admin(), "stock", "suppress=0").await;
     assert_eq!(unsuppressible.status, 400, "{}", unsuppressible.text);
@@ -530,32 +815,89 @@ async fn stock_lists_levels_then_every_movement_of_the_period(app: TestApp) {
 
 async fn shelters_show_each_site_at_the_end_of_the_period(app: TestApp) {
     let f = fixture(&app).await;
-    let then = rows(&report(&app, app.admin(), "shelters", "to=2023-09-28").await, SHELTERS);
+    let then = rows(
+        &report(&app, app.admin(), "shelters", "to=2023-09-28").await,
+        SHELTERS,
+    );
     let names: Vec<&str> = SHELTERS.iter().map(|c| c.name).collect();
     assert_eq!(
         pick(&then, &names),
         strings(&[
             &[
-                "EVIL-1", EVIL_SAFE, "collective_center", "AM-ER", "Yerevan", "Երևան", "EVIL",
-                EVIL_SAFE, "ngo", "false", "2023-09-28T20:00:00Z", "10", "5", "5", "1", "5", "", "",
+                "EVIL-1",
+                EVIL_SAFE,
+                "collective_center",
+                "AM-ER",
+                "Yerevan",
+                "Երևան",
+                "EVIL",
+                EVIL_SAFE,
+                "ngo",
+                "false",
+                "2023-09-28T20:00:00Z",
+                "10",
+                "5",
+                "5",
+                "1",
+                "5",
+                "",
+                "",
             ],
             &[
-                "GOR-H1", HOTEL, "hotel", "AM-SU", "Syunik", "Գորիս", "MLSA",
-                "Ministry of Labour and Social Affairs", "government", "true",
-                "2023-09-28T20:00:00Z", "20", "5", "15", "2", "5", "60", "12",
+                "GOR-H1",
+                HOTEL,
+                "hotel",
+                "AM-SU",
+                "Syunik",
+                "Գորիս",
+                "MLSA",
+                "Ministry of Labour and Social Affairs",
+                "government",
+                "true",
+                "2023-09-28T20:00:00Z",
+                "20",
+                "5",
+                "15",
+                "2",
+                "5",
+                "60",
+                "12",
             ],
         ])
     );
     // Now: the second household left the hotel on the 29th.
     let now = rows(&report(&app, app.admin(), "shelters", "").await, SHELTERS);
     assert_eq!(
-        pick(&now, &["site_code", "occupied_beds", "free_beds", "households", "area_per_person_m2"]),
-        strings(&[&["EVIL-1", "5", "5", "1", ""], &["GOR-H1", "2", "18", "1", "30"]])
+        pick(
+            &now,
+            &[
+                "site_code",
+                "occupied_beds",
+                "free_beds",
+                "households",
+                "area_per_person_m2"
+            ]
+        ),
+        strings(&[
+            &["EVIL-1", "5", "5", "1", ""],
+            &["GOR-H1", "2", "18", "1", "30"]
+        ])
     );
     // Before anyone arrived.
-    let early = rows(&report(&app, app.admin(), "shelters", "to=2023-09-26").await, SHELTERS);
+    let early = rows(
+        &report(&app, app.admin(), "shelters", "to=2023-09-26").await,
+        SHELTERS,
+    );
     assert_eq!(
-        pick(&early, &["site_code", "occupied_beds", "households", "area_per_person_m2"]),
+        pick(
+            &early,
+            &[
+                "site_code",
+                "occupied_beds",
+                "households",
+                "area_per_person_m2"
+            ]
+        ),
         strings(&[&["EVIL-1", "0", "0", ""], &["GOR-H1", "0", "0", ""]])
     );
 
@@ -565,23 +907,49 @@ async fn shelters_show_each_site_at_the_end_of_the_period(app: TestApp) {
     assert_eq!(from.error_fields(), ["from"]);
     // A center: the sites in its province.
     let yer = rows(
-        &report(&app, app.admin(), "shelters", &format!("center_id={}", f.yer)).await,
+        &report(
+            &app,
+            app.admin(),
+            "shelters",
+            &format!("center_id={}", f.yer),
+        )
+        .await,
         SHELTERS,
     );
     assert_eq!(pick(&yer, &["site_code"]), strings(&[&["EVIL-1"]]));
     // Any role may see sites (as GET /api/v1/occupancy), a registrar's
     // center filter only for their centers.
-    let registrar = app.user("goris-registrar", Role::Registrar, &["GORIS"]).await;
-    assert_eq!(rows(&report(&app, &registrar, "shelters", "").await, SHELTERS).len(), 2);
+    let registrar = app
+        .user("goris-registrar", Role::Registrar, &["GORIS"])
+        .await;
+    assert_eq!(
+        rows(&report(&app, &registrar, "shelters", "").await, SHELTERS).len(),
+        2
+    );
     let own = rows(
-        &report(&app, &registrar, "shelters", &format!("center_id={}", f.goris)).await,
+        &report(
+            &app,
+            &registrar,
+            "shelters",
+            &format!("center_id={}", f.goris),
+        )
+        .await,
         SHELTERS,
     );
     assert_eq!(pick(&own, &["site_code"]), strings(&[&["GOR-H1"]]));
-    let refused = report(&app, &registrar, "shelters", &format!("center_id={}", f.yer)).await;
+    let refused = report(
+        &app,
+        &registrar,
+        "shelters",
+        &format!("center_id={}", f.yer),
+    )
+    .await;
     assert_eq!(refused.status, 403, "{}", refused.text);
     let analyst = app.user("analyst", Role::Analyst, &[]).await;
-    assert_eq!(rows(&report(&app, &analyst, "shelters", "").await, SHELTERS).len(), 2);
+    assert_eq!(
+        rows(&report(&app, &analyst, "shelters", "").await, SHELTERS).len(),
+        2
+    );
 }
 
 async fn transport_lists_every_trip_with_its_manifest_by_person_id(app: TestApp) {
@@ -599,9 +967,22 @@ async fn transport_lists_every_trip_with_its_manifest_by_person_id(app: TestApp)
     first_rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut expected: Vec<Vec<String>> = Vec::new();
     let trip = |id: &str, center: &str, at: &str, taken: &str| -> Vec<String> {
-        let name = if center == "YER" { "Yerevan center" } else { "GORIS center" };
+        let name = if center == "YER" {
+            "Yerevan center"
+        } else {
+            "GORIS center"
+        };
         [
-            id, center, name, at, "35 TU 123", "10", taken, "MLSA", "Ministry of Labour and Social Affairs", "AM-KT",
+            id,
+            center,
+            name,
+            at,
+            "35 TU 123",
+            "10",
+            taken,
+            "MLSA",
+            "Ministry of Labour and Social Affairs",
+            "AM-KT",
             "Աբովյան",
         ]
         .iter()
@@ -621,40 +1002,69 @@ async fn transport_lists_every_trip_with_its_manifest_by_person_id(app: TestApp)
     let mut row = trip(empty, "GORIS", "2023-09-30T06:00:00Z", "0");
     row.extend([String::new(), String::new()]);
     expected.push(row);
-    let names: Vec<&str> = TRANSPORT.iter().map(|c| c.name).filter(|n| *n != "boarded_at").collect();
+    let names: Vec<&str> = TRANSPORT
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| *n != "boarded_at")
+        .collect();
     assert_eq!(pick(&all, &names), expected);
     // Boarded now (when recorded), in UTC; empty for the trip nobody boarded.
     assert!(all[..8].iter().all(|r| r["boarded_at"].ends_with('Z')));
     assert_eq!(all[8]["boarded_at"], "");
     // Person-level, yet no names.
-    assert!(!all.iter().any(|r| r.values().any(|v| v.contains("Հովհաննիսյան"))));
+    assert!(!all
+        .iter()
+        .any(|r| r.values().any(|v| v.contains("Հովհաննիսյան"))));
 
     let trips_of = |rows: &[BTreeMap<String, String>]| -> Vec<String> {
         let mut ids: Vec<String> = rows.iter().map(|r| r["trip_id"].clone()).collect();
         ids.dedup();
         ids
     };
-    let later = rows(&report(&app, app.admin(), "transport", "from=2023-09-29").await, TRANSPORT);
-    assert_eq!(trips_of(&later), [empty.clone()]);
-    let to = rows(&report(&app, app.admin(), "transport", "to=2023-09-28").await, TRANSPORT);
-    assert_eq!(trips_of(&to), [first.clone(), yer.clone()]);
-    let from_yer = rows(
-        &report(&app, app.admin(), "transport", &format!("center_id={}", f.yer)).await,
+    let later = rows(
+        &report(&app, app.admin(), "transport", "from=2023-09-29").await,
         TRANSPORT,
     );
-    assert_eq!(trips_of(&from_yer), [yer.clone()]);
+    assert_eq!(trips_of(&later), std::slice::from_ref(empty));
+    let to = rows(
+        &report(&app, app.admin(), "transport", "to=2023-09-28").await,
+        TRANSPORT,
+    );
+    assert_eq!(trips_of(&to), [first.clone(), yer.clone()]);
+    let from_yer = rows(
+        &report(
+            &app,
+            app.admin(),
+            "transport",
+            &format!("center_id={}", f.yer),
+        )
+        .await,
+        TRANSPORT,
+    );
+    assert_eq!(trips_of(&from_yer), std::slice::from_ref(yer));
 
     // Registrars: trips leaving their centers; analysts: never.
-    let registrar = app.user("goris-registrar", Role::Registrar, &["GORIS"]).await;
+    let registrar = app
+        .user("goris-registrar", Role::Registrar, &["GORIS"])
+        .await;
     let own = rows(&report(&app, &registrar, "transport", "").await, TRANSPORT);
     assert_eq!(trips_of(&own), [first.clone(), empty.clone()]);
-    let refused = report(&app, &registrar, "transport", &format!("center_id={}", f.yer)).await;
+    let refused = report(
+        &app,
+        &registrar,
+        "transport",
+        &format!("center_id={}", f.yer),
+    )
+    .await;
     assert_eq!(refused.status, 403, "{}", refused.text);
     let analyst = app.user("analyst", Role::Analyst, &[]).await;
     let refused = report(&app, &analyst, "transport", "").await;
     assert_eq!(refused.status, 403, "{}", refused.text);
     let auditor = app.user("auditor", Role::Auditor, &[]).await;
-    assert_eq!(rows(&report(&app, &auditor, "transport", "").await, TRANSPORT), all);
+    assert_eq!(
+        rows(&report(&app, &auditor, "transport", "").await, TRANSPORT),
+        all
+    );
 }
 
 async fn aid_reports_are_valid_hxl_with_bom_and_dated_filenames(app: TestApp) {

@@ -472,4 +472,3 @@ pub fn check_hxl(name: &str, csv: &str) {
         _ => panic!("{name} fails the HXL check:\n{printed}\n--- the file:\n{csv}"),
     }
 }
-
