@@ -672,9 +672,9 @@ pub fn placements_of(
         .collect()
 }
 
-/// Persons and households at each site at `as_of` (None: now), from the
-/// placements themselves.
-fn occupied_at(
+/// Persons and households at each site at `as_of`, from the placements
+/// themselves: those checked in at or before it and not checked out by then.
+pub(crate) fn occupied_at(
     conn: &mut DbConnection,
     as_of: NaiveDateTime,
     site: Option<Uuid>,

@@ -131,6 +131,7 @@ impl Series {
     }
 }
 
+
 /// Daily persons of one group (a center, or a center's sex and age band).
 #[derive(Default)]
 struct Daily {

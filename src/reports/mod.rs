@@ -14,10 +14,20 @@
 //! Who may pull what follows the JSON API the report mirrors: person-level
 //! reports are scoped like person records, aggregate ones like statistics,
 //! with the same small-cell suppression (see each report).
+//!
+//! The reports: [`displacement`] and [`registrations`] (arrivals and the
+//! people registered), [`assistance`] (who gave what to how many, 3W/4W),
+//! [`stock`] (levels and the ledger), [`shelters`] (capacity and occupancy
+//! per site) and [`transport`] (trips and manifests). Each module lists its
+//! columns and their HXL hashtags.
 
+pub mod assistance;
 pub mod csv;
 pub mod displacement;
 pub mod registrations;
+pub mod shelters;
+pub mod stock;
+pub mod transport;
 
 use std::io::Write;
 
@@ -43,15 +53,34 @@ pub use self::csv::{column, Column, Csv, Format};
 pub enum Report {
     Displacement,
     Registrations,
+    /// Who delivered what, where, to how many (3W/4W): [`assistance`].
+    Assistance,
+    /// Stock levels and ledger movements per center and item: [`stock`].
+    Stock,
+    /// Capacity and occupancy per site: [`shelters`].
+    Shelters,
+    /// Trips and their manifests, by person id: [`transport`].
+    Transport,
 }
 
 impl Report {
-    pub const ALL: [Report; 2] = [Report::Displacement, Report::Registrations];
+    pub const ALL: [Report; 6] = [
+        Report::Displacement,
+        Report::Registrations,
+        Report::Assistance,
+        Report::Stock,
+        Report::Shelters,
+        Report::Transport,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Report::Displacement => "displacement",
             Report::Registrations => "registrations",
+            Report::Assistance => "assistance",
+            Report::Stock => "stock",
+            Report::Shelters => "shelters",
+            Report::Transport => "transport",
         }
     }
 
@@ -64,6 +93,10 @@ impl Report {
         match self {
             Report::Displacement => displacement::columns(options),
             Report::Registrations => registrations::COLUMNS,
+            Report::Assistance => assistance::COLUMNS,
+            Report::Stock => stock::COLUMNS,
+            Report::Shelters => shelters::COLUMNS,
+            Report::Transport => transport::COLUMNS,
         }
     }
 
@@ -77,6 +110,10 @@ impl Report {
         match self {
             Report::Displacement => displacement::write(conn, request, out),
             Report::Registrations => registrations::write(conn, request, out),
+            Report::Assistance => assistance::write(conn, request, out),
+            Report::Stock => stock::write(conn, request, out),
+            Report::Shelters => shelters::write(conn, request, out),
+            Report::Transport => transport::write(conn, request, out),
         }
     }
 }
@@ -265,6 +302,14 @@ impl ReportQuery {
                 ),
             ));
         }
+        if report == Report::Shelters && self.from.is_some() {
+            // A snapshot has no start: refusing `from` is clearer than
+            // silently ignoring it.
+            return Err(ApiError::bad_parameter(
+                "from",
+                "the shelters report is a snapshot at `to` (or now): give `to` only",
+            ));
+        }
         Ok(Request {
             report,
             period: Period::parse(self.from.as_deref(), self.to.as_deref())?,
@@ -280,7 +325,7 @@ impl Report {
     /// Whether the report publishes counts of people that small-cell
     /// suppression applies to.
     fn suppressible(self) -> bool {
-        matches!(self, Report::Displacement)
+        matches!(self, Report::Displacement | Report::Assistance)
     }
 }
 
@@ -304,7 +349,7 @@ fn access(
     match report {
         // As the statistics API: suppressed unless a role with person-level
         // access asks otherwise.
-        Report::Displacement => {
+        Report::Displacement | Report::Assistance => {
             let access = crate::stats::access(caller, center, suppress, k)?;
             Ok((access.scope, access.suppress_below))
         }
@@ -323,6 +368,17 @@ fn access(
             };
             Ok((narrow(scope)?, None))
         }
+        // Not personal data: as `/api/v1/stock`.
+        Report::Stock => Ok((narrow(caller.aggregate_read_scope())?, None)),
+        // As `/api/v1/occupancy`: sites are not at centers and any role sees
+        // every site; `center_id` (checked against the caller's centers)
+        // narrows the report to the sites in that center's province.
+        Report::Shelters => match center {
+            Some(_) => Ok((narrow(caller.aggregate_read_scope())?, None)),
+            None => Ok((CenterScope::All, None)),
+        },
+        // Household and person ids: as trip manifests (person-level).
+        Report::Transport => Ok((narrow(caller.person_read_scope()?)?, None)),
     }
 }
 
@@ -359,6 +415,66 @@ pub fn export<W: Write>(
 
 /// Rows are read in chunks of this many.
 pub(crate) const CHUNK_ROWS: i64 = 10_000;
+
+/// The position of a row in a keyset-paged read: its time, then its id.
+pub(crate) type Keyset = (NaiveDateTime, String);
+
+/// Reads at most `limit` rows after the given position, in order.
+pub(crate) type Fetch<R> =
+    fn(&mut DbConnection, &Request, Option<&Keyset>, i64) -> Result<Vec<R>, ApiError>;
+
+/// Reads a table in keyset-paged chunks, ordered by `(time, id)`, and hands
+/// the rows out one at a time: only one chunk is held, however many rows
+/// there are.
+pub(crate) struct Paged<R> {
+    rows: std::collections::VecDeque<R>,
+    after: Option<Keyset>,
+    done: bool,
+    chunk: i64,
+    fetch: Fetch<R>,
+    /// A row's position.
+    key: fn(&R) -> Keyset,
+}
+
+impl<R> Paged<R> {
+    pub(crate) fn new(chunk: i64, fetch: Fetch<R>, key: fn(&R) -> Keyset) -> Paged<R> {
+        Paged {
+            rows: std::collections::VecDeque::new(),
+            after: None,
+            done: false,
+            chunk,
+            fetch,
+            key,
+        }
+    }
+
+    /// The next row, without taking it; reads the next chunk when needed.
+    pub(crate) fn peek(
+        &mut self,
+        conn: &mut DbConnection,
+        request: &Request,
+    ) -> Result<Option<&R>, ApiError> {
+        if self.rows.is_empty() && !self.done {
+            let chunk = (self.fetch)(conn, request, self.after.as_ref(), self.chunk)?;
+            self.done = (chunk.len() as i64) < self.chunk;
+            if let Some(last) = chunk.last() {
+                self.after = Some((self.key)(last));
+            }
+            self.rows.extend(chunk);
+        }
+        Ok(self.rows.front())
+    }
+
+    /// Takes the next row.
+    pub(crate) fn next(
+        &mut self,
+        conn: &mut DbConnection,
+        request: &Request,
+    ) -> Result<Option<R>, ApiError> {
+        self.peek(conn, request)?;
+        Ok(self.rows.pop_front())
+    }
+}
 
 /// Bytes handed to the HTTP response at a time.
 const CHUNK_BYTES: usize = 64 * 1024;

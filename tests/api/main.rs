@@ -4,6 +4,7 @@ mod contract;
 mod helpers;
 
 mod access;
+mod aid_reports;
 mod auth;
 mod centers;
 mod cli;
