@@ -194,8 +194,11 @@ fn prepare(conn: &mut DbConnection) -> (String, String) {
 /// households and needs), 20,000 persons per transaction: the raw baseline.
 fn insert_raw(conn: &mut DbConnection, center: &str, user: &str, rows: impl Iterator<Item = Row>) {
     let now = refuge::db::now();
-    let rows: Vec<Row> = rows.collect();
-    for transaction in rows.chunks(20_000) {
+    // 20,000 rows at a time: this process stays small, and so do the
+    // children it forks (a child's peak memory starts at its parent's size).
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let transaction: Vec<Row> = rows.by_ref().take(20_000).collect();
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             for batch in transaction.chunks(1_000) {
                 let households: Vec<_> = batch
@@ -348,7 +351,7 @@ fn export(persons: usize, database: Option<&str>) {
     for round in 1..=2 {
         println!("-- round {round}");
         let out = dir.path().join("refuge.csv");
-        let measured = measure(refuge_command(
+        let measured = measure(&mut refuge_command(
             &url,
             &["export", "registrations", "--out", out.to_str().unwrap()],
         ));
@@ -450,7 +453,7 @@ fn import(rows: usize, database: Option<&str>) {
         let db = open(&url);
         prepare(&mut db.connection_for_setup().unwrap());
         drop(db);
-        let measured = measure(refuge_command(
+        let measured = measure(&mut refuge_command(
             &url,
             &["import", file.to_str().unwrap(), "--username", "admin"],
         ));
