@@ -59,7 +59,14 @@ enum What {
 /// Persons per household in the generated data (the scenario's mean is about 3.8).
 const HOUSEHOLD_SIZE: usize = 4;
 const GIVEN: [&str; 8] = [
-    "Արամ", "Անի", "Նարեկ", "Մարիամ", "Տիգրան", "Լուսինե", "Դավիթ", "Գայանե",
+    "Արամ",
+    "Անի",
+    "Նարեկ",
+    "Մարիամ",
+    "Տիգրան",
+    "Լուսինե",
+    "Դավիթ",
+    "Գայանե",
 ];
 const FAMILY: [&str; 6] = [
     "Հովհաննիսյան",
@@ -344,7 +351,11 @@ fn export(persons: usize, database: Option<&str>) {
     println!(
         "seeded {persons} persons in {:.1} s ({})",
         seeding.elapsed().as_secs_f64(),
-        if database.is_some() { "PostgreSQL" } else { "SQLite" }
+        if database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
     );
 
     let postgres = database.is_some();
@@ -365,7 +376,10 @@ fn export(persons: usize, database: Option<&str>) {
                 url.as_str(),
                 "-q",
                 "-c",
-                &format!("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER)", dump_query(true)),
+                &format!(
+                    "COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER)",
+                    dump_query(true)
+                ),
             ]);
             c
         } else {
@@ -447,7 +461,11 @@ fn import(rows: usize, database: Option<&str>) {
         let raw = started.elapsed();
         drop(conn);
         drop(db);
-        println!("{:<52} {:>8.2} s", "raw batched INSERT (same rows, in this process)", raw.as_secs_f64());
+        println!(
+            "{:<52} {:>8.2} s",
+            "raw batched INSERT (same rows, in this process)",
+            raw.as_secs_f64()
+        );
 
         let url = fresh_database(database, dir.path(), &format!("import{round}"));
         let db = open(&url);

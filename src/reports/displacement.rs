@@ -131,7 +131,6 @@ impl Series {
     }
 }
 
-
 /// Daily persons of one group (a center, or a center's sex and age band).
 #[derive(Default)]
 struct Daily {

@@ -80,6 +80,14 @@ type PersonRow = (
     Option<String>,
 );
 
+/// One chunk: households, their members (by household and position) and
+/// the members' needs.
+struct Chunk {
+    households: Vec<HouseholdRow>,
+    members: Vec<PersonRow>,
+    needs: Vec<(String, String)>,
+}
+
 pub fn write<W: Write>(
     conn: &mut DbConnection,
     request: &Request,
@@ -89,85 +97,131 @@ pub fn write<W: Write>(
         .into_iter()
         .map(|c| (c.id.to_string(), c))
         .collect();
-    let mut after: Option<(NaiveDateTime, String)> = None;
-    loop {
-        let chunk = next_households(conn, request, after.as_ref())?;
-        let Some(last) = chunk.last() else {
-            return Ok(());
-        };
-        after = Some((last.2, last.0.clone()));
-        let ids: Vec<&str> = chunk.iter().map(|h| h.0.as_str()).collect();
-        let members: Vec<PersonRow> = persons::table
-            .filter(persons::household_id.eq_any(&ids))
-            .order((persons::household_id.asc(), persons::position.asc()))
-            .select((
-                persons::id,
-                persons::household_id,
-                persons::position,
-                persons::given_name,
-                persons::family_name,
-                persons::patronymic,
-                persons::name_latin,
-                persons::sex,
-                persons::birth_date,
-                persons::estimated_age,
-                persons::relationship,
-                persons::document_type,
-                persons::document_number,
-            ))
-            .load(conn)?;
-        let needs: Vec<(String, String)> = person_needs::table
-            .inner_join(persons::table)
-            .filter(persons::household_id.eq_any(&ids))
-            .order((person_needs::person_id.asc(), person_needs::code.asc()))
-            .select((person_needs::person_id, person_needs::code))
-            .load(conn)?;
-        let mut needs_of: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (person, code) in &needs {
-            needs_of.entry(person).or_default().push(code);
-        }
-        let mut members_of: HashMap<&str, Vec<&PersonRow>> = HashMap::new();
-        for member in &members {
-            members_of.entry(&member.1).or_default().push(member);
-        }
-        for household in &chunk {
-            let center = centers.get(&household.1);
-            let arrival_date = household.2.date();
-            for member in members_of.get(household.0.as_str()).into_iter().flatten() {
-                out.text(&household.0);
-                out.opt_text(center.map(|c| c.code.as_str()));
-                out.opt_text(center.map(|c| c.name.as_str()));
-                out.opt_text(center.map(|c| c.province.as_str()));
-                out.instant(household.2);
-                out.text(&household.3);
-                out.opt_text(household.4.as_deref());
-                out.opt_text(household.5.as_deref());
-                out.int(i64::from(household.6));
-                out.text(&member.0);
-                out.int(i64::from(member.2));
-                out.text(&member.3);
-                out.text(&member.4);
-                out.opt_text(member.5.as_deref());
-                out.opt_text(member.6.as_deref());
-                out.text(&member.7);
-                match member.8 {
-                    Some(date) => out.date(date),
-                    None => out.empty(),
+    // The database reads the next chunk while this thread writes the last
+    // one: on two cores that overlaps the two halves of the work.
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Result<Chunk, ApiError>>(1);
+        scope.spawn(move || {
+            let mut after: Option<(NaiveDateTime, String)> = None;
+            loop {
+                let chunk = read_chunk(conn, request, after.as_ref());
+                if let Ok(chunk) = &chunk {
+                    let Some(last) = chunk.households.last() else {
+                        return;
+                    };
+                    after = Some((last.2, last.0.clone()));
                 }
-                out.opt_int(member.9.map(i64::from));
-                out.text(AgeBand::of_person(member.8, member.9, arrival_date).label());
-                out.text(&member.10);
-                out.opt_text(member.11.as_deref());
-                out.opt_text(member.12.as_deref());
-                match needs_of.get(member.0.as_str()) {
-                    Some(codes) => out.text(&codes.join(";")),
-                    None => out.empty(),
+                let failed = chunk.is_err();
+                // A closed channel means the writer stopped (say, the client left).
+                if chunks.send(chunk).is_err() || failed {
+                    return;
                 }
-                out.instant(household.7);
-                out.end_row()?;
             }
+        });
+        for chunk in received {
+            write_chunk(out, &centers, &chunk?)?;
+        }
+        Ok(())
+    })
+}
+
+fn read_chunk(
+    conn: &mut DbConnection,
+    request: &Request,
+    after: Option<&(NaiveDateTime, String)>,
+) -> Result<Chunk, ApiError> {
+    let households = next_households(conn, request, after)?;
+    if households.is_empty() {
+        return Ok(Chunk {
+            households,
+            members: Vec::new(),
+            needs: Vec::new(),
+        });
+    }
+    let ids: Vec<&str> = households.iter().map(|h| h.0.as_str()).collect();
+    let members: Vec<PersonRow> = persons::table
+        .filter(persons::household_id.eq_any(&ids))
+        .order((persons::household_id.asc(), persons::position.asc()))
+        .select((
+            persons::id,
+            persons::household_id,
+            persons::position,
+            persons::given_name,
+            persons::family_name,
+            persons::patronymic,
+            persons::name_latin,
+            persons::sex,
+            persons::birth_date,
+            persons::estimated_age,
+            persons::relationship,
+            persons::document_type,
+            persons::document_number,
+        ))
+        .load(conn)?;
+    let needs: Vec<(String, String)> = person_needs::table
+        .inner_join(persons::table)
+        .filter(persons::household_id.eq_any(&ids))
+        .order((person_needs::person_id.asc(), person_needs::code.asc()))
+        .select((person_needs::person_id, person_needs::code))
+        .load(conn)?;
+    Ok(Chunk {
+        households,
+        members,
+        needs,
+    })
+}
+
+fn write_chunk<W: Write>(
+    out: &mut Csv<W>,
+    centers: &HashMap<String, Center>,
+    chunk: &Chunk,
+) -> Result<(), ApiError> {
+    let mut needs_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (person, code) in &chunk.needs {
+        needs_of.entry(person).or_default().push(code);
+    }
+    let mut members_of: HashMap<&str, Vec<&PersonRow>> = HashMap::new();
+    for member in &chunk.members {
+        members_of.entry(&member.1).or_default().push(member);
+    }
+    for household in &chunk.households {
+        let center = centers.get(&household.1);
+        let arrival_date = household.2.date();
+        for member in members_of.get(household.0.as_str()).into_iter().flatten() {
+            out.text(&household.0);
+            out.opt_text(center.map(|c| c.code.as_str()));
+            out.opt_text(center.map(|c| c.name.as_str()));
+            out.opt_text(center.map(|c| c.province.as_str()));
+            out.instant(household.2);
+            out.text(&household.3);
+            out.opt_text(household.4.as_deref());
+            out.opt_text(household.5.as_deref());
+            out.int(i64::from(household.6));
+            out.text(&member.0);
+            out.int(i64::from(member.2));
+            out.text(&member.3);
+            out.text(&member.4);
+            out.opt_text(member.5.as_deref());
+            out.opt_text(member.6.as_deref());
+            out.text(&member.7);
+            match member.8 {
+                Some(date) => out.date(date),
+                None => out.empty(),
+            }
+            out.opt_int(member.9.map(i64::from));
+            out.text(AgeBand::of_person(member.8, member.9, arrival_date).label());
+            out.text(&member.10);
+            out.opt_text(member.11.as_deref());
+            out.opt_text(member.12.as_deref());
+            match needs_of.get(member.0.as_str()) {
+                Some(codes) => out.text(&codes.join(";")),
+                None => out.empty(),
+            }
+            out.instant(household.7);
+            out.end_row()?;
         }
     }
+    Ok(())
 }
 
 /// The next chunk of households in arrival order, after `after`.
