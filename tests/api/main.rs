@@ -12,6 +12,7 @@ mod flows;
 mod households;
 mod housing;
 mod idempotency;
+mod imports;
 mod logs;
 mod operations;
 mod persons;
