@@ -307,7 +307,7 @@ impl Group {
 
 /// Reads a file as households, streaming.
 struct Households<R: Read> {
-    csv: csv::Reader<BufReader<R>>,
+    csv: csv::Reader<Lines<BufReader<R>>>,
     layout: Layout,
     record: csv::ByteRecord,
     /// The first row of the next household, read ahead.
@@ -328,7 +328,7 @@ impl<R: Read> Households<R> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(input);
+            .from_reader(Lines::new(input));
         let mut header = csv::ByteRecord::new();
         loop {
             if !csv.read_byte_record(&mut header).map_err(csv_error)? {
@@ -344,7 +344,8 @@ impl<R: Read> Households<R> {
                 break;
             }
         }
-        let line = header.position().map_or(1, |p| p.line());
+        let start = header.position().map_or(0, |p| p.byte());
+        let line = csv.get_mut().line_at(start);
         let Some(layout) = layout(&header, line, errors) else {
             return Ok(None);
         };
@@ -377,7 +378,8 @@ impl<R: Read> Households<R> {
                 continue;
             }
             self.rows += 1;
-            let line = self.record.position().map_or(0, |p| p.line());
+            let start = self.record.position().map_or(0, |p| p.byte());
+            let line = self.csv.get_mut().line_at(start);
             if self.record.len() != self.layout.width {
                 errors.push(
                     line,
@@ -452,6 +454,67 @@ impl<R: Read> Households<R> {
             }
         }
         Ok(Some(group))
+    }
+}
+
+/// Counts physical lines under the CSV parser. The csv crate's own line
+/// numbers are off for CRLF files and skipped blank lines; its byte offsets
+/// are reliable up to the line breaks before a record, which this tells
+/// from the line breaks it saw pass.
+struct Lines<R> {
+    inner: R,
+    /// Bytes passed to the parser so far.
+    offset: u64,
+    /// Offsets of the `\r` and `\n` bytes the parser has read but whose
+    /// record has not been numbered yet (at most a parser buffer's worth).
+    breaks: std::collections::VecDeque<(u64, u8)>,
+    /// `\n` bytes before the last numbered record.
+    newlines: u64,
+}
+
+impl<R> Lines<R> {
+    fn new(inner: R) -> Self {
+        Lines {
+            inner,
+            offset: 0,
+            breaks: std::collections::VecDeque::new(),
+            newlines: 0,
+        }
+    }
+
+    /// The physical line (from 1) of the record the parser reports at
+    /// `start`: the line breaks before it, and those right at `start` (the
+    /// end of the previous record's terminator, skipped blank lines), which
+    /// the parser counts into the record.
+    fn line_at(&mut self, start: u64) -> u64 {
+        let mut at = start;
+        while let Some(&(offset, byte)) = self.breaks.front() {
+            if offset < start || offset == at {
+                if offset == at {
+                    at += 1;
+                }
+                if byte == b'\n' {
+                    self.newlines += 1;
+                }
+                self.breaks.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.newlines + 1
+    }
+}
+
+impl<R: Read> Read for Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, byte) in buf[..n].iter().enumerate() {
+            if *byte == b'\n' || *byte == b'\r' {
+                self.breaks.push_back((self.offset + i as u64, *byte));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -1533,6 +1596,25 @@ mod tests {
         let rows = rows.unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [4, 6]);
         assert_eq!(rows[0].cell(col::CENTER_CODE), "x\ny");
+    }
+
+    #[test]
+    fn lines_are_physical_with_crlf_blank_lines_and_multi_line_fields() {
+        let header = COLUMNS.join(",");
+        let row = |r: &str| format!("{r}{}", ",".repeat(COLUMNS.len() - 1));
+        for newline in ["\n", "\r\n"] {
+            let text = format!(
+                "{newline}{header}{newline}{a}{newline}{newline}{newline}\"B{newline}{newline}b\"{rest}{newline}{c}{newline}{newline}{d}",
+                a = row("A"),
+                rest = ",".repeat(COLUMNS.len() - 1),
+                c = row("C"),
+                d = row("D"),
+            );
+            let (rows, errors) = check(&text);
+            assert!(errors.is_empty(), "{errors:?}");
+            let lines: Vec<u64> = rows.unwrap().iter().map(|r| r.line).collect();
+            assert_eq!(lines, [3, 6, 9, 11], "{newline:?}");
+        }
     }
 
     #[test]
