@@ -1061,7 +1061,8 @@ pub async fn run(
         .await?;
     let mut summary = checked.map_err(|report| ApiError::ImportInvalid(Box::new(report)))?;
     summary.dry_run = dry_run;
-    if dry_run {
+    if dry_run || summary.created.households == 0 {
+        // Nothing to write (a re-import): the second pass would only skip.
         return Ok(summary);
     }
     let written = write(db, source, Arc::new(context), registered_by, progress).await?;
@@ -1269,14 +1270,17 @@ fn next_batch(reader: &mut Reader, context: &Context) -> Result<Vec<Prepared>, A
 /// edited during `refuge import`): what was written stays, and is skipped
 /// when the import is run again.
 fn file_changed(errors: Errors) -> ApiError {
-    let mut report = errors.report(0);
-    for error in &mut report.errors {
-        error.message = format!(
-            "{} (the file changed while it was being imported; the households before this line were imported)",
-            error.message
-        );
+    let report = errors.report(0);
+    let first = report.errors.first();
+    ApiError::Conflict {
+        code: "import-file-changed",
+        detail: format!(
+            "the file changed after it was validated (line {}: {}); the households before that line \
+             were imported: validate and import the file again",
+            first.map_or(0, |e| e.line),
+            first.map_or("", |e| e.message.as_str())
+        ),
     }
-    ApiError::ImportInvalid(Box::new(report))
 }
 
 /// Writes one batch in the caller's transaction, skipping households an
