@@ -17,8 +17,8 @@ use crate::error::{ApiError, PROBLEM_JSON};
 use crate::provinces::Provinces;
 use crate::{
     accounts, assistance, auth, centers, coverage, distributions, entitlements, flows, health,
-    housing, needs, organizations, persons, referrals, registration, reports, stats, stock,
-    transport,
+    housing, imports, needs, organizations, persons, referrals, registration, reports, stats,
+    stock, transport,
 };
 
 /// Why the service could not start.
@@ -70,6 +70,7 @@ impl Application {
         let tokens = web::Data::new(auth::Tokens::new(&settings.auth));
         let provinces = web::Data::new(provinces);
         let stats_settings = web::Data::new(settings.stats.clone());
+        let import_settings = web::Data::new(settings.imports.clone());
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -77,6 +78,7 @@ impl Application {
                 .app_data(tokens.clone())
                 .app_data(provinces.clone())
                 .app_data(stats_settings.clone())
+                .app_data(import_settings.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(crate::extract::BodyLimit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -184,6 +186,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(registration::get))
                         .route(web::patch().to(registration::patch)),
                 )
+                .route("/imports", web::post().to(imports::create))
+                .route("/imports/template.csv", web::get().to(imports::template))
                 .route("/persons", web::get().to(persons::search))
                 .route("/persons/{id}", web::get().to(persons::get))
                 .service(
@@ -304,7 +308,7 @@ fn problem_for_framework_errors<B: MessageBody + 'static>(
         404 => ApiError::NotFound("no such route".into()),
         405 => ApiError::MethodNotAllowed,
         413 => ApiError::PayloadTooLarge { limit: 0 },
-        415 => ApiError::UnsupportedMediaType,
+        415 => ApiError::UnsupportedMediaType("application/json"),
         400 => ApiError::BadRequest {
             detail: "the request could not be understood".into(),
             errors: vec![],

@@ -175,6 +175,19 @@ impl Caller {
         }
     }
 
+    /// Where the caller may register records: admins everywhere, registrars
+    /// at their centers; every other role nowhere (403).
+    pub fn registration_scope(&self) -> Result<CenterScope, ApiError> {
+        match self.role {
+            Role::Admin => Ok(CenterScope::All),
+            Role::Registrar => Ok(CenterScope::Only(self.centers.clone())),
+            _ => Err(ApiError::Forbidden(format!(
+                "the {} role cannot register or correct records at centers",
+                self.role
+            ))),
+        }
+    }
+
     /// May deliver aid (housing, items, transport) to households registered
     /// at `center`: admins anywhere, registrars and aid workers at their centers.
     pub fn require_aid(&self, center: Uuid) -> Result<(), ApiError> {

@@ -23,6 +23,7 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     pub provinces: ProvinceSettings,
     pub stats: StatsSettings,
+    pub imports: ImportSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -108,6 +109,14 @@ pub struct StatsSettings {
     pub suppression_k: i64,
 }
 
+/// `[imports]`: bulk CSV imports of registrations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSettings {
+    /// Largest accepted upload to `POST /api/v1/imports`, in bytes (413 past it).
+    pub max_bytes: u64,
+}
+
 impl Settings {
     /// Loads the defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, config::ConfigError> {
@@ -151,6 +160,9 @@ impl Settings {
         }
         if self.stats.origin_population < 1 {
             return Err("stats.origin_population must be at least 1".into());
+        }
+        if self.imports.max_bytes == 0 {
+            return Err("imports.max_bytes must be at least 1".into());
         }
         if self.stats.suppression_k < 2 {
             return Err("stats.suppression_k must be at least 2".into());

@@ -438,6 +438,15 @@ macro_rules! per_backend {
     };
 }
 
+/// Most bound parameters one statement may carry on both backends: SQLite's
+/// limit (PostgreSQL allows 65,535).
+pub const MAX_BIND_PARAMS: usize = 32_766;
+
+/// Rows of `columns` values each that one multi-row INSERT may carry.
+pub const fn rows_per_insert(columns: usize) -> usize {
+    MAX_BIND_PARAMS / columns
+}
+
 /// Maps a unique-constraint violation to `on_conflict`, anything else to a 500.
 /// Constraint names are only reported by PostgreSQL, so callers use this at
 /// the one query that can hit the constraint they mean.

@@ -40,6 +40,25 @@ impl FieldError {
     }
 }
 
+/// One problem in an import file: the physical line (1 is the header), the
+/// CSV column (None for the whole row), a stable code and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub column: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// What an invalid import file gets back: the first errors by line, how
+/// many there are in all, and how many data rows the file has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportErrors {
+    pub errors: Vec<RowError>,
+    pub error_count: usize,
+    pub rows: u64,
+}
+
 /// Every way a request can fail.
 #[derive(Debug)]
 pub enum ApiError {
@@ -75,12 +94,15 @@ pub enum ApiError {
     PreconditionFailed { current_version: i32 },
     /// 413: the body is larger than the configured limit.
     PayloadTooLarge { limit: usize },
-    /// 415: the body is not `application/json`.
-    UnsupportedMediaType,
+    /// 415: the body is not of the media type the operation takes (named here,
+    /// e.g. `application/json`).
+    UnsupportedMediaType(&'static str),
     /// 422: the body is JSON but its content is invalid.
     Validation(Vec<FieldError>),
     /// 422: an idempotency key was reused for a different request.
     IdempotencyKeyReused,
+    /// 422: an import file has invalid rows; nothing was imported.
+    ImportInvalid(Box<ImportErrors>),
     /// 428: a conditional request is required (`If-Match`).
     PreconditionRequired,
     /// 503: the database is unreachable or the pool is exhausted.
@@ -129,9 +151,10 @@ impl ApiError {
             ApiError::Conflict { code, .. } | ApiError::EntitlementRefused { code, .. } => code,
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
-            ApiError::UnsupportedMediaType => "unsupported-media-type",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation-failed",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::ImportInvalid(_) => "import-invalid",
             ApiError::PreconditionRequired => "precondition-required",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::Internal(_) => "internal-error",
@@ -150,9 +173,10 @@ impl ApiError {
             ApiError::EntitlementRefused { .. } => "Beyond the entitlement",
             ApiError::PreconditionFailed { .. } => "Version mismatch",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
-            ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Validation(_) => "Invalid request",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
+            ApiError::ImportInvalid(_) => "Invalid import file",
             ApiError::PreconditionRequired => "Precondition required",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
@@ -174,10 +198,23 @@ impl ApiError {
                  fetch it again, reapply the correction and send If-Match: \"{current_version}\""
             ),
             ApiError::PayloadTooLarge { limit } => format!("the body exceeds the limit of {limit} bytes"),
-            ApiError::UnsupportedMediaType => "send the body as application/json".into(),
+            ApiError::UnsupportedMediaType(expected) => format!("send the body as {expected}"),
             ApiError::Validation(errors) => match errors.len() {
                 1 => format!("{}: {}", errors[0].field, errors[0].message),
                 n => format!("{n} fields are invalid; see errors"),
+            },
+            ApiError::ImportInvalid(report) => match report.errors.first() {
+                Some(first) if report.error_count == 1 => format!(
+                    "line {}{}: {}; nothing was imported",
+                    first.line,
+                    first.column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default(),
+                    first.message
+                ),
+                _ => format!(
+                    "{} errors in the file (the first {} by line are listed); nothing was imported",
+                    report.error_count,
+                    report.errors.len()
+                ),
             },
             ApiError::IdempotencyKeyReused => "this Idempotency-Key was already used for a different request; \
                  a retry must repeat the original request exactly, and a new request needs a new key"
@@ -191,10 +228,13 @@ impl ApiError {
         }
     }
 
-    fn field_errors(&self) -> Option<&[FieldError]> {
+    fn errors(&self) -> Option<ProblemErrors<'_>> {
         match self {
-            ApiError::Validation(errors) => Some(errors),
-            ApiError::BadRequest { errors, .. } if !errors.is_empty() => Some(errors),
+            ApiError::Validation(errors) => Some(ProblemErrors::Fields(errors)),
+            ApiError::BadRequest { errors, .. } if !errors.is_empty() => {
+                Some(ProblemErrors::Fields(errors))
+            }
+            ApiError::ImportInvalid(report) => Some(ProblemErrors::Rows(&report.errors)),
             _ => None,
         }
     }
@@ -227,6 +267,15 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+/// The `errors` of a problem: offending fields of a request, or offending
+/// lines of an import file.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ProblemErrors<'a> {
+    Fields(&'a [FieldError]),
+    Rows(&'a [RowError]),
+}
+
 /// The problem document sent for every error.
 #[derive(Debug, Serialize)]
 pub struct Problem<'a> {
@@ -237,7 +286,13 @@ pub struct Problem<'a> {
     pub detail: String,
     pub code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<&'a [FieldError]>,
+    pub errors: Option<ProblemErrors<'a>>,
+    /// For `import-invalid`: how many errors the file has (only the first
+    /// 1,000 by line are in `errors`) and how many data rows it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
     /// For `entitlement-exceeded` and `not-entitled`: the rule, what it
     /// allows in the period and what the household already received.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -255,10 +310,10 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } | ApiError::EntitlementRefused { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_)
+            | ApiError::IdempotencyKeyReused
+            | ApiError::ImportInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -279,7 +334,15 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             code,
-            errors: self.field_errors(),
+            errors: self.errors(),
+            error_count: match &self {
+                ApiError::ImportInvalid(report) => Some(report.error_count),
+                _ => None,
+            },
+            rows: match &self {
+                ApiError::ImportInvalid(report) => Some(report.rows),
+                _ => None,
+            },
             entitlement: match &self {
                 ApiError::EntitlementRefused { entitlement, .. } => Some(entitlement),
                 _ => None,

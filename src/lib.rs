@@ -15,7 +15,8 @@
 //! - [`stats`] answers dashboards from aggregates kept current in every
 //!   registration transaction; [`suppression`] withholds small counts.
 //! - [`reports`] streams CSV exports (with HXL hashtags) for aid agencies.
-//! - [`idempotency`] makes retried writes safe.
+//! - [`idempotency`] makes retried writes safe; [`imports`] loads households
+//!   in bulk from CSV files through the same rules, idempotently.
 //! - [`scenario`] plans a replay of the documented 2023 exodus (pure data,
 //!   no database), for demonstrations, load tests and checks of the reports.
 //! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
@@ -39,6 +40,7 @@ pub mod flows;
 pub mod health;
 pub mod housing;
 pub mod idempotency;
+pub mod imports;
 pub mod needs;
 pub mod organizations;
 pub mod persons;

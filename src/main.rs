@@ -48,6 +48,21 @@ enum Command {
     /// Write a CSV report to a file, as `GET /api/v1/reports/{name}.csv`
     /// gives it to an admin (see the README's "Reports").
     Export(ExportArgs),
+    /// Import households and members from a CSV file (layout: README, or
+    /// GET /api/v1/imports/template.csv). The whole file is validated first;
+    /// nothing is written unless every row is valid. Importing the same file
+    /// again changes nothing.
+    Import {
+        /// The CSV file (UTF-8, header row, one row per person).
+        file: PathBuf,
+        /// Only validate the file and report what would be created.
+        #[arg(long)]
+        dry_run: bool,
+        /// The account the import acts as and records as `registered_by`:
+        /// an admin, or a registrar assigned to the file's centers.
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
     /// Check or rebuild the statistics aggregates.
     Stats {
         #[command(subcommand)]
@@ -196,8 +211,12 @@ fn main() -> ExitCode {
         }
     };
     let mut log = settings.log.clone();
-    if matches!(cli.command, Command::Scenario { .. }) && log.level == "info" {
-        // One line per replayed record would drown the progress bar.
+    if matches!(
+        cli.command,
+        Command::Scenario { .. } | Command::Import { .. }
+    ) && log.level == "info"
+    {
+        // Log lines would drown the progress bar.
         log.level = "warn".into();
     }
     refuge::init_logging(&log);
@@ -215,6 +234,11 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
         Command::Serve => serve(settings),
         Command::Stats { command } => stats(command, &settings),
         Command::Export(args) => export(args, &settings),
+        Command::Import {
+            file,
+            dry_run,
+            username,
+        } => import(file, dry_run, &username, &settings),
         Command::Scenario {
             command:
                 ScenarioCommand::Nk2023 {
@@ -428,6 +452,103 @@ fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
         args.out.display()
     );
     Ok(())
+}
+
+/// `refuge import`: the API's import, run directly on the configured database.
+fn import(file: PathBuf, dry_run: bool, username: &str, settings: &Settings) -> Result<(), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use refuge::imports::{self, Pass};
+
+    let size = std::fs::metadata(&file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+        .len();
+    let provinces = Provinces::new(&settings.provinces.extra)?;
+    let db = open(settings)?;
+    db.migrate().map_err(|e| e.to_string())?;
+    let user = {
+        let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+        accounts::find_by_username(&mut conn, username).map_err(|e| e.to_string())?
+    }
+    .filter(|user| !user.disabled)
+    .ok_or_else(|| format!("no active account named {username:?}"))?;
+    let caller = refuge::auth::Caller {
+        user_id: user.id,
+        username: user.username,
+        role: user.role,
+        centers: user.centers,
+    };
+    let scope = caller
+        .registration_scope()
+        .map_err(|e| format!("{username}: {e}"))?;
+
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left) {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message("validating");
+    let writing = AtomicBool::new(false);
+    let progress_bar = bar.clone();
+    let progress: imports::Progress = Arc::new(move |pass, bytes| {
+        if pass == Pass::Writing && !writing.swap(true, Ordering::Relaxed) {
+            progress_bar.set_message("importing");
+            progress_bar.reset();
+        }
+        progress_bar.set_position(bytes);
+    });
+    let options = imports::Options {
+        dry_run,
+        registered_by: caller.user_id,
+        scope,
+        provinces,
+    };
+    let result = actix_web::rt::System::new().block_on(imports::run(
+        &db,
+        Arc::new(file.clone()),
+        options,
+        progress,
+    ));
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Err(refuge::error::ApiError::ImportInvalid(report)) => {
+            for error in &report.errors {
+                eprintln!(
+                    "{}:{}{}: {} ({})",
+                    file.display(),
+                    error.line,
+                    error
+                        .column
+                        .as_ref()
+                        .map(|c| format!(" {c}"))
+                        .unwrap_or_default(),
+                    error.message,
+                    error.code
+                );
+            }
+            if report.error_count > report.errors.len() {
+                eprintln!("... and {} more", report.error_count - report.errors.len());
+            }
+            Err(format!(
+                "{} error(s) in {} ({} rows); nothing was imported",
+                report.error_count,
+                file.display(),
+                report.rows
+            ))
+        }
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {

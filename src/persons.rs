@@ -80,19 +80,18 @@ pub fn insert_name_keys<'a>(
                 .map(move |key| (key, id.clone()))
         })
         .collect();
-    let rows = || -> Vec<_> {
-        keys.iter()
-            .map(|(key, id)| {
-                (
-                    person_name_keys::name_key.eq(key),
-                    person_name_keys::person_id.eq(id),
-                )
-            })
-            .collect()
-    };
-    if !keys.is_empty() {
+    let rows: Vec<_> = keys
+        .iter()
+        .map(|(key, id)| {
+            (
+                person_name_keys::name_key.eq(key),
+                person_name_keys::person_id.eq(id),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(crate::db::rows_per_insert(2)) {
         crate::per_backend!(conn, |c| diesel::insert_into(person_name_keys::table)
-            .values(rows())
+            .values(chunk)
             .execute(c))?;
     }
     Ok(())

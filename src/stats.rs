@@ -209,6 +209,25 @@ pub fn record(
     let mut delta = Delta::default();
     delta.add(after, 1);
     delta.add(before, -1);
+    apply(conn, delta)
+}
+
+/// Applies many registrations to the aggregates at once: what [`record`]
+/// does for each of them, summed into one delta (one upsert per aggregate
+/// table, or nothing but a sum inside a group commit).
+pub fn record_registrations(
+    conn: &mut DbConnection,
+    households: &[Household],
+) -> Result<(), ApiError> {
+    let mut delta = Delta::default();
+    for household in households {
+        delta.add(Some(household), 1);
+    }
+    apply(conn, delta)
+}
+
+/// Adds `delta` to the group's delta inside a group commit, else writes it.
+fn apply(conn: &mut DbConnection, delta: Delta) -> Result<(), ApiError> {
     let delta = match DEFERRED.with_borrow_mut(|deferred| match deferred {
         Some(pending) => {
             pending.merge(delta);

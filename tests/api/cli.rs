@@ -197,3 +197,83 @@ fn a_small_scenario_replay_reproduces_its_figures_and_can_run_again() {
     assert!(!bad.status.success());
     assert!(text(&bad).contains("--scale"), "{}", text(&bad));
 }
+
+#[test]
+fn a_csv_file_imports_once_from_the_command_line_after_a_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let center = refuge(
+        dir.path(),
+        &[
+            "center",
+            "add",
+            "--code",
+            "GORIS",
+            "--name",
+            "Goris hub",
+            "--kind",
+            "registration_center",
+            "--province",
+            "AM-SU",
+        ],
+        "",
+    );
+    assert!(center.status.success(), "{}", text(&center));
+    let admin = refuge(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "an admin password\n",
+    );
+    assert!(admin.status.success(), "{}", text(&admin));
+    let file = dir.path().join("goris.csv");
+    std::fs::write(&file, crate::imports::csv_file("GORIS", 50)).unwrap();
+    let file = file.to_str().unwrap();
+    let summary = |output: &Output| -> serde_json::Value {
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("a JSON summary: {}", text(output)))
+    };
+
+    let dry = refuge(dir.path(), &["import", file, "--dry-run"], "");
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert_eq!(summary(&dry)["dry_run"], true);
+    assert_eq!(summary(&dry)["created"]["households"], 50);
+
+    let imported = refuge(dir.path(), &["import", file], "");
+    assert!(imported.status.success(), "{}", text(&imported));
+    assert_eq!(
+        summary(&imported)["created"],
+        serde_json::json!({"households": 50, "persons": 200})
+    );
+    let again = refuge(dir.path(), &["import", file, "--username", "admin"], "");
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(summary(&again)["created"]["households"], 0);
+    assert_eq!(summary(&again)["unchanged"]["households"], 50);
+    let verify = refuge(dir.path(), &["stats", "verify"], "");
+    assert!(verify.status.success(), "{}", text(&verify));
+
+    let bad = dir.path().join("bad.csv");
+    let content = crate::imports::csv_file("GORIS", 2).replacen(",male,", ",M,", 1);
+    std::fs::write(&bad, content).unwrap();
+    let refused = refuge(dir.path(), &["import", bad.to_str().unwrap()], "");
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("bad.csv:2 sex: expected"),
+        "{}",
+        text(&refused)
+    );
+    assert!(text(&refused).contains("1 error(s)"), "{}", text(&refused));
+
+    let nobody = refuge(dir.path(), &["import", file, "--username", "nobody"], "");
+    assert!(!nobody.status.success());
+    assert!(
+        text(&nobody).contains("no active account"),
+        "{}",
+        text(&nobody)
+    );
+}

@@ -131,21 +131,31 @@ impl Response {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {})
+            .await
+            .expect("PostgreSQL is required for this test")
+    }
+
+    /// A server whose settings `configure` adjusted first; `None` for
+    /// PostgreSQL when it is unreachable and not required (see [`TestApp::spawn_postgres`]).
+    pub async fn spawn_with(backend: Backend, configure: fn(&mut Settings)) -> Option<TestApp> {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("refuge.db").display());
-                Self::start(backend, url, Some(dir), None).await
+                Some(Self::start(backend, url, Some(dir), None, configure).await)
             }
-            Backend::Postgres => Self::spawn_postgres()
-                .await
-                .expect("PostgreSQL is required for this test"),
+            Backend::Postgres => Self::spawn_postgres_with(configure).await,
         }
     }
 
     /// A server on a fresh PostgreSQL database, or `None` (with a notice on
     /// the terminal) when no PostgreSQL server is reachable and CI does not require one.
     pub async fn spawn_postgres() -> Option<TestApp> {
+        Self::spawn_postgres_with(|_| {}).await
+    }
+
+    async fn spawn_postgres_with(configure: fn(&mut Settings)) -> Option<TestApp> {
         let admin_url = postgres_admin_url();
         let mut admin = match diesel::PgConnection::establish(&admin_url) {
             Ok(conn) => conn,
@@ -179,7 +189,7 @@ impl TestApp {
             None => panic!("REFUGE_TEST_POSTGRES_URL must end with /DATABASE"),
         };
         let pg = PgDatabase { admin_url, name };
-        Some(Self::start(Backend::Postgres, url, None, Some(pg)).await)
+        Some(Self::start(Backend::Postgres, url, None, Some(pg), configure).await)
     }
 
     async fn start(
@@ -187,6 +197,7 @@ impl TestApp {
         url: String,
         dir: Option<tempfile::TempDir>,
         pg: Option<PgDatabase>,
+        configure: fn(&mut Settings),
     ) -> TestApp {
         let mut settings = Settings::load(None).expect("default settings");
         settings.server.port = 0;
@@ -196,6 +207,7 @@ impl TestApp {
         settings.database.pool_size = 4;
         settings.bootstrap.admin_password = SecretString::from(ADMIN_PASSWORD);
         settings.bootstrap.admin_password_file = String::new();
+        configure(&mut settings);
         let build_settings = settings.clone();
         let app = tokio::task::spawn_blocking(move || Application::build(&build_settings))
             .await

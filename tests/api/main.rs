@@ -13,6 +13,7 @@ mod flows;
 mod households;
 mod housing;
 mod idempotency;
+mod imports;
 mod logs;
 mod operations;
 mod persons;
