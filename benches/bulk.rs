@@ -23,7 +23,9 @@ use diesel::prelude::*;
 use rand::{Rng, SeedableRng};
 use refuge::config::Settings;
 use refuge::db::{Db, DbConnection};
-use refuge::schema::{centers, households, person_needs, persons, users};
+use refuge::schema::{
+    centers, households, idempotency_keys, person_name_keys, person_needs, persons, users,
+};
 use secrecy::SecretString;
 
 #[derive(Parser, Debug)]
@@ -53,6 +55,9 @@ enum What {
         rows: usize,
         #[arg(long)]
         database: Option<String>,
+        /// Keep the generated file and SQLite databases (prints where).
+        #[arg(long)]
+        keep: bool,
     },
 }
 
@@ -199,7 +204,15 @@ fn prepare(conn: &mut DbConnection) -> (String, String) {
 
 /// Inserts `rows` with multi-row INSERTs of 1,000 persons (and their
 /// households and needs), 20,000 persons per transaction: the raw baseline.
-fn insert_raw(conn: &mut DbConnection, center: &str, user: &str, rows: impl Iterator<Item = Row>) {
+/// With `derived`, also the rows refuge derives from them: each person's
+/// name search keys and each household's import fingerprint.
+fn insert_raw(
+    conn: &mut DbConnection,
+    center: &str,
+    user: &str,
+    rows: impl Iterator<Item = Row>,
+    derived: bool,
+) {
     let now = refuge::db::now();
     // 20,000 rows at a time: this process stays small, and so do the
     // children it forks (a child's peak memory starts at its parent's size).
@@ -269,6 +282,47 @@ fn insert_raw(conn: &mut DbConnection, center: &str, user: &str, rows: impl Iter
                         .values(&needs)
                         .execute(c))?;
                 }
+                if derived {
+                    let keys: Vec<_> = batch
+                        .iter()
+                        .flat_map(|r| {
+                            let person = uuid(4, r.household * HOUSEHOLD_SIZE + r.position);
+                            refuge::persons::search_keys(&[r.given, r.family])
+                                .into_iter()
+                                .map(move |key| {
+                                    (
+                                        person_name_keys::name_key.eq(key),
+                                        person_name_keys::person_id.eq(person.clone()),
+                                    )
+                                })
+                        })
+                        .collect();
+                    for chunk in keys.chunks(5_000) {
+                        refuge::per_backend!(conn, |c| diesel::insert_into(
+                            person_name_keys::table
+                        )
+                        .values(chunk)
+                        .execute(c))?;
+                    }
+                    let fingerprints: Vec<_> = batch
+                        .iter()
+                        .filter(|r| r.position == 0)
+                        .map(|r| {
+                            (
+                                idempotency_keys::scope.eq("import"),
+                                idempotency_keys::idempotency_key.eq(uuid(3, r.household)),
+                                idempotency_keys::request_hash.eq(format!("{:064x}", r.household)),
+                                idempotency_keys::response_status.eq(201),
+                                idempotency_keys::response_body.eq("{}"),
+                                idempotency_keys::resource_id.eq(uuid(3, r.household)),
+                                idempotency_keys::created_at.eq(now),
+                            )
+                        })
+                        .collect();
+                    refuge::per_backend!(conn, |c| diesel::insert_into(idempotency_keys::table)
+                        .values(&fingerprints)
+                        .execute(c))?;
+                }
             }
             Ok(())
         })
@@ -277,6 +331,7 @@ fn insert_raw(conn: &mut DbConnection, center: &str, user: &str, rows: impl Iter
 }
 
 /// Runs a command to completion: wall time and peak resident memory (KiB).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also reads its peak memory
 fn measure(command: &mut Command) -> (Duration, i64) {
     let started = Instant::now();
     let child = command.spawn().expect("the command starts");
@@ -341,7 +396,7 @@ fn export(persons: usize, database: Option<&str>) {
     let mut conn = db.connection_for_setup().unwrap();
     let (center, user) = prepare(&mut conn);
     let seeding = Instant::now();
-    insert_raw(&mut conn, &center, &user, generate(persons));
+    insert_raw(&mut conn, &center, &user, generate(persons), false);
     if let DbConnection::Postgres(pg) = &mut *conn {
         use diesel::connection::SimpleConnection;
         pg.batch_execute("VACUUM ANALYZE").unwrap();
@@ -442,8 +497,11 @@ fn write_import_csv(path: &Path, rows: impl Iterator<Item = Row>) {
 
 /// A small program's worth of raw inserting, run in this process: the time
 /// of `insert_raw` alone (the database is prepared first, not timed).
-fn import(rows: usize, database: Option<&str>) {
+fn import(rows: usize, database: Option<&str>, keep: bool) {
     let dir = tempfile::tempdir().unwrap();
+    if keep {
+        println!("files in {}", dir.path().display());
+    }
     let file: PathBuf = dir.path().join("import.csv");
     write_import_csv(&file, generate(rows));
     println!(
@@ -452,20 +510,18 @@ fn import(rows: usize, database: Option<&str>) {
     );
     for round in 1..=2 {
         println!("-- round {round}");
-        let url = fresh_database(database, dir.path(), &format!("raw{round}"));
-        let db = open(&url);
-        let mut conn = db.connection_for_setup().unwrap();
-        let (center, user) = prepare(&mut conn);
-        let started = Instant::now();
-        insert_raw(&mut conn, &center, &user, generate(rows));
-        let raw = started.elapsed();
-        drop(conn);
-        drop(db);
-        println!(
-            "{:<52} {:>8.2} s",
-            "raw batched INSERT (same rows, in this process)",
-            raw.as_secs_f64()
-        );
+        for (derived, label) in [
+            (false, "raw batched INSERT: households, persons, needs"),
+            (true, "  + search keys and fingerprints (all import writes)"),
+        ] {
+            let url = fresh_database(database, dir.path(), &format!("raw{round}{derived}"));
+            let db = open(&url);
+            let mut conn = db.connection_for_setup().unwrap();
+            let (center, user) = prepare(&mut conn);
+            let started = Instant::now();
+            insert_raw(&mut conn, &center, &user, generate(rows), derived);
+            println!("{label:<52} {:>8.2} s", started.elapsed().as_secs_f64());
+        }
 
         let url = fresh_database(database, dir.path(), &format!("import{round}"));
         let db = open(&url);
@@ -477,12 +533,19 @@ fn import(rows: usize, database: Option<&str>) {
         ));
         report("refuge import", measured, None);
     }
+    if keep {
+        let _ = dir.keep();
+    }
 }
 
 fn main() {
     let args = Args::parse();
     match args.what {
         What::Export { persons, database } => export(persons, database.as_deref()),
-        What::Import { rows, database } => import(rows, database.as_deref()),
+        What::Import {
+            rows,
+            database,
+            keep,
+        } => import(rows, database.as_deref(), keep),
     }
 }

@@ -131,7 +131,7 @@ pub const SCOPE: &str = "import";
 
 /// Households per write transaction: large enough to be fast, small enough
 /// that a desk registration queued behind it waits a fraction of a second.
-pub const BATCH: usize = 500;
+pub const BATCH: usize = 2000;
 
 /// Households whose fingerprints are looked up in one query while validating.
 const LOOKUP_BATCH: usize = 1000;

@@ -405,7 +405,7 @@ fn scenario(
 fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
     let db = open(settings)?;
     db.migrate().map_err(|e| e.to_string())?;
-    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+    let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
     let center_id = match &args.center {
         Some(code) => Some(
             centers::find_by_code(&mut conn, code)
