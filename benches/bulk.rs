@@ -170,6 +170,19 @@ fn open(url: &str) -> Db {
     db
 }
 
+/// The connection that seeds: with SQLite's default page cache rather than
+/// the server writer's 64 MiB, so that this process stays small (a child's
+/// peak memory starts at its parent's size at `fork`) and the raw baseline
+/// gets no help the import would not have by default.
+fn seeding_connection(db: &Db) -> r2d2::PooledConnection<refuge::db::Manager> {
+    use diesel::connection::SimpleConnection;
+    let mut conn = db.connection_for_setup().unwrap();
+    if let DbConnection::Sqlite(sqlite) = &mut *conn {
+        sqlite.batch_execute("PRAGMA cache_size = -2000").unwrap();
+    }
+    conn
+}
+
 /// A center and an admin account (the registering user) to hang rows on.
 fn prepare(conn: &mut DbConnection) -> (String, String) {
     let now = refuge::db::now();
@@ -393,7 +406,7 @@ fn export(persons: usize, database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(database, dir.path(), "export");
     let db = open(&url);
-    let mut conn = db.connection_for_setup().unwrap();
+    let mut conn = seeding_connection(&db);
     let (center, user) = prepare(&mut conn);
     let seeding = Instant::now();
     insert_raw(&mut conn, &center, &user, generate(persons), false);
@@ -516,7 +529,7 @@ fn import(rows: usize, database: Option<&str>, keep: bool) {
         ] {
             let url = fresh_database(database, dir.path(), &format!("raw{round}{derived}"));
             let db = open(&url);
-            let mut conn = db.connection_for_setup().unwrap();
+            let mut conn = seeding_connection(&db);
             let (center, user) = prepare(&mut conn);
             let started = Instant::now();
             insert_raw(&mut conn, &center, &user, generate(rows), derived);
@@ -525,7 +538,7 @@ fn import(rows: usize, database: Option<&str>, keep: bool) {
 
         let url = fresh_database(database, dir.path(), &format!("import{round}"));
         let db = open(&url);
-        prepare(&mut db.connection_for_setup().unwrap());
+        prepare(&mut seeding_connection(&db));
         drop(db);
         let measured = measure(&mut refuge_command(
             &url,
