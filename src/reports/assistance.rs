@@ -60,10 +60,8 @@ use std::io::Write;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use super::{column, Column, Csv, Keyset, Paged, Request};
-use crate::auth::CenterScope;
 use crate::centers::{self, Center};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -355,13 +353,6 @@ fn write_day<'a, W: Write>(
     Ok(())
 }
 
-fn scope_ids(scope: &CenterScope) -> Option<Vec<String>> {
-    match scope {
-        CenterScope::All => None,
-        CenterScope::Only(centers) => Some(centers.iter().map(Uuid::to_string).collect()),
-    }
-}
-
 /// The next chunk of distributions in the period and scope, by time.
 fn next_distributions(
     conn: &mut DbConnection,
@@ -383,24 +374,14 @@ fn next_distributions(
         .order((distributions::distributed_at.asc(), distributions::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(centers) = scope_ids(&request.scope) {
-        query = query.filter(distributions::center_id.eq_any(centers));
-    }
-    if let Some(from) = request.period.from {
-        query = query.filter(distributions::distributed_at.ge(from));
-    }
-    if let Some(to) = request.period.to {
-        query = query.filter(distributions::distributed_at.lt(to));
-    }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            distributions::distributed_at
-                .gt(*at)
-                .or(distributions::distributed_at
-                    .eq(*at)
-                    .and(distributions::id.gt(id.clone()))),
-        );
-    }
+    in_window!(
+        query,
+        request,
+        after,
+        center: distributions::center_id,
+        time: distributions::distributed_at,
+        id: distributions::id,
+    );
     Ok(query.load(conn)?)
 }
 
@@ -426,23 +407,13 @@ fn next_placements(
         .order((placements::checked_in_at.asc(), placements::id.asc()))
         .limit(limit)
         .into_boxed();
-    if let Some(centers) = scope_ids(&request.scope) {
-        query = query.filter(households::center_id.eq_any(centers));
-    }
-    if let Some(from) = request.period.from {
-        query = query.filter(placements::checked_in_at.ge(from));
-    }
-    if let Some(to) = request.period.to {
-        query = query.filter(placements::checked_in_at.lt(to));
-    }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            placements::checked_in_at
-                .gt(*at)
-                .or(placements::checked_in_at
-                    .eq(*at)
-                    .and(placements::id.gt(id.clone()))),
-        );
-    }
+    in_window!(
+        query,
+        request,
+        after,
+        center: households::center_id,
+        time: placements::checked_in_at,
+        id: placements::id,
+    );
     Ok(query.load(conn)?)
 }

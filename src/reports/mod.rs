@@ -21,6 +21,28 @@
 //! per site) and [`transport`] (trips and manifests). Each module lists its
 //! columns and their HXL hashtags.
 
+/// Narrows a boxed query of a keyset-paged report reader to the request's
+/// centers (`center`) and period (on `time`), after the last row read
+/// (`after`: that row's `(time, id)`). Written once for every reader: the
+/// columns differ by table, the rules do not.
+macro_rules! in_window {
+    ($query:ident, $request:expr, $after:expr, center: $center:expr, time: $time:expr, id: $id:expr $(,)?) => {
+        if let $crate::auth::CenterScope::Only(centers) = &$request.scope {
+            let centers: Vec<String> = centers.iter().map(::uuid::Uuid::to_string).collect();
+            $query = $query.filter($center.eq_any(centers));
+        }
+        if let Some(from) = $request.period.from {
+            $query = $query.filter($time.ge(from));
+        }
+        if let Some(to) = $request.period.to {
+            $query = $query.filter($time.lt(to));
+        }
+        if let Some((at, id)) = $after {
+            $query = $query.filter($time.gt(*at).or($time.eq(*at).and($id.gt(id.clone()))));
+        }
+    };
+}
+
 pub mod assistance;
 pub mod csv;
 pub mod displacement;

@@ -12,11 +12,9 @@ use std::io::Write;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use super::{column, Column, Csv, Request};
 use crate::age_bands::AgeBand;
-use crate::auth::CenterScope;
 use crate::centers::{self, Center};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -244,22 +242,13 @@ fn next_households(
         .order((households::arrived_at.asc(), households::id.asc()))
         .limit(HOUSEHOLDS_PER_CHUNK)
         .into_boxed();
-    if let CenterScope::Only(centers) = &request.scope {
-        let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
-        query = query.filter(households::center_id.eq_any(centers));
-    }
-    if let Some(from) = request.period.from {
-        query = query.filter(households::arrived_at.ge(from));
-    }
-    if let Some(to) = request.period.to {
-        query = query.filter(households::arrived_at.lt(to));
-    }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            households::arrived_at.gt(*at).or(households::arrived_at
-                .eq(*at)
-                .and(households::id.gt(id.clone()))),
-        );
-    }
+    in_window!(
+        query,
+        request,
+        after,
+        center: households::center_id,
+        time: households::arrived_at,
+        id: households::id,
+    );
     Ok(query.load(conn)?)
 }

@@ -36,10 +36,8 @@ use std::io::Write;
 
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use super::{column, Column, Csv, Keyset, Paged, Request};
-use crate::auth::CenterScope;
 use crate::centers::{self, Center};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -221,24 +219,13 @@ fn next_movements(
         ))
         .limit(limit)
         .into_boxed();
-    if let CenterScope::Only(centers) = &request.scope {
-        let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
-        query = query.filter(stock_movements::center_id.eq_any(centers));
-    }
-    if let Some(from) = request.period.from {
-        query = query.filter(stock_movements::occurred_at.ge(from));
-    }
-    if let Some(to) = request.period.to {
-        query = query.filter(stock_movements::occurred_at.lt(to));
-    }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            stock_movements::occurred_at
-                .gt(*at)
-                .or(stock_movements::occurred_at
-                    .eq(*at)
-                    .and(stock_movements::id.gt(id.clone()))),
-        );
-    }
+    in_window!(
+        query,
+        request,
+        after,
+        center: stock_movements::center_id,
+        time: stock_movements::occurred_at,
+        id: stock_movements::id,
+    );
     Ok(query.load(conn)?)
 }

@@ -27,10 +27,8 @@ use std::io::Write;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use super::{column, Column, Csv, Keyset, Request};
-use crate::auth::CenterScope;
 use crate::centers::{self, Center};
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -172,22 +170,13 @@ fn next_trips(
         .order((trips::departs_at.asc(), trips::id.asc()))
         .limit(TRIPS_PER_CHUNK)
         .into_boxed();
-    if let CenterScope::Only(centers) = &request.scope {
-        let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
-        query = query.filter(trips::center_id.eq_any(centers));
-    }
-    if let Some(from) = request.period.from {
-        query = query.filter(trips::departs_at.ge(from));
-    }
-    if let Some(to) = request.period.to {
-        query = query.filter(trips::departs_at.lt(to));
-    }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            trips::departs_at
-                .gt(*at)
-                .or(trips::departs_at.eq(*at).and(trips::id.gt(id.clone()))),
-        );
-    }
+    in_window!(
+        query,
+        request,
+        after,
+        center: trips::center_id,
+        time: trips::departs_at,
+        id: trips::id,
+    );
     Ok(query.load(conn)?)
 }
