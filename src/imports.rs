@@ -747,6 +747,35 @@ fn parse_code<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
 }
 
+/// A required coded cell (sex, relationship): `required` when empty,
+/// `invalid` when not one of `choices`.
+fn required_code<T: serde::de::DeserializeOwned>(
+    row: &Row,
+    column: usize,
+    choices: &str,
+    errors: &mut Errors,
+) -> Option<T> {
+    let Some(text) = row.code(column) else {
+        errors.push(
+            row.line,
+            Some(COLUMNS[column]),
+            "required",
+            format!("every member needs this: {choices}"),
+        );
+        return None;
+    };
+    let parsed = parse_code::<T>(text);
+    if parsed.is_none() {
+        errors.push(
+            row.line,
+            Some(COLUMNS[column]),
+            "invalid",
+            format!("expected {choices}"),
+        );
+    }
+    parsed
+}
+
 fn parse_member(row: &Row, errors: &mut Errors) -> Option<NewMember> {
     let before = errors.count;
     let line = row.line;
@@ -769,46 +798,8 @@ fn parse_member(row: &Row, errors: &mut Errors) -> Option<NewMember> {
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    let sex = match row.code(col::SEX) {
-        None => {
-            errors.push(
-                line,
-                Some(COLUMNS[col::SEX]),
-                "required",
-                format!("every member needs this: {SEXES}"),
-            );
-            None
-        }
-        Some(text) => parse_code::<Sex>(text).or_else(|| {
-            errors.push(
-                line,
-                Some(COLUMNS[col::SEX]),
-                "invalid",
-                format!("expected {SEXES}"),
-            );
-            None
-        }),
-    };
-    let relationship = match row.code(col::RELATIONSHIP) {
-        None => {
-            errors.push(
-                line,
-                Some(COLUMNS[col::RELATIONSHIP]),
-                "required",
-                format!("every member needs this: {RELATIONSHIPS}"),
-            );
-            None
-        }
-        Some(text) => parse_code::<Relationship>(text).or_else(|| {
-            errors.push(
-                line,
-                Some(COLUMNS[col::RELATIONSHIP]),
-                "invalid",
-                format!("expected {RELATIONSHIPS}"),
-            );
-            None
-        }),
-    };
+    let sex = required_code::<Sex>(row, col::SEX, SEXES, errors);
+    let relationship = required_code::<Relationship>(row, col::RELATIONSHIP, RELATIONSHIPS, errors);
     let birth_date = row.code(col::BIRTH_DATE).and_then(|text| {
         NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
