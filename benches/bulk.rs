@@ -59,6 +59,19 @@ enum What {
         #[arg(long)]
         keep: bool,
     },
+    /// Run by the benchmark itself, as its own process: seed a migrated
+    /// database with N persons inserted raw; prints the seconds the inserts
+    /// took.
+    #[command(hide = true)]
+    RawInsert {
+        #[arg(long)]
+        rows: usize,
+        #[arg(long)]
+        database: String,
+        /// Also the rows refuge derives (search keys, fingerprints).
+        #[arg(long)]
+        derived: bool,
+    },
 }
 
 /// Persons per household in the generated data (the scenario's mean is about 3.8).
@@ -88,6 +101,11 @@ const RELATIONSHIP: [&str; 4] = ["head", "spouse", "child", "child"];
 struct Row {
     household: usize,
     position: usize,
+    /// The ids `refuge import` gives this row's household and person (UUIDv5s
+    /// of the center and the household's reference): the raw baseline
+    /// inserts the very rows the import writes.
+    household_id: String,
+    person_id: String,
     arrived_at: NaiveDateTime,
     given: &'static str,
     family: &'static str,
@@ -105,12 +123,16 @@ fn generate(persons: usize) -> impl Iterator<Item = Row> {
         .unwrap()
         .and_hms_opt(6, 0, 0)
         .unwrap();
+    let center = uuid::Uuid::parse_str(&uuid(1, 1)).unwrap();
     (0..persons).map(move |i| {
         let household = i / HOUSEHOLD_SIZE;
         let position = i % HOUSEHOLD_SIZE;
+        let household_id = refuge::imports::household_id(center, &household_ref(household));
         Row {
             household,
             position,
+            household_id: household_id.to_string(),
+            person_id: refuge::imports::member_id(household_id, position).to_string(),
             arrived_at: start + TimeDelta::seconds(household as i64 * 2),
             given: GIVEN[rng.random_range(0..GIVEN.len())],
             family: FAMILY[household % FAMILY.len()],
@@ -127,6 +149,11 @@ fn generate(persons: usize) -> impl Iterator<Item = Row> {
             needs: (rng.random_range(0..10) == 0).then_some("SM"),
         }
     })
+}
+
+/// The `household_ref` of the n-th generated household in the import file.
+fn household_ref(n: usize) -> String {
+    format!("F-{n:07}")
 }
 
 fn uuid(kind: u128, n: usize) -> String {
@@ -170,17 +197,45 @@ fn open(url: &str) -> Db {
     db
 }
 
-/// The connection that seeds: with SQLite's default page cache rather than
-/// the server writer's 64 MiB, so that this process stays small (a child's
-/// peak memory starts at its parent's size at `fork`) and the raw baseline
-/// gets no help the import would not have by default.
-fn seeding_connection(db: &Db) -> r2d2::PooledConnection<refuge::db::Manager> {
-    use diesel::connection::SimpleConnection;
-    let mut conn = db.connection_for_setup().unwrap();
-    if let DbConnection::Sqlite(sqlite) = &mut *conn {
-        sqlite.batch_execute("PRAGMA cache_size = -2000").unwrap();
+/// Seeds the database at `url` with `rows` persons inserted raw, in a child
+/// process (this benchmark run with `raw-insert`), so that its memory and its
+/// connection are its own: a child's peak memory would start at its
+/// parent's size at `fork`. Returns the time of the inserts alone (the
+/// child's own measure, without start-up and migrations) and the child's
+/// peak memory.
+fn raw_insert(url: &str, rows: usize, derived: bool) -> (Duration, i64) {
+    let output = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["raw-insert", "--rows", &rows.to_string(), "--database", url])
+        .stdout(output.reopen().unwrap());
+    if derived {
+        command.arg("--derived");
     }
-    conn
+    let (_, rss) = measure(&mut command);
+    let printed = std::fs::read_to_string(output.path()).unwrap();
+    let seconds: f64 = printed
+        .trim()
+        .parse()
+        .expect("raw-insert prints its seconds");
+    (Duration::from_secs_f64(seconds), rss)
+}
+
+/// The child side of [`raw_insert`]: on the server's writer connection (the
+/// one `refuge import` writes on, with the same settings), prepares the
+/// database, then times the inserts.
+fn raw_insert_child(rows: usize, url: &str, derived: bool) {
+    let db = open(url);
+    let mut conn = db.connection_for_setup().unwrap();
+    let (center, user) = prepare(&mut conn);
+    let started = Instant::now();
+    insert_raw(&mut conn, &center, &user, generate(rows), derived);
+    let elapsed = started.elapsed();
+    if let DbConnection::Postgres(pg) = &mut *conn {
+        use diesel::connection::SimpleConnection;
+        pg.batch_execute("VACUUM ANALYZE").unwrap();
+    }
+    println!("{}", elapsed.as_secs_f64());
 }
 
 /// A center and an admin account (the registering user) to hang rows on.
@@ -227,8 +282,7 @@ fn insert_raw(
     derived: bool,
 ) {
     let now = refuge::db::now();
-    // 20,000 rows at a time: this process stays small, and so do the
-    // children it forks (a child's peak memory starts at its parent's size).
+    // 20,000 rows at a time: memory stays small whatever the row count.
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
         let transaction: Vec<Row> = rows.by_ref().take(20_000).collect();
@@ -239,7 +293,7 @@ fn insert_raw(
                     .filter(|r| r.position == 0)
                     .map(|r| {
                         (
-                            households::id.eq(uuid(3, r.household)),
+                            households::id.eq(&r.household_id),
                             households::center_id.eq(center),
                             households::arrived_at.eq(r.arrived_at),
                             households::origin_settlement.eq(r.settlement),
@@ -260,8 +314,8 @@ fn insert_raw(
                     .iter()
                     .map(|r| {
                         (
-                            persons::id.eq(uuid(4, r.household * HOUSEHOLD_SIZE + r.position)),
-                            persons::household_id.eq(uuid(3, r.household)),
+                            persons::id.eq(&r.person_id),
+                            persons::household_id.eq(&r.household_id),
                             persons::position.eq(r.position as i32),
                             persons::given_name.eq(r.given),
                             persons::family_name.eq(r.family),
@@ -283,8 +337,7 @@ fn insert_raw(
                     .filter_map(|r| {
                         r.needs.map(|code| {
                             (
-                                person_needs::person_id
-                                    .eq(uuid(4, r.household * HOUSEHOLD_SIZE + r.position)),
+                                person_needs::person_id.eq(&r.person_id),
                                 person_needs::code.eq(code),
                             )
                         })
@@ -299,7 +352,7 @@ fn insert_raw(
                     let keys: Vec<_> = batch
                         .iter()
                         .flat_map(|r| {
-                            let person = uuid(4, r.household * HOUSEHOLD_SIZE + r.position);
+                            let person = &r.person_id;
                             refuge::persons::search_keys(&[r.given, r.family])
                                 .into_iter()
                                 .map(move |key| {
@@ -323,11 +376,11 @@ fn insert_raw(
                         .map(|r| {
                             (
                                 idempotency_keys::scope.eq("import"),
-                                idempotency_keys::idempotency_key.eq(uuid(3, r.household)),
+                                idempotency_keys::idempotency_key.eq(&r.household_id),
                                 idempotency_keys::request_hash.eq(format!("{:064x}", r.household)),
                                 idempotency_keys::response_status.eq(201),
                                 idempotency_keys::response_body.eq("{}"),
-                                idempotency_keys::resource_id.eq(uuid(3, r.household)),
+                                idempotency_keys::resource_id.eq(&r.household_id),
                                 idempotency_keys::created_at.eq(now),
                             )
                         })
@@ -405,20 +458,10 @@ fn dump_query(postgres: bool) -> String {
 fn export(persons: usize, database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(database, dir.path(), "export");
-    let db = open(&url);
-    let mut conn = seeding_connection(&db);
-    let (center, user) = prepare(&mut conn);
-    let seeding = Instant::now();
-    insert_raw(&mut conn, &center, &user, generate(persons), false);
-    if let DbConnection::Postgres(pg) = &mut *conn {
-        use diesel::connection::SimpleConnection;
-        pg.batch_execute("VACUUM ANALYZE").unwrap();
-    }
-    drop(conn);
-    drop(db);
+    let (seeding, _) = raw_insert(&url, persons, false);
     println!(
         "seeded {persons} persons in {:.1} s ({})",
-        seeding.elapsed().as_secs_f64(),
+        seeding.as_secs_f64(),
         if database.is_some() {
             "PostgreSQL"
         } else {
@@ -488,7 +531,7 @@ fn write_import_csv(path: &Path, rows: impl Iterator<Item = Row>) {
     .unwrap();
     for r in rows {
         out.write_record([
-            format!("F-{:07}", r.household).as_str(),
+            household_ref(r.household).as_str(),
             "GORIS",
             &r.arrived_at.and_utc().to_rfc3339(),
             r.settlement,
@@ -508,8 +551,8 @@ fn write_import_csv(path: &Path, rows: impl Iterator<Item = Row>) {
     out.flush().unwrap();
 }
 
-/// A small program's worth of raw inserting, run in this process: the time
-/// of `insert_raw` alone (the database is prepared first, not timed).
+/// `refuge import` of an N-row file against the raw insert of the same rows
+/// (each in its own process, into its own fresh database), twice.
 fn import(rows: usize, database: Option<&str>, keep: bool) {
     let dir = tempfile::tempdir().unwrap();
     if keep {
@@ -528,18 +571,11 @@ fn import(rows: usize, database: Option<&str>, keep: bool) {
             (true, "  + search keys and fingerprints (all import writes)"),
         ] {
             let url = fresh_database(database, dir.path(), &format!("raw{round}{derived}"));
-            let db = open(&url);
-            let mut conn = seeding_connection(&db);
-            let (center, user) = prepare(&mut conn);
-            let started = Instant::now();
-            insert_raw(&mut conn, &center, &user, generate(rows), derived);
-            println!("{label:<52} {:>8.2} s", started.elapsed().as_secs_f64());
+            report(label, raw_insert(&url, rows, derived), None);
         }
 
         let url = fresh_database(database, dir.path(), &format!("import{round}"));
-        let db = open(&url);
-        prepare(&mut seeding_connection(&db));
-        drop(db);
+        raw_insert(&url, 0, false);
         let measured = measure(&mut refuge_command(
             &url,
             &["import", file.to_str().unwrap(), "--username", "admin"],
@@ -560,5 +596,10 @@ fn main() {
             database,
             keep,
         } => import(rows, database.as_deref(), keep),
+        What::RawInsert {
+            rows,
+            database,
+            derived,
+        } => raw_insert_child(rows, &database, derived),
     }
 }

@@ -311,7 +311,8 @@ impl Db {
         self.backend.name()
     }
 
-    /// Applies every pending migration of this backend.
+    /// Applies every pending migration of this backend, then rebuilds the
+    /// derived rows whose derivation changed (the name search keys).
     pub fn migrate(&self) -> Result<usize, DbError> {
         let mut conn = self
             .write
@@ -321,8 +322,11 @@ impl Db {
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
             DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
         }
-        .map_err(|e| DbError::Migration(e.to_string()))?;
-        Ok(applied.len())
+        .map_err(|e| DbError::Migration(e.to_string()))?
+        .len();
+        crate::persons::rebuild_stale_name_keys(&mut conn)
+            .map_err(|e| DbError::Migration(format!("rebuilding the name search keys: {e}")))?;
+        Ok(applied)
     }
 
     /// Runs read-only work on a pooled connection, off the async workers.

@@ -1,10 +1,12 @@
 //! Registered persons: reading one, and searching by name.
 //!
 //! Search is a case-insensitive prefix match that works across scripts: every
-//! name is stored with lower-cased NFC keys for each word and for the whole
-//! name, plus their Latin transliteration, so "Հովհ", "հովհ" and "hovh" all
-//! find Հովհաննիսյան. Keys are compared byte-wise, so a prefix is a range scan
-//! on an index in both databases.
+//! name is stored with a key for the whole name and for each word, its Latin
+//! fold (NFC, lower case, transliterated), and each query word is folded the
+//! same way, so "Հովհ", "հովհ" and "hovh" all find Հովհաննիսյան. Keys are
+//! compared byte-wise, so a prefix is a range scan on an index in both
+//! databases. The keys are derived rows, rebuilt on start when their
+//! derivation changes ([`rebuild_stale_name_keys`]).
 
 use std::collections::BTreeSet;
 
@@ -20,20 +22,28 @@ use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::registration::{self, Member, PersonRow};
-use crate::schema::{households, person_name_keys, persons};
+use crate::schema::{derived_versions, households, person_name_keys, persons};
 
 /// The names of a member that search should find it by.
 pub fn names_of(member: &Member) -> Vec<&str> {
-    [
-        Some(&member.given_name),
-        Some(&member.family_name),
-        member.patronymic.as_ref(),
-        member.name_latin.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(String::as_str)
-    .collect()
+    name_list(
+        &member.given_name,
+        &member.family_name,
+        member.patronymic.as_deref(),
+        member.name_latin.as_deref(),
+    )
+}
+
+fn name_list<'a>(
+    given: &'a str,
+    family: &'a str,
+    patronymic: Option<&'a str>,
+    latin: Option<&'a str>,
+) -> Vec<&'a str> {
+    [Some(given), Some(family), patronymic, latin]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Normalizes text for matching: NFC, then Unicode lower case.
@@ -41,45 +51,94 @@ fn fold(text: &str) -> String {
     text.nfc().collect::<String>().to_lowercase()
 }
 
-/// Every key a name is found by: the whole name and each word, in its own
-/// script and transliterated to Latin.
+/// The key a name word (or a query word) is stored and searched by: its fold
+/// transliterated to Latin and folded again, so that one key serves every
+/// script ("Հովհաննիսյան" and "Hovhannisyan" both give "hovhannisyan"). Text
+/// with no transliteration keeps its own fold. Transliteration goes character
+/// by character, so the key of a word's beginning begins the word's key: a
+/// prefix search stays a prefix search.
+fn key_of(word: &str) -> String {
+    key_of_folded(fold(word))
+}
+
+fn key_of_folded(folded: String) -> String {
+    // deunicode's output is ASCII, where folding is lower-casing.
+    let latin = deunicode::deunicode(&folded).to_ascii_lowercase();
+    if latin.is_empty() {
+        folded
+    } else {
+        latin
+    }
+}
+
+/// Every key a person's names are found by: each whole name and each of its
+/// words (split at spaces and hyphens).
 pub fn search_keys(names: &[&str]) -> BTreeSet<String> {
+    let is_separator = |c: char| c.is_whitespace() || c == '-';
     let mut keys = BTreeSet::new();
     for name in names {
         let whole = fold(name.trim());
-        let mut variants = vec![whole.clone()];
-        variants.extend(
-            whole
-                .split(|c: char| c.is_whitespace() || c == '-')
-                .map(str::to_string),
-        );
-        for variant in variants {
-            if variant.is_empty() {
-                continue;
+        if whole.contains(is_separator) {
+            for word in whole.split(is_separator).filter(|w| !w.is_empty()) {
+                keys.insert(key_of_folded(word.to_string()));
             }
-            let latin = fold(&deunicode::deunicode(&variant));
-            if !latin.is_empty() {
-                keys.insert(latin);
-            }
-            keys.insert(variant);
+        }
+        if !whole.is_empty() {
+            keys.insert(key_of_folded(whole));
         }
     }
     keys
 }
+
+/// Which derivation of the keys is stored (`derived_versions`). Change it
+/// whenever [`search_keys`] would give other keys for the same names,
+/// including after an upgrade of `deunicode` that changes a transliteration
+/// (the `keys_are_derived_as_recorded` test notices): every database then
+/// rebuilds its keys on its next start ([`rebuild_stale_name_keys`]).
+pub const NAME_KEYS_VERSION: &str = "2: latin fold of whole names and words";
+
+/// The `derived_versions` row of the name keys.
+const NAME_KEYS: &str = "person_name_keys";
 
 /// Stores the search keys of the given persons.
 pub fn insert_name_keys<'a>(
     conn: &mut DbConnection,
     persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
 ) -> Result<(), ApiError> {
-    let keys: Vec<(String, String)> = persons
+    Ok(write_keys(conn, &name_key_rows(persons), false)?)
+}
+
+/// The (key, person id) rows of the given persons, to store with
+/// [`insert_name_key_rows`]: deriving them takes no connection, so a bulk
+/// write can derive them on another thread meanwhile.
+pub fn name_key_rows<'a>(
+    persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
+) -> Vec<(String, String)> {
+    persons
         .flat_map(|(id, names)| {
             let id = id.to_string();
             search_keys(&names)
                 .into_iter()
                 .map(move |key| (key, id.clone()))
         })
-        .collect();
+        .collect()
+}
+
+/// Stores rows from [`name_key_rows`].
+pub fn insert_name_key_rows(
+    conn: &mut DbConnection,
+    rows: &[(String, String)],
+) -> Result<(), ApiError> {
+    Ok(write_keys(conn, rows, false)?)
+}
+
+/// Inserts (key, person id) rows; with `skip_existing`, rows already there
+/// (written meanwhile by another process) are left as they are.
+fn write_keys(
+    conn: &mut DbConnection,
+    keys: &[(String, String)],
+    skip_existing: bool,
+) -> QueryResult<()> {
     let rows: Vec<_> = keys
         .iter()
         .map(|(key, id)| {
@@ -90,18 +149,107 @@ pub fn insert_name_keys<'a>(
         })
         .collect();
     for chunk in rows.chunks(crate::db::rows_per_insert(2)) {
-        crate::per_backend!(conn, |c| diesel::insert_into(person_name_keys::table)
-            .values(chunk)
-            .execute(c))?;
+        let insert = diesel::insert_into(person_name_keys::table).values(chunk);
+        if skip_existing {
+            crate::per_backend!(conn, |c| insert.on_conflict_do_nothing().execute(c))?;
+        } else {
+            crate::per_backend!(conn, |c| insert.execute(c))?;
+        }
     }
     Ok(())
 }
 
-/// Removes the search keys of the given persons (before re-deriving them).
-pub fn delete_name_keys(conn: &mut DbConnection, person_ids: &[String]) -> Result<(), ApiError> {
-    diesel::delete(person_name_keys::table.filter(person_name_keys::person_id.eq_any(person_ids)))
-        .execute(conn)?;
+/// Removes the search keys a person's names (as stored until now) gave, before
+/// new ones are derived. The keys are recomputed rather than looked up by
+/// person, so the table needs no index by person; they are what was stored
+/// because stored keys are always of the current derivation
+/// ([`rebuild_stale_name_keys`]).
+pub fn delete_name_keys(
+    conn: &mut DbConnection,
+    person: Uuid,
+    names: &[&str],
+) -> Result<(), ApiError> {
+    let keys: Vec<String> = search_keys(names).into_iter().collect();
+    diesel::delete(
+        person_name_keys::table
+            .filter(person_name_keys::name_key.eq_any(&keys))
+            .filter(person_name_keys::person_id.eq(person.to_string())),
+    )
+    .execute(conn)?;
     Ok(())
+}
+
+/// Persons whose keys are derived per statement when rebuilding.
+const REBUILD_CHUNK: i64 = 5_000;
+
+/// Rebuilds every person's name keys if they were derived differently from
+/// [`NAME_KEYS_VERSION`] (or never): run on start, after the migrations.
+/// Returns how many persons were re-keyed, if any were.
+///
+/// One transaction: a search sees the old keys or the new, never a mix.
+/// On PostgreSQL, processes starting together queue on a lock and the later
+/// ones find the work done.
+pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u64>> {
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("LOCK TABLE derived_versions IN EXCLUSIVE MODE").execute(pg)?;
+        }
+        let stored: Option<String> = derived_versions::table
+            .find(NAME_KEYS)
+            .select(derived_versions::version)
+            .first(conn)
+            .optional()?;
+        if stored.as_deref() == Some(NAME_KEYS_VERSION) {
+            return Ok(None);
+        }
+        diesel::delete(person_name_keys::table).execute(conn)?;
+        let mut rekeyed = 0u64;
+        let mut after = String::new();
+        loop {
+            let chunk: Vec<(String, String, String, Option<String>, Option<String>)> =
+                persons::table
+                    .filter(persons::id.gt(&after))
+                    .order(persons::id)
+                    .limit(REBUILD_CHUNK)
+                    .select((
+                        persons::id,
+                        persons::given_name,
+                        persons::family_name,
+                        persons::patronymic,
+                        persons::name_latin,
+                    ))
+                    .load(conn)?;
+            let Some((last, ..)) = chunk.last() else {
+                break;
+            };
+            after = last.clone();
+            rekeyed += chunk.len() as u64;
+            let keys: Vec<(String, String)> = chunk
+                .iter()
+                .flat_map(|(id, given, family, patronymic, latin)| {
+                    let names = name_list(given, family, patronymic.as_deref(), latin.as_deref());
+                    search_keys(&names)
+                        .into_iter()
+                        .map(move |key| (key, id.clone()))
+                })
+                .collect();
+            write_keys(conn, &keys, true)?;
+        }
+        diesel::delete(derived_versions::table.find(NAME_KEYS)).execute(conn)?;
+        diesel::insert_into(derived_versions::table)
+            .values((
+                derived_versions::name.eq(NAME_KEYS),
+                derived_versions::version.eq(NAME_KEYS_VERSION),
+                derived_versions::rebuilt_at.eq(crate::db::now()),
+            ))
+            .execute(conn)?;
+        tracing::info!(
+            persons = rekeyed,
+            version = NAME_KEYS_VERSION,
+            "name search keys rebuilt"
+        );
+        Ok(Some(rekeyed))
+    })
 }
 
 /// A person as the API returns it: the member record plus where it belongs.
@@ -184,7 +332,7 @@ pub async fn search(
     let words: Vec<String> = query
         .name
         .as_deref()
-        .map(|name| fold(name).split_whitespace().map(str::to_string).collect())
+        .map(|name| name.split_whitespace().map(key_of).collect())
         .unwrap_or_default();
     if words.is_empty() && query.birth_date.is_none() {
         return Err(ApiError::bad_parameter(

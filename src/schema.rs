@@ -88,6 +88,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    derived_versions (name) {
+        name -> Text,
+        version -> Text,
+        rebuilt_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     idempotency_keys (scope, idempotency_key) {
         scope -> Text,
         idempotency_key -> Text,
@@ -378,6 +386,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     persons,
     person_needs,
     person_name_keys,
+    derived_versions,
     idempotency_keys,
     flow_counts,
     flow_count_corrections,
