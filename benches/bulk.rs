@@ -23,9 +23,7 @@ use diesel::prelude::*;
 use rand::{Rng, SeedableRng};
 use refuge::config::Settings;
 use refuge::db::{Db, DbConnection};
-use refuge::schema::{
-    centers, households, idempotency_keys, person_name_keys, person_needs, persons, users,
-};
+use refuge::schema::{centers, households, person_name_keys, person_needs, persons, users};
 use secrecy::SecretString;
 
 #[derive(Parser, Debug)]
@@ -174,9 +172,12 @@ fn fresh_database(url: Option<&str>, dir: &Path, name: &str) -> String {
             );
             let database = format!("{database}_{name}");
             let admin = format!("{server}/postgres");
+            // CHECKPOINT: each measurement starts with the previous one's
+            // WAL written out, not competing with its checkpoint.
             for sql in [
                 format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
                 format!("CREATE DATABASE {database}"),
+                "CHECKPOINT".to_string(),
             ] {
                 let status = Command::new("psql")
                     .args([admin.as_str(), "-q", "-c", sql.as_str()])
@@ -304,6 +305,8 @@ fn insert_raw(
                             households::registered_by.eq(user),
                             households::created_at.eq(now),
                             households::updated_at.eq(now),
+                            households::import_fingerprint
+                                .eq(derived.then(|| format!("{:064x}", r.household))),
                         )
                     })
                     .collect();
@@ -370,24 +373,6 @@ fn insert_raw(
                         .values(chunk)
                         .execute(c))?;
                     }
-                    let fingerprints: Vec<_> = batch
-                        .iter()
-                        .filter(|r| r.position == 0)
-                        .map(|r| {
-                            (
-                                idempotency_keys::scope.eq("import"),
-                                idempotency_keys::idempotency_key.eq(&r.household_id),
-                                idempotency_keys::request_hash.eq(format!("{:064x}", r.household)),
-                                idempotency_keys::response_status.eq(201),
-                                idempotency_keys::response_body.eq("{}"),
-                                idempotency_keys::resource_id.eq(&r.household_id),
-                                idempotency_keys::created_at.eq(now),
-                            )
-                        })
-                        .collect();
-                    refuge::per_backend!(conn, |c| diesel::insert_into(idempotency_keys::table)
-                        .values(&fingerprints)
-                        .execute(c))?;
                 }
             }
             Ok(())

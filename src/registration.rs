@@ -396,7 +396,7 @@ pub fn register(
     let now = db::now();
     let household = household_from_new(new, registered_by, now);
     diesel::insert_into(households::table)
-        .values(HouseholdInsert::of(&household, now))
+        .values(HouseholdInsert::of(&household, None, now))
         .execute(conn)
         .map_err(household_insert_error(
             || household.center_id,
@@ -411,14 +411,16 @@ pub fn register(
 /// same rows and statistics as [`register`] for each, written with
 /// multi-row INSERTs (households, persons, needs, search keys) and one
 /// statistics delta instead of a dozen statements per household. For bulk
-/// writers (imports); each statement stays under SQLite's bound-parameter
+/// writers (imports): each household comes with its import fingerprint,
+/// stored in its row. Each statement stays under SQLite's bound-parameter
 /// limit.
 pub fn register_many(
     conn: &mut DbConnection,
-    news: Vec<NewHousehold>,
+    news: Vec<(NewHousehold, String)>,
     registered_by: Uuid,
 ) -> Result<Vec<Household>, ApiError> {
     let now = db::now();
+    let (news, fingerprints): (Vec<NewHousehold>, Vec<String>) = news.into_iter().unzip();
     let households: Vec<Household> = news
         .into_iter()
         .map(|new| household_from_new(new, registered_by, now))
@@ -434,7 +436,8 @@ pub fn register_many(
             .spawn(|| persons::name_key_rows(members.iter().map(|m| (m.id, persons::names_of(m)))));
         let rows: Vec<HouseholdInsert<'_>> = households
             .iter()
-            .map(|h| HouseholdInsert::of(h, now))
+            .zip(&fingerprints)
+            .map(|(h, fingerprint)| HouseholdInsert::of(h, Some(fingerprint), now))
             .collect();
         for chunk in rows.chunks(db::rows_per_insert(HouseholdInsert::COLUMNS)) {
             crate::per_backend!(conn, |c| diesel::insert_into(households::table)
@@ -546,12 +549,17 @@ struct HouseholdInsert<'a> {
     registered_by: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    import_fingerprint: Option<&'a str>,
 }
 
 impl<'a> HouseholdInsert<'a> {
-    const COLUMNS: usize = 11;
+    const COLUMNS: usize = 12;
 
-    fn of(household: &'a Household, now: NaiveDateTime) -> Self {
+    fn of(
+        household: &'a Household,
+        import_fingerprint: Option<&'a str>,
+        now: NaiveDateTime,
+    ) -> Self {
         HouseholdInsert {
             id: household.id.to_string(),
             center_id: household.center_id.to_string(),
@@ -564,6 +572,7 @@ impl<'a> HouseholdInsert<'a> {
             registered_by: household.registered_by.to_string(),
             created_at: now,
             updated_at: now,
+            import_fingerprint,
         }
     }
 }

@@ -50,6 +50,7 @@ diesel::table! {
         registered_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        import_fingerprint -> Nullable<Text>,
     }
 }
 
