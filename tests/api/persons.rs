@@ -1,4 +1,6 @@
+use diesel::prelude::*;
 use refuge::accounts::Role;
+use refuge::schema::{derived_versions, person_name_keys};
 use serde_json::json;
 
 use crate::backend_tests;
@@ -6,7 +8,8 @@ use crate::helpers::{household, TestApp};
 
 backend_tests!(
     persons_are_found_by_name_prefix_in_either_script,
-    person_reads_are_scoped_to_centers
+    person_reads_are_scoped_to_centers,
+    name_keys_follow_corrections_and_are_rebuilt_when_stale
 );
 
 fn names(response: &crate::helpers::Response) -> Vec<String> {
@@ -165,4 +168,71 @@ async fn person_reads_are_scoped_to_centers(app: TestApp) {
         .status,
         404
     );
+}
+
+/// The name keys are derived rows: a correction replaces a renamed person's
+/// keys, and keys derived differently (here: wiped and unrecorded, as an
+/// upgrade from the earlier derivation leaves them) are rebuilt on start.
+async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
+    let center = app.center("GORIS").await;
+    let created = app
+        .post(
+            "/api/v1/households",
+            Some(app.admin()),
+            &household(&center, 2),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let found = |query: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .get(&format!("/api/v1/persons?{query}"), Some(app.admin()))
+                .await;
+            assert_eq!(response.status, 200, "{}", response.text);
+            names(&response)
+        }
+    };
+    assert_eq!(found("name=ani").await, vec!["Անի Հովհաննիսյան"]);
+
+    // Անի becomes Անահիտ: found by the new name only.
+    let path = format!("/api/v1/households/{}", created.body["id"].as_str().unwrap());
+    let correction = json!({
+        "members": [{"id": created.body["members"][1]["id"], "given_name": "Անահիտ"}]
+    });
+    let corrected = app
+        .patch(&path, Some(app.admin()), &correction, Some("\"1\""))
+        .await;
+    assert_eq!(corrected.status, 200, "{}", corrected.text);
+    assert_eq!(found("name=ani").await, Vec::<String>::new());
+    assert_eq!(found("name=anah").await, vec!["Անահիտ Հովհաննիսյան"]);
+    let keys = app
+        .with_db(|conn| person_name_keys::table.count().get_result::<i64>(conn))
+        .await
+        .unwrap();
+    assert_eq!(keys, 4, "aram, anahit and hovhannisyan for each: none left behind");
+
+    // Keys of an older derivation: wiped, no version recorded.
+    app.with_db(|conn| {
+        diesel::delete(person_name_keys::table).execute(conn)?;
+        diesel::delete(derived_versions::table).execute(conn)
+    })
+    .await
+    .unwrap();
+    assert_eq!(found("name=hovh").await, Vec::<String>::new());
+    // What every start runs after the migrations.
+    let rebuilt = app
+        .with_db(|conn| refuge::persons::rebuild_stale_name_keys(conn))
+        .await
+        .unwrap();
+    assert_eq!(rebuilt, Some(2));
+    assert_eq!(
+        found("name=hovh").await,
+        vec!["Անահիտ Հովհաննիսյան", "Արամ Հովհաննիսյան"]
+    );
+    let again = app
+        .with_db(|conn| refuge::persons::rebuild_stale_name_keys(conn))
+        .await
+        .unwrap();
+    assert_eq!(again, None, "a later start finds the keys current");
 }
