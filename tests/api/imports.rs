@@ -585,7 +585,12 @@ async fn batch_and_single_registration_store_identical_rows_and_statistics(app: 
             };
             conn.transaction::<_, refuge::error::ApiError, _>(|conn| {
                 let one = registration::register(conn, body(1), user)?;
-                let many = registration::register_many(conn, vec![body(2), body(3)], user)?;
+                let fingerprint = || "f".repeat(64);
+                let many = registration::register_many(
+                    conn,
+                    vec![(body(2), fingerprint()), (body(3), fingerprint())],
+                    user,
+                )?;
                 Ok((one, many))
             })
             .unwrap()
