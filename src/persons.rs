@@ -179,6 +179,9 @@ pub fn delete_name_keys(
     Ok(())
 }
 
+/// A person's id and names: given, family, patronymic, Latin.
+type NamesRow = (String, String, String, Option<String>, Option<String>);
+
 /// Persons whose keys are derived per statement when rebuilding.
 const REBUILD_CHUNK: i64 = 5_000;
 
@@ -206,19 +209,18 @@ pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u6
         let mut rekeyed = 0u64;
         let mut after = String::new();
         loop {
-            let chunk: Vec<(String, String, String, Option<String>, Option<String>)> =
-                persons::table
-                    .filter(persons::id.gt(&after))
-                    .order(persons::id)
-                    .limit(REBUILD_CHUNK)
-                    .select((
-                        persons::id,
-                        persons::given_name,
-                        persons::family_name,
-                        persons::patronymic,
-                        persons::name_latin,
-                    ))
-                    .load(conn)?;
+            let chunk: Vec<NamesRow> = persons::table
+                .filter(persons::id.gt(&after))
+                .order(persons::id)
+                .limit(REBUILD_CHUNK)
+                .select((
+                    persons::id,
+                    persons::given_name,
+                    persons::family_name,
+                    persons::patronymic,
+                    persons::name_latin,
+                ))
+                .load(conn)?;
             let Some((last, ..)) = chunk.last() else {
                 break;
             };

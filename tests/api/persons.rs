@@ -196,7 +196,10 @@ async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
     assert_eq!(found("name=ani").await, vec!["Անի Հովհաննիսյան"]);
 
     // Անի becomes Անահիտ: found by the new name only.
-    let path = format!("/api/v1/households/{}", created.body["id"].as_str().unwrap());
+    let path = format!(
+        "/api/v1/households/{}",
+        created.body["id"].as_str().unwrap()
+    );
     let correction = json!({
         "members": [{"id": created.body["members"][1]["id"], "given_name": "Անահիտ"}]
     });
@@ -210,7 +213,10 @@ async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
         .with_db(|conn| person_name_keys::table.count().get_result::<i64>(conn))
         .await
         .unwrap();
-    assert_eq!(keys, 4, "aram, anahit and hovhannisyan for each: none left behind");
+    assert_eq!(
+        keys, 4,
+        "aram, anahit and hovhannisyan for each: none left behind"
+    );
 
     // Keys of an older derivation: wiped, no version recorded.
     app.with_db(|conn| {
@@ -222,7 +228,7 @@ async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
     assert_eq!(found("name=hovh").await, Vec::<String>::new());
     // What every start runs after the migrations.
     let rebuilt = app
-        .with_db(|conn| refuge::persons::rebuild_stale_name_keys(conn))
+        .with_db(refuge::persons::rebuild_stale_name_keys)
         .await
         .unwrap();
     assert_eq!(rebuilt, Some(2));
@@ -231,7 +237,7 @@ async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
         vec!["Անահիտ Հովհաննիսյան", "Արամ Հովհաննիսյան"]
     );
     let again = app
-        .with_db(|conn| refuge::persons::rebuild_stale_name_keys(conn))
+        .with_db(refuge::persons::rebuild_stale_name_keys)
         .await
         .unwrap();
     assert_eq!(again, None, "a later start finds the keys current");
