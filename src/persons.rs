@@ -105,19 +105,31 @@ pub fn insert_name_keys<'a>(
     conn: &mut DbConnection,
     persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
 ) -> Result<(), ApiError> {
-    let rows = key_rows(persons.map(|(id, names)| (id.to_string(), names)));
-    Ok(write_keys(conn, &rows, false)?)
+    Ok(write_keys(conn, &name_key_rows(persons), false)?)
 }
 
-/// The (key, person id) rows of the given persons.
-fn key_rows<'a>(persons: impl Iterator<Item = (String, Vec<&'a str>)>) -> Vec<(String, String)> {
+/// The (key, person id) rows of the given persons, to store with
+/// [`insert_name_key_rows`]: deriving them takes no connection, so a bulk
+/// write can derive them on another thread meanwhile.
+pub fn name_key_rows<'a>(
+    persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
+) -> Vec<(String, String)> {
     persons
         .flat_map(|(id, names)| {
+            let id = id.to_string();
             search_keys(&names)
                 .into_iter()
                 .map(move |key| (key, id.clone()))
         })
         .collect()
+}
+
+/// Stores rows from [`name_key_rows`].
+pub fn insert_name_key_rows(
+    conn: &mut DbConnection,
+    rows: &[(String, String)],
+) -> Result<(), ApiError> {
+    Ok(write_keys(conn, rows, false)?)
 }
 
 /// Inserts (key, person id) rows; with `skip_existing`, rows already there
@@ -214,10 +226,15 @@ pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u6
             };
             after = last.clone();
             rekeyed += chunk.len() as u64;
-            let keys = key_rows(chunk.iter().map(|(id, given, family, patronymic, latin)| {
-                let names = name_list(given, family, patronymic.as_deref(), latin.as_deref());
-                (id.clone(), names)
-            }));
+            let keys: Vec<(String, String)> = chunk
+                .iter()
+                .flat_map(|(id, given, family, patronymic, latin)| {
+                    let names = name_list(given, family, patronymic.as_deref(), latin.as_deref());
+                    search_keys(&names)
+                        .into_iter()
+                        .map(move |key| (key, id.clone()))
+                })
+                .collect();
             write_keys(conn, &keys, true)?;
         }
         diesel::delete(derived_versions::table.find(NAME_KEYS)).execute(conn)?;

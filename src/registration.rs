@@ -428,40 +428,50 @@ pub fn register_many(
     if households.is_empty() {
         return Ok(households);
     }
-    let rows: Vec<HouseholdInsert<'_>> = households
-        .iter()
-        .zip(&fingerprints)
-        .map(|(h, fingerprint)| HouseholdInsert::of(h, Some(fingerprint), now))
-        .collect();
-    for chunk in rows.chunks(db::rows_per_insert(HouseholdInsert::COLUMNS)) {
-        crate::per_backend!(conn, |c| diesel::insert_into(households::table)
-            .values(chunk)
-            .execute(c))
-        .map_err(household_insert_error(
-            // Which household failed is not reported portably; the caller
-            // validated the centers, so this is a race with a center change.
-            || households[0].center_id,
-            || households[0].id,
-        ))?;
-    }
-    let persons: Vec<PersonInsert<'_>> = households
-        .iter()
-        .flat_map(|h| {
-            let household_id = h.id.to_string();
-            h.members
-                .iter()
-                .enumerate()
-                .map(move |(i, m)| PersonInsert::of(household_id.clone(), i as i32, m, now))
-        })
-        .collect();
-    for chunk in persons.chunks(db::rows_per_insert(PersonInsert::COLUMNS)) {
-        crate::per_backend!(conn, |c| diesel::insert_into(persons_table::table)
-            .values(chunk)
-            .execute(c))
-        .map_err(person_insert_error)?;
-    }
     let members: Vec<&Member> = households.iter().flat_map(|h| &h.members).collect();
-    insert_needs_and_keys(conn, members)?;
+    // The search keys (Unicode folding and transliteration, a tenth of a bulk
+    // write's time) are derived on a second thread while the rows go in.
+    std::thread::scope(|scope| {
+        let keys = scope
+            .spawn(|| persons::name_key_rows(members.iter().map(|m| (m.id, persons::names_of(m)))));
+        let rows: Vec<HouseholdInsert<'_>> = households
+            .iter()
+            .zip(&fingerprints)
+            .map(|(h, fingerprint)| HouseholdInsert::of(h, Some(fingerprint), now))
+            .collect();
+        for chunk in rows.chunks(db::rows_per_insert(HouseholdInsert::COLUMNS)) {
+            crate::per_backend!(conn, |c| diesel::insert_into(households::table)
+                .values(chunk)
+                .execute(c))
+            .map_err(household_insert_error(
+                // Which household failed is not reported portably; the caller
+                // validated the centers, so this is a race with a center change.
+                || households[0].center_id,
+                || households[0].id,
+            ))?;
+        }
+        let persons: Vec<PersonInsert<'_>> = households
+            .iter()
+            .flat_map(|h| {
+                let household_id = h.id.to_string();
+                h.members
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, m)| PersonInsert::of(household_id.clone(), i as i32, m, now))
+            })
+            .collect();
+        for chunk in persons.chunks(db::rows_per_insert(PersonInsert::COLUMNS)) {
+            crate::per_backend!(conn, |c| diesel::insert_into(persons_table::table)
+                .values(chunk)
+                .execute(c))
+            .map_err(person_insert_error)?;
+        }
+        insert_needs(conn, &members)?;
+        let keys = keys
+            .join()
+            .map_err(|_| ApiError::internal("deriving search keys failed"))?;
+        persons::insert_name_key_rows(conn, &keys)
+    })?;
     stats::record_registrations(conn, &households)?;
     Ok(households)
 }
@@ -635,6 +645,14 @@ fn insert_members(
 }
 
 fn insert_needs_and_keys(conn: &mut DbConnection, members: Vec<&Member>) -> Result<(), ApiError> {
+    insert_needs(conn, &members)?;
+    persons::insert_name_keys(
+        conn,
+        members.into_iter().map(|m| (m.id, persons::names_of(m))),
+    )
+}
+
+fn insert_needs(conn: &mut DbConnection, members: &[&Member]) -> Result<(), ApiError> {
     let needs: Vec<_> = members
         .iter()
         .flat_map(|m| {
@@ -651,10 +669,7 @@ fn insert_needs_and_keys(conn: &mut DbConnection, members: Vec<&Member>) -> Resu
             .values(chunk)
             .execute(c))?;
     }
-    persons::insert_name_keys(
-        conn,
-        members.into_iter().map(|m| (m.id, persons::names_of(m))),
-    )
+    Ok(())
 }
 
 /// A `households` row as stored.
