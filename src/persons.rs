@@ -105,18 +105,18 @@ pub fn insert_name_keys<'a>(
     conn: &mut DbConnection,
     persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
 ) -> Result<(), ApiError> {
-    Ok(write_keys(conn, &name_key_rows(persons), false)?)
+    let rows = name_key_rows(persons.map(|(id, names)| (id.to_string(), names)));
+    Ok(write_keys(conn, &rows, false)?)
 }
 
 /// The (key, person id) rows of the given persons, to store with
 /// [`insert_name_key_rows`]: deriving them takes no connection, so a bulk
 /// write can derive them on another thread meanwhile.
 pub fn name_key_rows<'a>(
-    persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
+    persons: impl Iterator<Item = (String, Vec<&'a str>)>,
 ) -> Vec<(String, String)> {
     persons
         .flat_map(|(id, names)| {
-            let id = id.to_string();
             search_keys(&names)
                 .into_iter()
                 .map(move |key| (key, id.clone()))
@@ -226,15 +226,10 @@ pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u6
             };
             after = last.clone();
             rekeyed += chunk.len() as u64;
-            let keys: Vec<(String, String)> = chunk
-                .iter()
-                .flat_map(|(id, given, family, patronymic, latin)| {
-                    let names = name_list(given, family, patronymic.as_deref(), latin.as_deref());
-                    search_keys(&names)
-                        .into_iter()
-                        .map(move |key| (key, id.clone()))
-                })
-                .collect();
+            let keys = name_key_rows(chunk.iter().map(|(id, given, family, patronymic, latin)| {
+                let names = name_list(given, family, patronymic.as_deref(), latin.as_deref());
+                (id.clone(), names)
+            }));
             write_keys(conn, &keys, true)?;
         }
         diesel::delete(derived_versions::table.find(NAME_KEYS)).execute(conn)?;

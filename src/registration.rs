@@ -432,8 +432,13 @@ pub fn register_many(
     // The search keys (Unicode folding and transliteration, a tenth of a bulk
     // write's time) are derived on a second thread while the rows go in.
     std::thread::scope(|scope| {
-        let keys = scope
-            .spawn(|| persons::name_key_rows(members.iter().map(|m| (m.id, persons::names_of(m)))));
+        let keys = scope.spawn(|| {
+            persons::name_key_rows(
+                members
+                    .iter()
+                    .map(|m| (m.id.to_string(), persons::names_of(m))),
+            )
+        });
         let rows: Vec<HouseholdInsert<'_>> = households
             .iter()
             .zip(&fingerprints)
