@@ -241,7 +241,7 @@ fn raw_insert_child(rows: usize, url: &str, derived: bool) {
 
 /// A center and an admin account (the registering user) to hang rows on.
 fn prepare(conn: &mut DbConnection) -> (String, String) {
-    let now = refuge::db::now();
+    let now = refuge::http::time::now();
     let center = uuid(1, 1);
     diesel::insert_into(centers::table)
         .values((
@@ -282,7 +282,7 @@ fn insert_raw(
     rows: impl Iterator<Item = Row>,
     derived: bool,
 ) {
-    let now = refuge::db::now();
+    let now = refuge::http::time::now();
     // 20,000 rows at a time: memory stays small whatever the row count.
     let mut rows = rows.peekable();
     while rows.peek().is_some() {

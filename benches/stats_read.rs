@@ -154,7 +154,7 @@ fn seed(settings: &Settings, persons: usize, centers: &[String]) -> Duration {
 fn settle(settings: &Settings) {
     let db = Db::open(&settings.database).unwrap();
     let mut conn = db.connection_for_setup().unwrap();
-    let before = refuge::db::now() - chrono::TimeDelta::hours(2);
+    let before = refuge::http::time::now() - chrono::TimeDelta::hours(2);
     conn.transaction::<_, refuge::error::ApiError, _>(|conn| {
         refuge::stats::compact(conn, before).map(|_| ())
     })

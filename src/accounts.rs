@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::config::BootstrapSettings;
 use crate::db::{self, parse_uuid, DbConnection};
 use crate::error::{ApiError, FieldError};
+use crate::http::time;
 use crate::schema::{centers, user_centers, users};
 
 /// What a user may do. Registrars and aid workers are scoped to centers.
@@ -198,7 +199,7 @@ pub fn create_user(conn: &mut DbConnection, new: NewUser<'_>) -> Result<User, Ap
             users::password_hash.eq(hash_password(new.password)?),
             users::role.eq(new.role.as_str()),
             users::disabled.eq(false),
-            users::created_at.eq(db::now()),
+            users::created_at.eq(time::now()),
         ))
         .execute(conn)
         .map_err(db::unique_violation(|| ApiError::Conflict {

@@ -14,6 +14,8 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::http::routes::resource;
+use crate::http::time;
 use crate::provinces::Provinces;
 use crate::{
     accounts, assistance, auth, centers, coverage, distributions, entitlements, flows, health,
@@ -46,6 +48,16 @@ impl Application {
     /// Opens and migrates the database, creates the first admin if there is
     /// no account, and binds the listener (port 0 picks a free port).
     pub fn build(settings: &Settings) -> Result<Application, StartError> {
+        Application::build_with(settings, |_| {})
+    }
+
+    /// [`Application::build`] with `extra` routes mounted beside the API's,
+    /// under the same middleware: for tests that need a handler the API does
+    /// not have (one that panics, say).
+    pub fn build_with(
+        settings: &Settings,
+        extra: fn(&mut web::ServiceConfig),
+    ) -> Result<Application, StartError> {
         settings.check().map_err(StartError::Config)?;
         let provinces = Provinces::new(&settings.provinces.extra).map_err(StartError::Config)?;
         let db = Db::open(&settings.database)?;
@@ -85,6 +97,7 @@ impl Application {
                     ApiError::NotFound("no resource has this id".into()).into()
                 }))
                 .configure(routes)
+                .configure(extra)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such route".into()))
                 }))
@@ -133,7 +146,7 @@ async fn compact_statistics(db: Db) {
     let mut interval = tokio::time::interval(COMPACTION_INTERVAL);
     loop {
         interval.tick().await;
-        let before = crate::db::now() - chrono::TimeDelta::hours(2);
+        let before = time::now() - chrono::TimeDelta::hours(2);
         match db
             .write(move |conn| crate::stats::compact(conn, before))
             .await
@@ -159,136 +172,121 @@ fn bootstrap(db: &Db, settings: &Settings) -> Result<(), StartError> {
 
 /// Every route. Paths are part of the API contract (see openapi.yaml).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
+    cfg.service(resource("/healthz").get(health::healthz))
+        .service(resource("/readyz").get(health::readyz))
         .service(
             web::scope("/api/v1")
-                .route("/auth/login", web::post().to(auth::login))
-                .route("/me", web::get().to(auth::me))
-                .route("/codes/needs", web::get().to(needs::list))
+                .service(resource("/auth/login").post(auth::login))
+                .service(resource("/me").get(auth::me))
+                .service(resource("/codes/needs").get(needs::list))
                 .service(
-                    web::resource("/centers")
-                        .route(web::get().to(centers::list))
-                        .route(web::post().to(centers::create_handler)),
-                )
-                .service(
-                    web::resource("/centers/{id}")
-                        .route(web::get().to(centers::get))
-                        .route(web::patch().to(centers::patch)),
+                    resource("/centers")
+                        .get(centers::list)
+                        .post(centers::create_handler),
                 )
                 .service(
-                    web::resource("/households")
-                        .route(web::get().to(registration::list))
-                        .route(web::post().to(registration::create)),
+                    resource("/centers/{id}")
+                        .get(centers::get)
+                        .patch(centers::patch),
                 )
                 .service(
-                    web::resource("/households/{id}")
-                        .route(web::get().to(registration::get))
-                        .route(web::patch().to(registration::patch)),
-                )
-                .route("/imports", web::post().to(imports::create))
-                .route("/imports/template.csv", web::get().to(imports::template))
-                .route("/persons", web::get().to(persons::search))
-                .route("/persons/{id}", web::get().to(persons::get))
-                .service(
-                    web::resource("/flow-counts")
-                        .route(web::get().to(flows::list))
-                        .route(web::post().to(flows::create)),
+                    resource("/households")
+                        .get(registration::list)
+                        .post(registration::create),
                 )
                 .service(
-                    web::resource("/flow-counts/{id}")
-                        .route(web::get().to(flows::get))
-                        .route(web::patch().to(flows::patch)),
+                    resource("/households/{id}")
+                        .get(registration::get)
+                        .patch(registration::patch),
                 )
-                .route(
-                    "/flow-counts/{id}/corrections",
-                    web::get().to(flows::corrections),
+                .service(resource("/imports").post(imports::create))
+                .service(resource("/imports/template.csv").get(imports::template))
+                .service(resource("/persons").get(persons::search))
+                .service(resource("/persons/{id}").get(persons::get))
+                .service(
+                    resource("/flow-counts")
+                        .get(flows::list)
+                        .post(flows::create),
                 )
                 .service(
-                    web::resource("/organizations")
-                        .route(web::get().to(organizations::list))
-                        .route(web::post().to(organizations::create_handler)),
+                    resource("/flow-counts/{id}")
+                        .get(flows::get)
+                        .patch(flows::patch),
                 )
-                .route("/organizations/{id}", web::get().to(organizations::get))
+                .service(resource("/flow-counts/{id}/corrections").get(flows::corrections))
                 .service(
-                    web::resource("/sites")
-                        .route(web::get().to(housing::list_sites))
-                        .route(web::post().to(housing::create_site_handler)),
+                    resource("/organizations")
+                        .get(organizations::list)
+                        .post(organizations::create_handler),
                 )
+                .service(resource("/organizations/{id}").get(organizations::get))
                 .service(
-                    web::resource("/sites/{id}")
-                        .route(web::get().to(housing::get_site))
-                        .route(web::patch().to(housing::patch_site)),
-                )
-                .service(
-                    web::resource("/sites/{id}/placements")
-                        .route(web::get().to(housing::site_placements))
-                        .route(web::post().to(housing::place_handler)),
-                )
-                .route(
-                    "/sites/{id}/occupancy",
-                    web::get().to(housing::site_occupancy),
-                )
-                .route("/placements/{id}", web::get().to(housing::get_placement))
-                .route(
-                    "/placements/{id}/checkout",
-                    web::post().to(housing::checkout_handler),
-                )
-                .route("/occupancy", web::get().to(housing::province_occupancy))
-                .service(
-                    web::resource("/items")
-                        .route(web::get().to(stock::list_items))
-                        .route(web::post().to(stock::create_item_handler)),
-                )
-                .route("/items/{id}", web::get().to(stock::get_item))
-                .route("/stock", web::get().to(stock::levels_handler))
-                .route("/stock/movements", web::get().to(stock::movements_handler))
-                .route("/stock/receipts", web::post().to(stock::receive_handler))
-                .route("/stock/transfers", web::post().to(stock::transfer_handler))
-                .route("/stock/adjustments", web::post().to(stock::adjust_handler))
-                .service(
-                    web::resource("/entitlements")
-                        .route(web::get().to(entitlements::list))
-                        .route(web::post().to(entitlements::create_handler)),
-                )
-                .route("/entitlements/{id}", web::get().to(entitlements::get))
-                .service(
-                    web::resource("/distributions")
-                        .route(web::get().to(distributions::list))
-                        .route(web::post().to(distributions::create)),
-                )
-                .route("/distributions/{id}", web::get().to(distributions::get))
-                .route(
-                    "/households/{id}/assistance",
-                    web::get().to(assistance::of_household),
+                    resource("/sites")
+                        .get(housing::list_sites)
+                        .post(housing::create_site_handler),
                 )
                 .service(
-                    web::resource("/trips")
-                        .route(web::get().to(transport::list_trips))
-                        .route(web::post().to(transport::create_trip_handler)),
-                )
-                .route("/trips/{id}", web::get().to(transport::get_trip))
-                .route(
-                    "/trips/{id}/boardings",
-                    web::post().to(transport::board_handler),
-                )
-                .route("/trips/{id}/manifest", web::get().to(transport::manifest))
-                .service(
-                    web::resource("/referrals")
-                        .route(web::get().to(referrals::list))
-                        .route(web::post().to(referrals::create_handler)),
+                    resource("/sites/{id}")
+                        .get(housing::get_site)
+                        .patch(housing::patch_site),
                 )
                 .service(
-                    web::resource("/referrals/{id}")
-                        .route(web::get().to(referrals::get))
-                        .route(web::patch().to(referrals::patch)),
+                    resource("/sites/{id}/placements")
+                        .get(housing::site_placements)
+                        .post(housing::place_handler),
                 )
-                .route("/stats/summary", web::get().to(stats::summary))
-                .route("/stats/arrivals", web::get().to(stats::arrivals))
-                .route("/stats/demographics", web::get().to(stats::demographics))
-                .route("/stats/needs", web::get().to(stats::needs))
-                .route("/stats/coverage", web::get().to(coverage::coverage))
-                .route("/reports/{name}", web::get().to(reports::download)),
+                .service(resource("/sites/{id}/occupancy").get(housing::site_occupancy))
+                .service(resource("/placements/{id}").get(housing::get_placement))
+                .service(resource("/placements/{id}/checkout").post(housing::checkout_handler))
+                .service(resource("/occupancy").get(housing::province_occupancy))
+                .service(
+                    resource("/items")
+                        .get(stock::list_items)
+                        .post(stock::create_item_handler),
+                )
+                .service(resource("/items/{id}").get(stock::get_item))
+                .service(resource("/stock").get(stock::levels_handler))
+                .service(resource("/stock/movements").get(stock::movements_handler))
+                .service(resource("/stock/receipts").post(stock::receive_handler))
+                .service(resource("/stock/transfers").post(stock::transfer_handler))
+                .service(resource("/stock/adjustments").post(stock::adjust_handler))
+                .service(
+                    resource("/entitlements")
+                        .get(entitlements::list)
+                        .post(entitlements::create_handler),
+                )
+                .service(resource("/entitlements/{id}").get(entitlements::get))
+                .service(
+                    resource("/distributions")
+                        .get(distributions::list)
+                        .post(distributions::create),
+                )
+                .service(resource("/distributions/{id}").get(distributions::get))
+                .service(resource("/households/{id}/assistance").get(assistance::of_household))
+                .service(
+                    resource("/trips")
+                        .get(transport::list_trips)
+                        .post(transport::create_trip_handler),
+                )
+                .service(resource("/trips/{id}").get(transport::get_trip))
+                .service(resource("/trips/{id}/boardings").post(transport::board_handler))
+                .service(resource("/trips/{id}/manifest").get(transport::manifest))
+                .service(
+                    resource("/referrals")
+                        .get(referrals::list)
+                        .post(referrals::create_handler),
+                )
+                .service(
+                    resource("/referrals/{id}")
+                        .get(referrals::get)
+                        .patch(referrals::patch),
+                )
+                .service(resource("/stats/summary").get(stats::summary))
+                .service(resource("/stats/arrivals").get(stats::arrivals))
+                .service(resource("/stats/demographics").get(stats::demographics))
+                .service(resource("/stats/needs").get(stats::needs))
+                .service(resource("/stats/coverage").get(coverage::coverage))
+                .service(resource("/reports/{name}").get(reports::download)),
         );
 }
 
@@ -306,8 +304,20 @@ fn problem_for_framework_errors<B: MessageBody + 'static>(
     }
     let error = match res.status().as_u16() {
         404 => ApiError::NotFound("no such route".into()),
-        405 => ApiError::MethodNotAllowed,
-        413 => ApiError::PayloadTooLarge { limit: 0 },
+        405 => ApiError::MethodNotAllowed {
+            allow: res
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+        },
+        413 => ApiError::PayloadTooLarge {
+            limit: res
+                .request()
+                .app_data::<crate::extract::BodyLimit>()
+                .map_or(0, |limit| limit.0),
+        },
         415 => ApiError::UnsupportedMediaType("application/json"),
         400 => ApiError::BadRequest {
             detail: "the request could not be understood".into(),

@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{nullable, JsonBody};
+use crate::http::time;
 use crate::provinces::Provinces;
 use crate::schema::centers;
 
@@ -251,7 +252,7 @@ pub fn create(
         return Err(ApiError::Validation(errors));
     }
     let id = Uuid::new_v4();
-    let now = db::now();
+    let now = time::now();
     diesel::insert_into(centers::table)
         .values((
             centers::id.eq(id.to_string()),
@@ -357,7 +358,7 @@ pub async fn patch(
                     centers::latitude.eq(latitude),
                     centers::longitude.eq(longitude),
                     centers::timezone.eq(&timezone),
-                    centers::updated_at.eq(db::now()),
+                    centers::updated_at.eq(time::now()),
                 ))
                 .execute(conn)
                 .map_err(db::unique_violation(code_taken(&code)))?;

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -23,6 +23,7 @@ use crate::db::{parse_uuid, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::housing::SPHERE_MIN_AREA_PER_PERSON_M2;
+use crate::http::time::Timestamp;
 use crate::schema::{boardings, distributions, households, items, placements, sites, trips};
 use crate::stats::{self, CenterInfo, Publisher};
 use crate::suppression::{Cell, Table};
@@ -134,8 +135,8 @@ fn day_start(tz: chrono_tz::Tz, date: NaiveDate) -> NaiveDateTime {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageQuery {
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     center_id: Option<Uuid>,
     suppress: Option<bool>,
 }

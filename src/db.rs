@@ -482,15 +482,6 @@ pub fn unique_violation(
     }
 }
 
-/// Current instant, truncated to microseconds (the precision both backends keep).
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::{DurationRound, TimeDelta};
-    chrono::Utc::now()
-        .duration_trunc(TimeDelta::microseconds(1))
-        .expect("microsecond truncation cannot overflow")
-        .naive_utc()
-}
-
 /// Parses a UUID stored as text; a malformed one is a bug, hence a 500.
 pub fn parse_uuid(text: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(text)

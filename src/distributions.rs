@@ -9,7 +9,7 @@
 //! still holds.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,10 +17,11 @@ use uuid::Uuid;
 
 use crate::accounts::Role;
 use crate::auth::{Caller, CenterScope};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{parse_uuid, Db, DbConnection};
 use crate::entitlements;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::registration;
@@ -98,7 +99,7 @@ pub struct NewDistribution {
     /// The organization handing it out.
     pub organization_id: Uuid,
     #[serde(default)]
-    pub distributed_at: Option<DateTime<FixedOffset>>,
+    pub distributed_at: Option<Timestamp>,
     /// Beyond the entitlement, why (admins and aid workers only).
     #[serde(default)]
     pub override_reason: Option<String>,
@@ -124,7 +125,12 @@ pub fn distribute(
     recorded_by: Uuid,
 ) -> Result<Distribution, ApiError> {
     let mut errors = Vec::new();
-    let at = stock::instant(new.distributed_at, "distributed_at", db::now(), &mut errors);
+    let at = time::happened_at(
+        new.distributed_at,
+        "distributed_at",
+        time::now(),
+        &mut errors,
+    );
     if new
         .quantity
         .is_some_and(|q| !(1..=10_000_000_000).contains(&q))
@@ -196,7 +202,7 @@ pub fn distribute(
         })?,
     };
     let id = new.id.unwrap_or_else(Uuid::now_v7);
-    let created_at = db::now();
+    let created_at = time::now();
     diesel::insert_into(distributions::table)
         .values((
             distributions::id.eq(id.to_string()),
@@ -378,8 +384,8 @@ pub struct ListQuery {
     household_id: Option<Uuid>,
     center_id: Option<Uuid>,
     item_id: Option<Uuid>,
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     limit: Option<i64>,
     cursor: Option<String>,
 }

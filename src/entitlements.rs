@@ -16,7 +16,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use crate::centers::DEFAULT_TIMEZONE;
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::JsonBody;
-use crate::registration::to_stored_instant;
+use crate::http::time::{self, Timestamp};
 use crate::schema::{distributions, entitlements};
 use crate::stock;
 
@@ -120,7 +120,7 @@ pub struct NewEntitlement {
     #[serde(default)]
     pub max_times: Option<i32>,
     #[serde(default)]
-    pub starts_at: Option<DateTime<FixedOffset>>,
+    pub starts_at: Option<Timestamp>,
 }
 
 /// The period of a rule that contains an instant.
@@ -358,7 +358,7 @@ pub fn create(conn: &mut DbConnection, new: NewEntitlement) -> Result<Entitlemen
     }
     stock::require_item(conn, new.item_id, "item_id")?;
     let id = Uuid::new_v4();
-    let now = db::now();
+    let now = time::now();
     diesel::insert_into(entitlements::table)
         .values((
             entitlements::id.eq(id.to_string()),
@@ -368,7 +368,7 @@ pub fn create(conn: &mut DbConnection, new: NewEntitlement) -> Result<Entitlemen
             entitlements::every_days.eq(new.every_days),
             entitlements::every_months.eq(new.every_months),
             entitlements::max_times.eq(new.max_times),
-            entitlements::starts_at.eq(new.starts_at.map(|t| to_stored_instant(t).naive_utc())),
+            entitlements::starts_at.eq(new.starts_at.map(|t| t.stored())),
             entitlements::created_at.eq(now),
             entitlements::updated_at.eq(now),
         ))

@@ -79,8 +79,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 404: no such resource (or route).
     NotFound(String),
-    /// 405: the route exists, the method does not.
-    MethodNotAllowed,
+    /// 405: the route exists, the method does not; `allow` lists the methods it has.
+    MethodNotAllowed { allow: String },
     /// 409: the request conflicts with stored state; `code` names the conflict.
     Conflict { code: &'static str, detail: String },
     /// 409: a distribution beyond (or outside) the household's entitlement;
@@ -147,7 +147,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
-            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::Conflict { code, .. } | ApiError::EntitlementRefused { code, .. } => code,
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
@@ -168,7 +168,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "Authentication required",
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::NotFound(_) => "Not found",
-            ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::EntitlementRefused { .. } => "Beyond the entitlement",
             ApiError::PreconditionFailed { .. } => "Version mismatch",
@@ -189,7 +189,9 @@ impl ApiError {
             ApiError::BadRequest { detail, .. } => detail.clone(),
             ApiError::Unauthorized { detail, .. } => detail.to_string(),
             ApiError::Forbidden(detail) | ApiError::NotFound(detail) => detail.clone(),
-            ApiError::MethodNotAllowed => "this resource does not support that method".into(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("this resource does not support that method; it allows {allow}")
+            }
             ApiError::Conflict { detail, .. } | ApiError::EntitlementRefused { detail, .. } => {
                 detail.clone()
             }
@@ -306,7 +308,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::EntitlementRefused { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -365,6 +367,9 @@ impl ResponseError for ApiError {
             }
             ApiError::PreconditionFailed { current_version } => {
                 response.insert_header((header::ETAG, format!("\"{current_version}\"")));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));

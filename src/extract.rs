@@ -14,6 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
+use crate::http::time;
 
 /// The configured body limit, for the 413 message (actix's `PayloadConfig` enforces it).
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +80,10 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
                 } else {
                     field
                 };
+                // Well-formed, but outside what the service accepts: 422 as in a body.
+                if let Some(error) = time::out_of_range_error(&field, &message) {
+                    return ApiError::Validation(vec![error]);
+                }
                 ApiError::BadRequest {
                     detail: format!("invalid query parameter {field}: {message}"),
                     errors: vec![FieldError::new(field, "invalid", message)],
@@ -103,11 +108,10 @@ pub fn from_document<T: DeserializeOwned>(document: &serde_json::Value) -> Resul
     serde_path_to_error::deserialize(document).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." { String::new() } else { path };
-        ApiError::Validation(vec![FieldError::new(
-            field,
-            "invalid_type",
-            strip_position(error.inner()),
-        )])
+        let message = strip_position(error.inner());
+        let error = time::out_of_range_error(&field, &message)
+            .unwrap_or_else(|| FieldError::new(field, "invalid_type", message));
+        ApiError::Validation(vec![error])
     })
 }
 

@@ -11,9 +11,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{
-    DateTime, DurationRound, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc,
-};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
 use diesel::dsl::sum;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,15 +23,13 @@ use crate::auth::{Caller, CenterScope};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{nullable, JsonBody, Query};
+use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::registration::{self, Sex};
 use crate::schema::{centers, flow_count_corrections, flow_counts};
 
 /// Longest window one count may cover.
 pub const MAX_WINDOW: TimeDelta = TimeDelta::days(7);
-
-/// How far in the future a window may end (clock skew between devices).
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// Longest correction reason, in characters.
 pub const MAX_REASON: usize = 500;
@@ -83,8 +79,8 @@ pub struct NewFlowCount {
     #[serde(default)]
     pub id: Option<Uuid>,
     pub center_id: Uuid,
-    pub window_start: DateTime<FixedOffset>,
-    pub window_end: DateTime<FixedOffset>,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
     pub direction: Direction,
     #[validate(range(min = 0, message = "must not be negative"))]
     pub people: i32,
@@ -147,7 +143,7 @@ fn check(new: &NewFlowCount, now: DateTime<Utc>) -> Vec<FieldError> {
             "a window covers at most 7 days",
         ));
     }
-    if end > now + CLOCK_SKEW {
+    if time::in_future(end.naive_utc(), now.naive_utc()) {
         errors.push(FieldError::new(
             "window_end",
             "in_future",
@@ -300,12 +296,12 @@ pub fn record(
     new: NewFlowCount,
     recorded_by: Uuid,
 ) -> Result<FlowCount, ApiError> {
-    let now = db::now();
+    let now = time::now();
     let count = FlowCount {
         id: new.id.unwrap_or_else(Uuid::now_v7),
         center_id: new.center_id,
-        window_start: registration::to_stored_instant(new.window_start),
-        window_end: registration::to_stored_instant(new.window_end),
+        window_start: new.window_start.stored().and_utc(),
+        window_end: new.window_end.stored().and_utc(),
         direction: new.direction,
         people: new.people,
         vehicles: new.vehicles,
@@ -430,11 +426,7 @@ pub fn crossed_series(
     let mut before: std::collections::BTreeMap<Uuid, i64> = std::collections::BTreeMap::new();
     for (center, start, people) in rows {
         let center = parse_uuid(&center)?;
-        let hour = start
-            .and_utc()
-            .duration_trunc(TimeDelta::hours(1))
-            .map_err(ApiError::internal)?
-            .naive_utc();
+        let hour = time::hour_of(start);
         if hour < range.from {
             *before.entry(center).or_default() += i64::from(people);
         } else {
@@ -578,8 +570,8 @@ pub async fn get(
 pub struct ListQuery {
     center_id: Option<Uuid>,
     direction: Option<Direction>,
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -663,8 +655,8 @@ pub struct FlowCountPatch {
     /// Required; optional here so that its absence is reported by name with the other errors.
     #[serde(default)]
     reason: Option<String>,
-    window_start: Option<DateTime<FixedOffset>>,
-    window_end: Option<DateTime<FixedOffset>>,
+    window_start: Option<Timestamp>,
+    window_end: Option<Timestamp>,
     people: Option<i32>,
     #[serde(default, deserialize_with = "nullable")]
     vehicles: Option<Option<i32>>,
@@ -716,10 +708,10 @@ pub async fn patch(
                 center_id: previous.center_id,
                 window_start: patch
                     .window_start
-                    .unwrap_or_else(|| previous.window_start.fixed_offset()),
+                    .unwrap_or_else(|| Timestamp::trusted(previous.window_start)),
                 window_end: patch
                     .window_end
-                    .unwrap_or_else(|| previous.window_end.fixed_offset()),
+                    .unwrap_or_else(|| Timestamp::trusted(previous.window_end)),
                 direction: previous.direction,
                 people: patch.people.unwrap_or(previous.people),
                 vehicles: patch.vehicles.unwrap_or(previous.vehicles),
@@ -733,10 +725,10 @@ pub async fn patch(
             if !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
-            let now = db::now();
+            let now = time::now();
             let count = FlowCount {
-                window_start: registration::to_stored_instant(corrected.window_start),
-                window_end: registration::to_stored_instant(corrected.window_end),
+                window_start: corrected.window_start.stored().and_utc(),
+                window_end: corrected.window_end.stored().and_utc(),
                 people: corrected.people,
                 vehicles: corrected.vehicles,
                 by_sex_age: corrected.by_sex_age,
@@ -859,8 +851,8 @@ mod tests {
         NewFlowCount {
             id: None,
             center_id: Uuid::nil(),
-            window_start: DateTime::parse_from_rfc3339(start).unwrap(),
-            window_end: DateTime::parse_from_rfc3339(end).unwrap(),
+            window_start: serde_json::from_value(start.into()).unwrap(),
+            window_end: serde_json::from_value(end.into()).unwrap(),
             direction: Direction::In,
             people,
             vehicles: None,

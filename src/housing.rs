@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,14 +25,12 @@ use crate::centers::{check_code, check_name, check_province};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{nullable, JsonBody, Query};
+use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::organizations::{self, OrganizationKind};
 use crate::provinces::Provinces;
-use crate::registration::{self, to_stored_instant, Household};
+use crate::registration::{self, Household};
 use crate::schema::{households, organizations as organizations_table, placements, sites};
-
-/// How far in the future a check-in or check-out may be (clock skew between devices).
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// Sphere minimum covered living space per person, m² (Sphere Handbook 2018;
 /// 4.5-5.5 in cold climates).
@@ -233,7 +231,7 @@ pub fn create_site(
     }
     organizations::require(conn, new.organization_id, "organization_id")?;
     let id = Uuid::new_v4();
-    let now = db::now();
+    let now = time::now();
     diesel::insert_into(sites::table)
         .values((
             sites::id.eq(id.to_string()),
@@ -289,7 +287,7 @@ fn correct_site(conn: &mut DbConnection, id: Uuid, patch: SitePatch) -> Result<S
         sites::floor_area_m2.eq(area),
         sites::organization_id.eq(organization.to_string()),
         sites::version.eq(sites::version + 1),
-        sites::updated_at.eq(db::now()),
+        sites::updated_at.eq(time::now()),
     ))
     .execute(conn)?;
     let site = find_site(conn, id)?.ok_or_else(|| site_not_found(id))?;
@@ -389,7 +387,7 @@ pub struct NewPlacement {
     pub household_id: Uuid,
     /// Default: now. Not in the future, not before the household arrived.
     #[serde(default)]
-    pub checked_in_at: Option<DateTime<FixedOffset>>,
+    pub checked_in_at: Option<Timestamp>,
     /// The household is placed elsewhere and moves here: its open placement
     /// is closed at `checked_in_at` in the same transaction. Without it, a
     /// household that is already placed gets 409.
@@ -403,26 +401,10 @@ pub struct NewPlacement {
 pub struct Checkout {
     /// Default: now.
     #[serde(default)]
-    pub checked_out_at: Option<DateTime<FixedOffset>>,
+    pub checked_out_at: Option<Timestamp>,
     /// Default: `left`. (`moved` is set by a move.)
     #[serde(default)]
     pub reason: Option<CheckoutReason>,
-}
-
-fn instant(
-    at: Option<DateTime<FixedOffset>>,
-    field: &str,
-    now: NaiveDateTime,
-) -> Result<NaiveDateTime, ApiError> {
-    match at {
-        None => Ok(now),
-        Some(at) if at.naive_utc() > now + CLOCK_SKEW => Err(ApiError::invalid(
-            field,
-            "in_future",
-            "must not be in the future",
-        )),
-        Some(at) => Ok(to_stored_instant(at).naive_utc()),
-    }
 }
 
 fn find_placement(conn: &mut DbConnection, id: Uuid) -> Result<Option<Placement>, ApiError> {
@@ -458,7 +440,7 @@ fn take_beds(conn: &mut DbConnection, site: Uuid, beds: i32) -> Result<bool, Api
     )
     .set((
         sites::occupied_beds.eq(sites::occupied_beds + beds),
-        sites::updated_at.eq(db::now()),
+        sites::updated_at.eq(time::now()),
     ))
     .execute(conn)?;
     Ok(updated == 1)
@@ -468,7 +450,7 @@ fn release_beds(conn: &mut DbConnection, site: Uuid, beds: i32) -> Result<(), Ap
     diesel::update(sites::table.find(site.to_string()))
         .set((
             sites::occupied_beds.eq(sites::occupied_beds - beds),
-            sites::updated_at.eq(db::now()),
+            sites::updated_at.eq(time::now()),
         ))
         .execute(conn)?;
     Ok(())
@@ -528,8 +510,8 @@ pub fn place(
     placed_by: Uuid,
     authorize: impl FnOnce(&Household) -> Result<(), ApiError>,
 ) -> Result<Placement, ApiError> {
-    let now = db::now();
-    let at = instant(new.checked_in_at, "checked_in_at", now)?;
+    let now = time::now();
+    let at = time::happened(new.checked_in_at, "checked_in_at", now)?;
     let site = find_site(conn, site_id)?.ok_or_else(|| site_not_found(site_id))?;
     let household = registration::find(conn, new.household_id)?.ok_or_else(|| {
         ApiError::invalid(
@@ -627,7 +609,7 @@ pub fn check_out(
     by: Uuid,
     authorize: impl FnOnce(Uuid) -> Result<(), ApiError>,
 ) -> Result<Placement, ApiError> {
-    let at = instant(checkout.checked_out_at, "checked_out_at", db::now())?;
+    let at = time::happened(checkout.checked_out_at, "checked_out_at", time::now())?;
     let reason = checkout.reason.unwrap_or(CheckoutReason::Left);
     if reason == CheckoutReason::Moved {
         return Err(ApiError::invalid(
@@ -1032,7 +1014,7 @@ pub async fn site_placements(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsOfQuery {
-    as_of: Option<DateTime<FixedOffset>>,
+    as_of: Option<Timestamp>,
 }
 
 /// `GET /api/v1/sites/{id}/occupancy[?as_of=]`: capacity, beds taken,
@@ -1044,7 +1026,11 @@ pub async fn site_occupancy(
     query: Query<AsOfQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let as_of = query.0.as_of.map(|t| t.naive_utc()).unwrap_or_else(db::now);
+    let as_of = query
+        .0
+        .as_of
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(time::now);
     let occupancy = db
         .read(move |conn| {
             let site = find_site(conn, id)?.ok_or_else(|| site_not_found(id))?;
@@ -1064,7 +1050,11 @@ pub async fn province_occupancy(
     db: web::Data<Db>,
     query: Query<AsOfQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let as_of = query.0.as_of.map(|t| t.naive_utc()).unwrap_or_else(db::now);
+    let as_of = query
+        .0
+        .as_of
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(time::now);
     let provinces = db
         .read(move |conn| occupancy_by_province(conn, as_of))
         .await?;

@@ -15,8 +15,9 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
-use crate::db::{self, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
+use crate::http::time;
 use crate::schema::idempotency_keys;
 
 /// Header a client sends to make a POST safely retryable.
@@ -233,7 +234,7 @@ fn save(
             idempotency_keys::response_status.eq(i32::from(stored.status)),
             idempotency_keys::response_body.eq(&stored.body),
             idempotency_keys::resource_id.eq(&stored.location),
-            idempotency_keys::created_at.eq(db::now()),
+            idempotency_keys::created_at.eq(time::now()),
         ))
         .execute(conn)
         .map(|_| ())

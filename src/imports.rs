@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use futures_util::StreamExt;
@@ -50,6 +50,7 @@ use crate::config::ImportSettings;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError, ImportErrors, RowError};
 use crate::extract::Query;
+use crate::http::time::{self, Date, Timestamp};
 use crate::provinces::Provinces;
 use crate::registration::{
     self, Document, DocumentType, NewHousehold, NewMember, Relationship, Sex, MAX_MEMBERS,
@@ -701,7 +702,7 @@ fn parse_group(group: &Group, ctx: &Context, errors: &mut Errors) -> Option<NewH
         center_id: center.id,
         // The stored instant (UTC, microseconds): the fingerprint is then the
         // same whether the file gives a local time or an offset.
-        arrived_at: registration::to_stored_instant(arrived_at).fixed_offset(),
+        arrived_at: Timestamp::trusted(arrived_at.stored().and_utc()),
         origin_settlement: origin_settlement.to_string(),
         intended_destination: first.code(col::INTENDED_DESTINATION).map(str::to_string),
         phone: first.code(col::PHONE).map(str::to_string),
@@ -711,9 +712,18 @@ fn parse_group(group: &Group, ctx: &Context, errors: &mut Errors) -> Option<NewH
 
 /// RFC 3339 with an offset, or a local `YYYY-MM-DD HH:MM[:SS]` (or with a
 /// `T`) in the center's timezone.
-fn parse_arrival(text: &str, timezone: Tz) -> Result<DateTime<FixedOffset>, String> {
+fn parse_arrival(text: &str, timezone: Tz) -> Result<Timestamp, String> {
+    let accepted = |at: DateTime<FixedOffset>| {
+        Timestamp::new(at).ok_or_else(|| {
+            format!(
+                "must fall in the years {} to {}",
+                time::EARLIEST_YEAR,
+                time::LATEST_YEAR
+            )
+        })
+    };
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at);
+        return accepted(at);
     }
     let local = [
         "%Y-%m-%d %H:%M:%S",
@@ -729,7 +739,7 @@ fn parse_arrival(text: &str, timezone: Tz) -> Result<DateTime<FixedOffset>, Stri
             .to_string()
     })?;
     match timezone.from_local_datetime(&local) {
-        chrono::LocalResult::Single(at) => Ok(at.fixed_offset()),
+        chrono::LocalResult::Single(at) => accepted(at.fixed_offset()),
         chrono::LocalResult::Ambiguous(..) => Err(format!(
             "this local time happened twice in {timezone} (a clock change); give it with its offset"
         )),
@@ -797,19 +807,19 @@ fn parse_member(row: &Row, errors: &mut Errors) -> Option<NewMember> {
     };
     let sex = required_code::<Sex>(row, col::SEX, SEXES, errors);
     let relationship = required_code::<Relationship>(row, col::RELATIONSHIP, RELATIONSHIPS, errors);
-    let birth_date = row.code(col::BIRTH_DATE).and_then(|text| {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .or_else(|| {
-                errors.push(
-                    line,
-                    Some(COLUMNS[col::BIRTH_DATE]),
-                    "invalid",
-                    "a date like 1975-03-01",
-                );
+    let birth_date = row
+        .code(col::BIRTH_DATE)
+        .and_then(|text| match Date::parse(text) {
+            Ok(date) => Some(date),
+            Err(message) => {
+                let (code, message) = match message.strip_prefix(time::OUT_OF_RANGE) {
+                    Some(message) => ("out_of_range", message.to_string()),
+                    None => ("invalid", message),
+                };
+                errors.push(line, Some(COLUMNS[col::BIRTH_DATE]), code, message);
                 None
-            })
-    });
+            }
+        });
     let estimated_age = row.code(col::ESTIMATED_AGE).and_then(|text| {
         text.parse::<i32>().ok().or_else(|| {
             errors.push(

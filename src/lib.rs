@@ -39,6 +39,7 @@ pub mod extract;
 pub mod flows;
 pub mod health;
 pub mod housing;
+pub mod http;
 pub mod idempotency;
 pub mod imports;
 pub mod needs;
@@ -55,7 +56,7 @@ pub mod stock;
 pub mod suppression;
 pub mod transport;
 
-/// Sets up logging: human-readable text or JSON lines on stdout.
+/// Sets up logging: human-readable text or JSON lines on stdout, panics included.
 pub fn init_logging(settings: &config::LogSettings) {
     use tracing_subscriber::EnvFilter;
     let filter =
@@ -67,4 +68,24 @@ pub fn init_logging(settings: &config::LogSettings) {
         config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
         config::LogFormat::Text => builder.try_init(),
     };
+    log_panics();
+}
+
+/// Logs every panic through the log, with where it happened. The message is
+/// logged only when it is a literal from the code (`expect("...")`): a
+/// formatted one (`unwrap()` on an error, say) may carry request data, and
+/// so personal data, which never goes into the log.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&'static str>()
+            .copied()
+            .unwrap_or("(formatted message withheld: it may carry request data)");
+        tracing::error!(%location, message, "panic");
+    }));
 }

@@ -13,6 +13,7 @@ use crate::centers::{check_code, check_name};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::http::time;
 use crate::schema::organizations;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +132,7 @@ pub fn create(conn: &mut DbConnection, new: NewOrganization) -> Result<Organizat
         return Err(ApiError::Validation(errors));
     }
     let id = Uuid::new_v4();
-    let now = db::now();
+    let now = time::now();
     diesel::insert_into(organizations::table)
         .values((
             organizations::id.eq(id.to_string()),

@@ -21,6 +21,7 @@ use crate::auth::{Caller, CenterScope};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::time;
 use crate::registration::{self, Member, PersonRow};
 use crate::schema::{derived_versions, households, person_name_keys, persons};
 
@@ -237,7 +238,7 @@ pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u6
             .values((
                 derived_versions::name.eq(NAME_KEYS),
                 derived_versions::version.eq(NAME_KEYS_VERSION),
-                derived_versions::rebuilt_at.eq(crate::db::now()),
+                derived_versions::rebuilt_at.eq(time::now()),
             ))
             .execute(conn)?;
         tracing::info!(

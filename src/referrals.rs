@@ -14,26 +14,24 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::provinces::Provinces;
 use crate::registration::{
-    self, decode_cursor, encode_cursor, expected_version, page_size, to_stored_instant, Household,
+    self, decode_cursor, encode_cursor, expected_version, page_size, Household,
 };
 use crate::schema::{households, referral_status_changes, referrals};
-
-/// How far in the future `referred_at` may be (clock skew between devices).
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// What the referral is for, coarsely (never a diagnosis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,7 +218,7 @@ pub struct NewReferral {
     pub organization_id: Option<Uuid>,
     /// Default: now. Not in the future, not before the household arrived.
     #[serde(default)]
-    pub referred_at: Option<DateTime<FixedOffset>>,
+    pub referred_at: Option<Timestamp>,
 }
 
 /// `PATCH /api/v1/referrals/{id}` body.
@@ -329,18 +327,7 @@ fn check_new(
             ));
         }
     }
-    let referred_at = match new.referred_at {
-        None => now,
-        Some(at) if at.naive_utc() > now + CLOCK_SKEW => {
-            errors.push(FieldError::new(
-                "referred_at",
-                "in_future",
-                "must not be in the future",
-            ));
-            now
-        }
-        Some(at) => to_stored_instant(at).naive_utc(),
-    };
+    let referred_at = time::happened_at(new.referred_at, "referred_at", now, &mut errors);
     if errors.is_empty() {
         Ok(referred_at)
     } else {
@@ -357,7 +344,7 @@ pub fn create(
     provinces: &Provinces,
     authorize: impl FnOnce(&Household) -> Result<(), ApiError>,
 ) -> Result<ReferralRecord, ApiError> {
-    let now = db::now();
+    let now = time::now();
     let referred_at = check_new(&new, provinces, now)?;
     let household = registration::find(conn, new.household_id)?.ok_or_else(|| {
         ApiError::invalid(
@@ -442,7 +429,7 @@ pub fn change_status(
             ),
         });
     }
-    let now = db::now();
+    let now = time::now();
     let version = expected + 1;
     // The version in the WHERE clause makes a concurrent change (another
     // process between our read and this write) fail cleanly.

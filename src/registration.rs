@@ -7,7 +7,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
-use chrono::{DateTime, DurationRound, FixedOffset, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -17,6 +17,7 @@ use crate::auth::{Caller, CenterScope};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{nullable, JsonBody, Query};
+use crate::http::time::{self, Date, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::needs;
 use crate::persons;
@@ -90,7 +91,7 @@ pub struct NewHousehold {
     #[serde(default)]
     pub id: Option<Uuid>,
     pub center_id: Uuid,
-    pub arrived_at: DateTime<FixedOffset>,
+    pub arrived_at: Timestamp,
     #[validate(custom(function = "place_name"))]
     pub origin_settlement: String,
     #[serde(default)]
@@ -120,7 +121,7 @@ pub struct NewMember {
     pub name_latin: Option<String>,
     pub sex: Sex,
     #[serde(default)]
-    pub birth_date: Option<NaiveDate>,
+    pub birth_date: Option<Date>,
     #[serde(default)]
     #[validate(range(min = 0, max = 120, message = "must be between 0 and 120"))]
     pub estimated_age: Option<i32>,
@@ -173,9 +174,6 @@ fn e164(phone: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// How far in the future an arrival time may be (clock skew between devices).
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
-
 /// Rules that span fields or need context: exactly one head, dates not in the
 /// future, age limits, known needs codes and provinces, distinct ids.
 fn check_household(
@@ -186,7 +184,7 @@ fn check_household(
     now: DateTime<Utc>,
 ) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if arrived_at > now + CLOCK_SKEW {
+    if time::in_future(arrived_at.naive_utc(), now.naive_utc()) {
         errors.push(FieldError::new(
             "arrived_at",
             "in_future",
@@ -337,20 +335,13 @@ impl Member {
             patronymic: new.patronymic,
             name_latin: new.name_latin,
             sex: new.sex,
-            birth_date: new.birth_date,
+            birth_date: new.birth_date.map(Into::into),
             estimated_age: new.estimated_age,
             relationship: new.relationship,
             document: new.document,
             needs: new.needs,
         }
     }
-}
-
-/// Truncates to microseconds, the precision both databases store.
-pub(crate) fn to_stored_instant(at: DateTime<FixedOffset>) -> DateTime<Utc> {
-    at.with_timezone(&Utc)
-        .duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or_else(|_| at.with_timezone(&Utc))
 }
 
 /// Checks a registration against every rule of the JSON API: the field
@@ -366,7 +357,7 @@ pub fn validate_new(new: &NewHousehold, provinces: &Provinces) -> Result<(), Api
         .map(|m| MemberFields {
             id: m.id,
             relationship: m.relationship,
-            birth_date: m.birth_date,
+            birth_date: m.birth_date.map(Into::into),
             estimated_age: m.estimated_age,
             needs: &m.needs,
         })
@@ -393,7 +384,7 @@ pub fn register(
     new: NewHousehold,
     registered_by: Uuid,
 ) -> Result<Household, ApiError> {
-    let now = db::now();
+    let now = time::now();
     let household = household_from_new(new, registered_by, now);
     diesel::insert_into(households::table)
         .values(HouseholdInsert::of(&household, None, now))
@@ -419,7 +410,7 @@ pub fn register_many(
     news: Vec<(NewHousehold, String)>,
     registered_by: Uuid,
 ) -> Result<Vec<Household>, ApiError> {
-    let now = db::now();
+    let now = time::now();
     let (news, fingerprints): (Vec<NewHousehold>, Vec<String>) = news.into_iter().unzip();
     let households: Vec<Household> = news
         .into_iter()
@@ -487,7 +478,7 @@ fn household_from_new(new: NewHousehold, registered_by: Uuid, now: NaiveDateTime
     Household {
         id: new.id.unwrap_or_else(Uuid::now_v7),
         center_id: new.center_id,
-        arrived_at: to_stored_instant(new.arrived_at),
+        arrived_at: new.arrived_at.stored().and_utc(),
         origin_settlement: new.origin_settlement,
         intended_destination: new.intended_destination,
         phone: new.phone,
@@ -938,8 +929,8 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     center_id: Option<Uuid>,
-    arrived_from: Option<DateTime<FixedOffset>>,
-    arrived_to: Option<DateTime<FixedOffset>>,
+    arrived_from: Option<Timestamp>,
+    arrived_to: Option<Timestamp>,
     origin_settlement: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
@@ -1053,8 +1044,8 @@ pub struct HouseholdPatch {
     /// When the correction takes effect for statistics as of a past instant
     /// (default: now): a correction noted at the desk during an outage and
     /// entered later. Not a field of the household.
-    pub effective_at: Option<DateTime<FixedOffset>>,
-    pub arrived_at: Option<DateTime<FixedOffset>>,
+    pub effective_at: Option<Timestamp>,
+    pub arrived_at: Option<Timestamp>,
     pub origin_settlement: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub intended_destination: Option<Option<String>>,
@@ -1078,7 +1069,7 @@ pub struct MemberPatch {
     pub name_latin: Option<Option<String>>,
     pub sex: Option<Sex>,
     #[serde(default, deserialize_with = "nullable")]
-    pub birth_date: Option<Option<NaiveDate>>,
+    pub birth_date: Option<Option<Date>>,
     #[serde(default, deserialize_with = "nullable")]
     pub estimated_age: Option<Option<i32>>,
     pub relationship: Option<Relationship>,
@@ -1106,7 +1097,7 @@ pub(crate) fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
 /// Applies a patch to a loaded household; returns the members that are new.
 fn apply_patch(household: &mut Household, patch: HouseholdPatch) -> Result<usize, ApiError> {
     if let Some(at) = patch.arrived_at {
-        household.arrived_at = to_stored_instant(at);
+        household.arrived_at = at.stored().and_utc();
     }
     if let Some(origin) = patch.origin_settlement {
         household.origin_settlement = origin;
@@ -1145,7 +1136,7 @@ fn apply_patch(household: &mut Household, patch: HouseholdPatch) -> Result<usize
             member.sex = v;
         }
         if let Some(v) = change.birth_date {
-            member.birth_date = v;
+            member.birth_date = v.map(Into::into);
         }
         if let Some(v) = change.estimated_age {
             member.estimated_age = v;
@@ -1174,7 +1165,7 @@ fn validate_patched(household: &Household, provinces: &Provinces) -> Result<(), 
     let as_new = NewHousehold {
         id: Some(household.id),
         center_id: household.center_id,
-        arrived_at: household.arrived_at.fixed_offset(),
+        arrived_at: Timestamp::trusted(household.arrived_at),
         origin_settlement: household.origin_settlement.clone(),
         intended_destination: household.intended_destination.clone(),
         phone: household.phone.clone(),
@@ -1188,7 +1179,7 @@ fn validate_patched(household: &Household, provinces: &Provinces) -> Result<(), 
                 patronymic: m.patronymic.clone(),
                 name_latin: m.name_latin.clone(),
                 sex: m.sex,
-                birth_date: m.birth_date,
+                birth_date: m.birth_date.map(Date::trusted),
                 estimated_age: m.estimated_age,
                 relationship: m.relationship,
                 document: m.document.clone(),
@@ -1211,17 +1202,17 @@ pub async fn patch(
     let expected = expected_version(&req)?;
     let id = id.into_inner();
     let mut patch = body.value;
-    let now = db::now();
+    let now = time::now();
     let effective_at = match patch.effective_at.take() {
         None => now,
-        Some(at) if at.naive_utc() > now + CLOCK_SKEW => {
+        Some(at) if time::in_future(at.naive_utc(), now) => {
             return Err(ApiError::invalid(
                 "effective_at",
                 "in_future",
                 "a correction cannot take effect in the future",
             ))
         }
-        Some(at) => to_stored_instant(at).naive_utc(),
+        Some(at) => at.stored(),
     };
     let household = db
         .write(move |conn| {
@@ -1300,7 +1291,7 @@ pub fn correct(
             "a correction cannot take effect before the previous one",
         ));
     }
-    let now = db::now();
+    let now = time::now();
     household.version += 1;
     household.updated_at = now.and_utc();
     // The version in the WHERE clause makes a concurrent correction

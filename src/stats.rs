@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, DurationRound, FixedOffset, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -28,9 +28,10 @@ use crate::accounts::Role;
 use crate::age_bands::AgeBand;
 use crate::auth::{Caller, CenterScope};
 use crate::config::StatsSettings;
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{parse_uuid, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::time::{self, Timestamp};
 use crate::registration::{self, Household, Sex};
 use crate::schema::{arrival_counts, arrival_totals, centers, household_revisions, households};
 use crate::suppression::{Cell, Table};
@@ -125,12 +126,6 @@ pub struct Count {
     pub households: i64,
 }
 
-pub(crate) fn hour_of(at: DateTime<Utc>) -> NaiveDateTime {
-    at.duration_trunc(TimeDelta::hours(1))
-        .expect("an hour truncation cannot overflow")
-        .naive_utc()
-}
-
 fn sex_label(sex: Sex) -> &'static str {
     match sex {
         Sex::Female => "female",
@@ -145,7 +140,7 @@ const SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
 /// What one household adds to the aggregates.
 pub fn contributions(household: &Household) -> BTreeMap<Key, Count> {
     let mut out: BTreeMap<Key, Count> = BTreeMap::new();
-    let bucket = hour_of(household.arrived_at);
+    let bucket = time::hour_of(household.arrived_at.naive_utc());
     let center = household.center_id;
     let mut add = |dimension: &'static str, value: String, persons: i64, households: i64| {
         let count = out.entry((center, bucket, dimension, value)).or_default();
@@ -731,7 +726,7 @@ pub(crate) fn suppression_note(k: Option<i64>) -> Value {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
-    as_of: Option<DateTime<FixedOffset>>,
+    as_of: Option<Timestamp>,
     center_id: Option<Uuid>,
     suppress: Option<bool>,
 }
@@ -767,11 +762,7 @@ fn registered_as_of(
     as_of: NaiveDateTime,
 ) -> Result<HashMap<Uuid, Registered>, ApiError> {
     let mut out: HashMap<Uuid, Registered> = HashMap::new();
-    let hour = as_of
-        .and_utc()
-        .duration_trunc(TimeDelta::hours(1))
-        .expect("an hour truncation cannot overflow")
-        .naive_utc();
+    let hour = time::hour_of(as_of);
     // Whole hours before as_of, from the per center-hour totals.
     let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = arrival_totals::table
         .filter(arrival_totals::bucket.lt(hour))
@@ -878,7 +869,7 @@ pub async fn summary(
     let as_of = query
         .as_of
         .map(|t| t.with_timezone(&Utc).naive_utc())
-        .unwrap_or_else(db::now);
+        .unwrap_or_else(time::now);
     let origin_population = settings.origin_population;
     let body = db
         .read(move |conn| {
@@ -1115,8 +1106,8 @@ pub enum Source {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArrivalsQuery {
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     interval: Option<Interval>,
     group_by: Option<GroupBy>,
     source: Option<Source>,
@@ -1136,12 +1127,12 @@ pub struct Range {
 }
 
 pub(crate) fn range(
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     default_days: i64,
 ) -> Result<Range, ApiError> {
     let ceil_hour = |t: DateTime<Utc>| {
-        let floor = hour_of(t);
+        let floor = time::hour_of(t.naive_utc());
         if floor == t.naive_utc() {
             floor
         } else {
@@ -1150,7 +1141,7 @@ pub(crate) fn range(
     };
     let to = ceil_hour(to.map(|t| t.with_timezone(&Utc)).unwrap_or_else(Utc::now));
     let from = match from {
-        Some(from) => hour_of(from.with_timezone(&Utc)),
+        Some(from) => time::hour_of(from.naive_utc()),
         None => to - TimeDelta::days(default_days),
     };
     if from >= to {
@@ -1517,8 +1508,8 @@ fn series_body(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakdownQuery {
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     center_id: Option<Uuid>,
     suppress: Option<bool>,
 }
@@ -1561,7 +1552,7 @@ fn optional_range(query: &BreakdownQuery) -> Result<Option<Range>, ApiError> {
     }
     let from = query
         .from
-        .or_else(|| DateTime::parse_from_rfc3339("1990-01-01T00:00:00Z").ok());
+        .or_else(|| Timestamp::parse("1990-01-01T00:00:00Z").ok());
     range(from, query.to, 0).map(Some)
 }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use serde::{Deserialize, Serialize};
@@ -26,13 +26,11 @@ use crate::centers::{self, check_code, check_name};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::organizations;
-use crate::registration::{self, to_stored_instant};
+use crate::registration;
 use crate::schema::{items, stock_levels, stock_movements};
-
-/// How far in the future a movement may be dated (clock skew between devices).
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// Largest quantity in one movement (e.g. 10 billion AMD, or liters).
 const MAX_QUANTITY: i64 = 10_000_000_000;
@@ -180,7 +178,7 @@ pub fn create_item(conn: &mut DbConnection, new: NewItem) -> Result<Item, ApiErr
         return Err(ApiError::Validation(errors));
     }
     let id = Uuid::new_v4();
-    let now = db::now();
+    let now = time::now();
     diesel::insert_into(items::table)
         .values((
             items::id.eq(id.to_string()),
@@ -214,27 +212,6 @@ fn check_quantity(quantity: i64, field: &str, errors: &mut Vec<FieldError>) {
             "range",
             format!("must be between 1 and {MAX_QUANTITY}"),
         ));
-    }
-}
-
-/// An instant a client sent (default now): not in the future.
-pub(crate) fn instant(
-    at: Option<DateTime<FixedOffset>>,
-    field: &str,
-    now: NaiveDateTime,
-    errors: &mut Vec<FieldError>,
-) -> NaiveDateTime {
-    match at {
-        None => now,
-        Some(at) if at.naive_utc() > now + CLOCK_SKEW => {
-            errors.push(FieldError::new(
-                field,
-                "in_future",
-                "must not be in the future",
-            ));
-            now
-        }
-        Some(at) => to_stored_instant(at).naive_utc(),
     }
 }
 
@@ -350,7 +327,7 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
         put(conn, entry.center_id, entry.item_id, entry.quantity)?;
     }
     let opt = |id: Option<Uuid>| id.map(|id| id.to_string());
-    let created_at = db::now();
+    let created_at = time::now();
     diesel::insert_into(stock_movements::table)
         .values((
             stock_movements::id.eq(entry.id.to_string()),
@@ -395,7 +372,7 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
 }
 
 fn put(conn: &mut DbConnection, center: Uuid, item: Uuid, quantity: i64) -> Result<(), ApiError> {
-    let now = db::now();
+    let now = time::now();
     crate::per_backend!(conn, |c| diesel::insert_into(stock_levels::table)
         .values((
             stock_levels::center_id.eq(center.to_string()),
@@ -423,7 +400,7 @@ fn take(conn: &mut DbConnection, center: Uuid, item: Uuid, quantity: i64) -> Res
     )
     .set((
         stock_levels::quantity.eq(stock_levels::quantity - quantity),
-        stock_levels::updated_at.eq(db::now()),
+        stock_levels::updated_at.eq(time::now()),
     ))
     .execute(conn)?;
     if taken == 1 {
@@ -453,7 +430,7 @@ pub struct NewReceipt {
     /// The donor or supplying organization.
     pub organization_id: Uuid,
     #[serde(default)]
-    pub received_at: Option<DateTime<FixedOffset>>,
+    pub received_at: Option<Timestamp>,
     /// Waybill or delivery note number.
     #[serde(default)]
     pub reference: Option<String>,
@@ -462,7 +439,7 @@ pub struct NewReceipt {
 pub fn receive(conn: &mut DbConnection, new: NewReceipt, by: Uuid) -> Result<Movement, ApiError> {
     let mut errors = Vec::new();
     check_quantity(new.quantity, "quantity", &mut errors);
-    let at = instant(new.received_at, "received_at", db::now(), &mut errors);
+    let at = time::happened_at(new.received_at, "received_at", time::now(), &mut errors);
     check_text(new.reference.as_deref(), "reference", 100, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -502,7 +479,7 @@ pub struct NewTransfer {
     pub item_id: Uuid,
     pub quantity: i64,
     #[serde(default)]
-    pub transferred_at: Option<DateTime<FixedOffset>>,
+    pub transferred_at: Option<Timestamp>,
     #[serde(default)]
     pub reference: Option<String>,
 }
@@ -526,7 +503,12 @@ pub fn transfer(conn: &mut DbConnection, new: NewTransfer, by: Uuid) -> Result<T
             "must differ from from_center_id",
         ));
     }
-    let at = instant(new.transferred_at, "transferred_at", db::now(), &mut errors);
+    let at = time::happened_at(
+        new.transferred_at,
+        "transferred_at",
+        time::now(),
+        &mut errors,
+    );
     check_text(new.reference.as_deref(), "reference", 100, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -587,14 +569,14 @@ pub struct NewAdjustment {
     pub quantity: i64,
     pub reason: String,
     #[serde(default)]
-    pub adjusted_at: Option<DateTime<FixedOffset>>,
+    pub adjusted_at: Option<Timestamp>,
 }
 
 pub fn adjust(conn: &mut DbConnection, new: NewAdjustment, by: Uuid) -> Result<Movement, ApiError> {
     let mut errors = Vec::new();
     check_quantity(new.quantity.saturating_abs(), "quantity", &mut errors);
     check_text(Some(&new.reason), "reason", 500, &mut errors);
-    let at = instant(new.adjusted_at, "adjusted_at", db::now(), &mut errors);
+    let at = time::happened_at(new.adjusted_at, "adjusted_at", time::now(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -868,7 +850,7 @@ pub async fn adjust_handler(
 #[serde(deny_unknown_fields)]
 pub struct LevelsQuery {
     center_id: Option<Uuid>,
-    as_of: Option<DateTime<FixedOffset>>,
+    as_of: Option<Timestamp>,
 }
 
 fn require_center_scope(scope: &CenterScope, center: Option<Uuid>) -> Result<(), ApiError> {
@@ -902,7 +884,7 @@ pub async fn levels_handler(
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({
-        "as_of": as_of.unwrap_or_else(db::now).and_utc(),
+        "as_of": as_of.unwrap_or_else(time::now).and_utc(),
         "items": items,
     })))
 }
@@ -916,8 +898,8 @@ pub struct MovementsQuery {
     /// One movement (as a receipt's or adjustment's `Location` names it).
     id: Option<Uuid>,
     transfer_id: Option<Uuid>,
-    from: Option<DateTime<FixedOffset>>,
-    to: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     limit: Option<i64>,
     cursor: Option<String>,
 }

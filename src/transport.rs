@@ -18,7 +18,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -29,10 +29,11 @@ use crate::centers;
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::provinces::Provinces;
-use crate::registration::{self, decode_cursor, encode_cursor, page_size, to_stored_instant};
+use crate::registration::{self, decode_cursor, encode_cursor, page_size};
 use crate::schema::{boardings, persons, trips};
 
 /// Most seats a trip may have (a large coach has some 60; this leaves room
@@ -110,7 +111,7 @@ pub struct NewTrip {
     pub destination_province: String,
     #[serde(default)]
     pub destination_settlement: Option<String>,
-    pub departs_at: DateTime<FixedOffset>,
+    pub departs_at: Timestamp,
     pub vehicle: String,
     pub seats: i32,
     pub organization_id: Uuid,
@@ -193,14 +194,14 @@ pub fn create_trip(
     }
     organizations::require(conn, new.organization_id, "organization_id")?;
     let id = new.id.unwrap_or_else(Uuid::now_v7);
-    let now = db::now();
+    let now = time::now();
     diesel::insert_into(trips::table)
         .values((
             trips::id.eq(id.to_string()),
             trips::center_id.eq(new.center_id.to_string()),
             trips::destination_province.eq(&new.destination_province),
             trips::destination_settlement.eq(&new.destination_settlement),
-            trips::departs_at.eq(to_stored_instant(new.departs_at).naive_utc()),
+            trips::departs_at.eq(new.departs_at.stored()),
             trips::vehicle.eq(&new.vehicle),
             trips::seats.eq(new.seats),
             trips::seats_taken.eq(0),
@@ -249,7 +250,7 @@ fn take_seats(conn: &mut DbConnection, trip: Uuid, seats: i32) -> Result<bool, A
     )
     .set((
         trips::seats_taken.eq(trips::seats_taken + seats),
-        trips::updated_at.eq(db::now()),
+        trips::updated_at.eq(time::now()),
     ))
     .execute(conn)?;
     Ok(updated == 1)
@@ -342,7 +343,7 @@ pub fn board(
         });
     }
     let id = new.id.unwrap_or_else(Uuid::now_v7);
-    let now = db::now();
+    let now = time::now();
     for person in &person_ids {
         // A concurrent request that boarded the same person committed after
         // the check above: the unique (trip, person) key catches it, and this
@@ -517,9 +518,9 @@ fn trip_location(id: Uuid) -> String {
 pub struct TripsQuery {
     center_id: Option<Uuid>,
     /// Departing at or after this instant.
-    from: Option<DateTime<FixedOffset>>,
+    from: Option<Timestamp>,
     /// Departing before this instant.
-    to: Option<DateTime<FixedOffset>>,
+    to: Option<Timestamp>,
     limit: Option<i64>,
     cursor: Option<String>,
 }

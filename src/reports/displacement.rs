@@ -23,6 +23,7 @@ use crate::auth::CenterScope;
 use crate::centers::{self, Center};
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::http::time;
 use crate::schema::{arrival_totals, flow_counts};
 use crate::stats::{self, dimension, Range};
 use crate::suppression::{Cell, Table};
@@ -319,7 +320,7 @@ fn range(
     centers: &HashMap<Uuid, Center>,
 ) -> Result<Option<Range>, ApiError> {
     let hour = |t: NaiveDateTime, up: bool| {
-        let floor = stats::hour_of(t.and_utc());
+        let floor = time::hour_of(t);
         if up && floor < t {
             floor + TimeDelta::hours(1)
         } else {

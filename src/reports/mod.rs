@@ -67,6 +67,7 @@ use crate::config::StatsSettings;
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::time::{self, Date, Timestamp};
 
 pub use self::csv::{column, Column, Csv, Format};
 
@@ -216,16 +217,19 @@ pub fn timezone() -> Tz {
 /// One end of a period, in UTC, and its label for the filename.
 fn bound(field: &str, text: &str, is_end: bool) -> Result<(NaiveDateTime, String), ApiError> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let day = if is_end { date.succ_opt() } else { Some(date) };
+        let date = Date::new(date).ok_or_else(|| time::out_of_range(field))?;
+        let day = if is_end { date.succ_opt() } else { Some(*date) };
         let start = day
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .and_then(|t| timezone().from_local_datetime(&t).earliest())
-            .ok_or_else(|| ApiError::bad_parameter(field, "is out of range"))?;
+            .ok_or_else(|| time::out_of_range(field))?;
         return Ok((start.naive_utc(), date.to_string()));
     }
     match DateTime::<FixedOffset>::parse_from_rfc3339(text) {
         Ok(at) => {
-            let utc = crate::registration::to_stored_instant(at).naive_utc();
+            let utc = Timestamp::new(at)
+                .ok_or_else(|| time::out_of_range(field))?
+                .stored();
             Ok((utc, utc.format("%Y-%m-%dT%H%MZ").to_string()))
         }
         Err(_) => Err(ApiError::bad_parameter(

@@ -37,6 +37,7 @@ use crate::auth::CenterScope;
 use crate::centers;
 use crate::db::{parse_uuid, DbConnection};
 use crate::error::ApiError;
+use crate::http::time;
 use crate::organizations::OrganizationKind;
 use crate::schema::{organizations, sites};
 
@@ -87,7 +88,7 @@ pub fn write<W: Write>(
     let (as_of, counted_at): (NaiveDateTime, NaiveDateTime) = match request.period.to {
         Some(to) => (to, to - TimeDelta::microseconds(1)),
         None => {
-            let now = crate::db::now();
+            let now = time::now();
             (now, now)
         }
     };

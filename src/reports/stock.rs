@@ -41,6 +41,7 @@ use super::{column, Column, Csv, Keyset, Paged, Request};
 use crate::centers::{self, Center};
 use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::http::time;
 use crate::schema::{items, organizations, stock_movements};
 
 pub const COLUMNS: &[Column] = &[
@@ -116,7 +117,7 @@ pub fn write<W: Write>(
     // "at or before `to` - 1µs" is "before `to`"), or the levels now.
     let (as_of, ledger_as_of) = match request.period.to {
         Some(to) => (to, Some(to - TimeDelta::microseconds(1))),
-        None => (crate::db::now(), None),
+        None => (time::now(), None),
     };
     let mut levels: Vec<(&str, &str, crate::stock::Level)> =
         crate::stock::levels(conn, None, ledger_as_of)?

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
 use super::names::{Era, FAMILY_NAMES, FEMALE_NAMES, MALE_NAMES};
+use crate::http::time::Date;
 use crate::registration::{Document, DocumentType, NewMember, Relationship, Sex};
 
 /// Household sizes 1 to 11, per thousand households: mean 3.88, as in the
@@ -510,7 +511,7 @@ impl Dresser {
                 } else {
                     person.sex
                 },
-                birth_date,
+                birth_date: birth_date.map(Date::trusted),
                 estimated_age,
                 relationship: person.relationship,
                 document,

@@ -35,6 +35,7 @@ pub mod replay;
 use chrono::{DateTime, FixedOffset, Utc};
 use uuid::Uuid;
 
+use crate::http::time::Timestamp;
 use crate::registration::{NewHousehold, NewMember, Sex};
 
 pub use nk2023::{centers, checkpoints, observations, plan, Checkpoint};
@@ -230,7 +231,7 @@ impl PlannedHousehold {
         NewHousehold {
             id: Some(self.id),
             center_id,
-            arrived_at: self.arrived_at,
+            arrived_at: Timestamp::trusted(self.arrived_at),
             origin_settlement: self.origin_settlement.to_string(),
             intended_destination: self.intended_destination.map(str::to_string),
             phone: self.phone,

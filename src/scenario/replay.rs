@@ -25,6 +25,7 @@ use crate::entitlements::{self, Basis, NewEntitlement};
 use crate::error::ApiError;
 use crate::flows::{self, Direction, NewFlowCount};
 use crate::housing::{self, Checkout, CheckoutReason, NewPlacement, NewSite, SiteKind};
+use crate::http::time::Timestamp;
 use crate::organizations::{self, NewOrganization, OrganizationKind};
 use crate::provinces::Provinces;
 use crate::registration::{self, Correction, HouseholdPatch, MemberPatch};
@@ -196,10 +197,7 @@ pub(super) fn aid_rule(code: &str, item: Uuid) -> Result<Option<NewEntitlement>,
         every_months: None,
         max_times: None,
         starts_at: starts_at
-            .map(|t| {
-                t.parse::<DateTime<FixedOffset>>()
-                    .map_err(ApiError::internal)
-            })
+            .map(|t| Timestamp::parse(t).map_err(ApiError::internal))
             .transpose()?,
     }))
 }
@@ -431,8 +429,8 @@ fn apply(
             let new = NewFlowCount {
                 id: Some(flow_id(options, code, start)),
                 center_id: center(code)?,
-                window_start: start.fixed_offset(),
-                window_end: end.fixed_offset(),
+                window_start: Timestamp::trusted(start),
+                window_end: Timestamp::trusted(end),
                 direction: Direction::In,
                 people,
                 vehicles,
@@ -494,7 +492,7 @@ fn apply(
             let new = NewPlacement {
                 id: Some(placement_id),
                 household_id,
-                checked_in_at: Some(at.fixed_offset()),
+                checked_in_at: Some(Timestamp::trusted(at)),
                 r#move: moved,
             };
             housing::place(conn, site(province)?, new, user, |_| Ok(()))?;
@@ -502,7 +500,7 @@ fn apply(
         }
         Event::Leave { at, placement_id } => {
             let checkout = Checkout {
-                checked_out_at: Some(at.fixed_offset()),
+                checked_out_at: Some(Timestamp::trusted(at)),
                 reason: Some(CheckoutReason::Left),
             };
             housing::check_out(conn, placement_id, checkout, user, |_| Ok(()))?;
@@ -523,7 +521,7 @@ fn apply(
                 center_id: center(code)?,
                 destination_province: province.to_string(),
                 destination_settlement: None,
-                departs_at: at.fixed_offset(),
+                departs_at: Timestamp::trusted(at),
                 vehicle: "state bus".into(),
                 seats,
                 organization_id: organization(STATE_ORGANIZATION)?,
@@ -559,7 +557,7 @@ fn apply(
                 item_id: item(item_code)?,
                 quantity,
                 organization_id: organization(supplier)?,
-                received_at: Some(at.fixed_offset()),
+                received_at: Some(Timestamp::trusted(at)),
                 reference: None,
             };
             stock::receive(conn, receipt, user)?;
@@ -584,7 +582,7 @@ fn apply(
                 item_id: item(item_code)?,
                 quantity: Some(quantity),
                 organization_id: organization(giver)?,
-                distributed_at: Some(at.fixed_offset()),
+                distributed_at: Some(Timestamp::trusted(at)),
                 override_reason: None,
             };
             distributions::distribute(conn, new, user)?;

@@ -841,7 +841,7 @@ async fn crossings_are_summed_once_their_window_closes(app: TestApp) {
         use diesel::Connection;
         let db = Db::open(&settings).unwrap();
         let mut conn = db.connection_for_setup().unwrap();
-        let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap();
+        let at = |text: &str| refuge::http::time::Timestamp::parse(text).unwrap();
         let new = |center, start: &str, end: &str, people, vehicles| NewFlowCount {
             id: None,
             center_id: center,

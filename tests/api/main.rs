@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod aid_reports;
+mod app;
 mod auth;
 mod centers;
 mod cli;
@@ -23,4 +24,5 @@ mod scenario;
 mod stats;
 mod storage;
 mod supplies;
+mod time;
 mod transport;
