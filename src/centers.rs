@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
-use crate::extract::{nullable, JsonBody};
+use crate::extract::{non_null, nullable, JsonBody};
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::schema::centers;
@@ -127,14 +127,19 @@ pub struct NewCenter {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CenterPatch {
+    #[serde(default, deserialize_with = "non_null")]
     code: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     kind: Option<CenterKind>,
+    #[serde(default, deserialize_with = "non_null")]
     province: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     latitude: Option<Option<f64>>,
     #[serde(default, deserialize_with = "nullable")]
     longitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "non_null")]
     timezone: Option<String>,
 }
 

@@ -263,6 +263,24 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected") => {
                 ApiError::unavailable("a concurrent write conflicted with this one; retry")
             }
+            // A constraint that the query's own code did not map to a precise
+            // error (see `db::unique_violation`): still the request's doing,
+            // e.g. a client-chosen id that another record already has.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                tracing::info!(constraint = info.constraint_name(), "unique violation");
+                ApiError::Conflict {
+                    code: "already-exists",
+                    detail: "a record with the same id or key already exists".into(),
+                }
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                tracing::info!(constraint = info.constraint_name(), "foreign key violation");
+                ApiError::Validation(vec![FieldError::new(
+                    "",
+                    "unknown",
+                    "refers to a record that does not exist",
+                )])
+            }
             // diesel's Display shows the database's message, never the bound values.
             _ => ApiError::internal(error),
         }
@@ -366,7 +384,7 @@ impl ResponseError for ApiError {
                 response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="refuge""#));
             }
             ApiError::PreconditionFailed { current_version } => {
-                response.insert_header((header::ETAG, format!("\"{current_version}\"")));
+                response.insert_header((header::ETAG, crate::http::etag::etag(*current_version)));
             }
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));

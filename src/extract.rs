@@ -100,7 +100,32 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Parses `bytes` as a JSON document; anything but well-formed JSON is a 400.
 pub fn parse_document(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))
+    let mut document =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    integral_numbers_as_integers(&mut document);
+    Ok(document)
+}
+
+/// JSON (and the JSON Schema of openapi.yaml) counts `2.0` as the integer 2;
+/// serde would refuse it where an integer is expected. Integral numbers are
+/// made integers before the body is read (a float field reads an integer
+/// just as well), so every client's spelling of a count means the same.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    /// Beyond 2^53 a float no longer holds every integer exactly.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                if float.fract() == 0.0 && float.abs() <= EXACT {
+                    *value = Value::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers_as_integers),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
 }
 
 /// Reads `T` from a parsed document; a wrong field is a 422 naming it.
@@ -122,6 +147,18 @@ fn strip_position(error: &serde_json::Error) -> String {
         Some(at) => text[..at].to_string(),
         None => text,
     }
+}
+
+/// For optional fields that may be left out but are never null: absent is
+/// `None`, a value is `Some`, and `null` is refused (serde alone would read
+/// `null` as absent, which openapi.yaml does not allow).
+/// Use with `#[serde(default, deserialize_with = "non_null")]`.
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// For PATCH bodies: tells "absent" (`None`) from "null" (`Some(None)`).
@@ -149,7 +186,6 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Inner {
         age: u8,
     }
@@ -171,6 +207,17 @@ mod tests {
     fn unknown_field_is_a_validation_error() {
         let error = parse::<Outer>(br#"{"members":[],"extra":1}"#).unwrap_err();
         assert!(matches!(error, ApiError::Validation(_)));
+    }
+
+    #[test]
+    fn integral_numbers_are_integers() {
+        let outer = parse::<Outer>(br#"{"members":[{"age":2.0},{"age":3e1}]}"#).unwrap();
+        assert_eq!(
+            outer.members.iter().map(|m| m.age).collect::<Vec<_>>(),
+            [2, 30]
+        );
+        let error = parse::<Outer>(br#"{"members":[{"age":2.5}]}"#).unwrap_err();
+        assert_eq!(field_of(error), "members[0].age");
     }
 
     #[test]

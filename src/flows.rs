@@ -22,7 +22,8 @@ use crate::age_bands::AgeBand;
 use crate::auth::{Caller, CenterScope};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
-use crate::extract::{nullable, JsonBody, Query};
+use crate::extract::{non_null, nullable, JsonBody, Query};
+use crate::http::etag::{etag, expected_version};
 use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::registration::{self, Sex};
@@ -506,7 +507,7 @@ fn location(id: Uuid) -> String {
 
 fn respond_with(status: StatusCode, count: &FlowCount) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::ETAG, format!("\"{}\"", count.version)))
+        .insert_header((header::ETAG, etag(count.version)))
         .insert_header((header::LOCATION, location(count.id)))
         .json(count)
 }
@@ -655,8 +656,11 @@ pub struct FlowCountPatch {
     /// Required; optional here so that its absence is reported by name with the other errors.
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     window_start: Option<Timestamp>,
+    #[serde(default, deserialize_with = "non_null")]
     window_end: Option<Timestamp>,
+    #[serde(default, deserialize_with = "non_null")]
     people: Option<i32>,
     #[serde(default, deserialize_with = "nullable")]
     vehicles: Option<Option<i32>>,
@@ -691,7 +695,7 @@ pub async fn patch(
     id: web::Path<Uuid>,
     body: JsonBody<FlowCountPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let expected = registration::expected_version(&req)?;
+    let expected = expected_version(&req)?;
     let id = id.into_inner();
     let patch = body.value;
     let count = db

@@ -24,11 +24,11 @@ use crate::auth::Caller;
 use crate::centers::{check_code, check_name, check_province};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
-use crate::extract::{nullable, JsonBody, Query};
+use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::organizations::{self, OrganizationKind};
-use crate::provinces::Provinces;
+use crate::provinces::{self, Provinces};
 use crate::registration::{self, Household};
 use crate::schema::{households, organizations as organizations_table, placements, sites};
 
@@ -143,13 +143,17 @@ pub struct NewSite {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SitePatch {
+    #[serde(default, deserialize_with = "non_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     kind: Option<SiteKind>,
     #[serde(default, deserialize_with = "nullable")]
     settlement: Option<Option<String>>,
+    #[serde(default, deserialize_with = "non_null")]
     capacity_beds: Option<i32>,
     #[serde(default, deserialize_with = "nullable")]
     floor_area_m2: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "non_null")]
     organization_id: Option<Uuid>,
 }
 
@@ -805,7 +809,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, i32, i64)>, ApiError
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SitesQuery {
-    province: Option<String>,
+    province: Option<provinces::Filter>,
 }
 
 /// `GET /api/v1/sites`: every site (optionally of one province), by code.
@@ -822,7 +826,7 @@ pub async fn list_sites(
                 .select(SiteRow::as_select())
                 .order(sites::code)
                 .into_boxed();
-            if let Some(province) = province {
+            if let Some(provinces::Filter(province)) = province {
                 q = q.filter(sites::province.eq(province));
             }
             q.load(conn)?

@@ -107,7 +107,7 @@ impl Stored {
             .content_type("application/json")
             .insert_header((header::LOCATION, self.location.clone()));
         if let Some(version) = self.version {
-            response.insert_header((header::ETAG, format!("\"{version}\"")));
+            response.insert_header((header::ETAG, crate::http::etag::etag(version)));
         }
         if replayed {
             response.insert_header(("Idempotent-Replayed", "true"));

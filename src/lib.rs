@@ -8,6 +8,9 @@
 //!   do; [`accounts`] stores users, roles and password hashes.
 //! - [`extract`] parses request bodies and query strings strictly; [`error`]
 //!   renders every failure as problem+json.
+//! - [`http`] is the toolkit every handler shares: the time rules
+//!   (instants and dates a client may send), `If-Match` and ETags, and route
+//!   declaration (405 with `Allow`, a panicking handler answers 500).
 //! - Domain modules, one concept each: [`centers`], [`registration`]
 //!   (households and members), [`persons`] (reading and name search),
 //!   [`flows`] (border flow counts: people crossing per time window),

@@ -57,6 +57,25 @@ impl Provinces {
     }
 }
 
+/// A province code in a query filter: well formed (ISO 3166-2), known or
+/// not (an unknown one filters everything out). A malformed one is refused
+/// where the query is parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter(pub String);
+
+impl<'de> serde::Deserialize<'de> for Filter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Filter, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        if looks_like_iso_3166_2(&code) {
+            Ok(Filter(code))
+        } else {
+            Err(serde::de::Error::custom(
+                "an ISO 3166-2 province code, e.g. AM-SU",
+            ))
+        }
+    }
+}
+
 /// Two upper-case letters, a hyphen, then one to three upper-case letters or digits.
 fn looks_like_iso_3166_2(code: &str) -> bool {
     let bytes = code.as_bytes();

@@ -24,13 +24,12 @@ use crate::auth::{Caller, CenterScope};
 use crate::db::{parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::etag::{etag, expected_version};
 use crate::http::time::{self, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::provinces::Provinces;
-use crate::registration::{
-    self, decode_cursor, encode_cursor, expected_version, page_size, Household,
-};
+use crate::registration::{self, decode_cursor, encode_cursor, page_size, Household};
 use crate::schema::{households, referral_status_changes, referrals};
 
 /// What the referral is for, coarsely (never a diagnosis).
@@ -478,7 +477,7 @@ fn location(id: Uuid) -> String {
 
 fn respond_with(status: StatusCode, record: &ReferralRecord) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::ETAG, format!("\"{}\"", record.referral.version)))
+        .insert_header((header::ETAG, etag(record.referral.version)))
         .insert_header((header::LOCATION, location(record.referral.id)))
         .json(record)
 }

@@ -16,7 +16,8 @@ use validator::{Validate, ValidationError};
 use crate::auth::{Caller, CenterScope};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
-use crate::extract::{nullable, JsonBody, Query};
+use crate::extract::{non_null, nullable, JsonBody, Query};
+use crate::http::etag::{etag, expected_version};
 use crate::http::time::{self, Date, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::needs;
@@ -872,7 +873,7 @@ fn location(id: Uuid) -> String {
 
 fn respond_with(status: actix_web::http::StatusCode, household: &Household) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::ETAG, format!("\"{}\"", household.version)))
+        .insert_header((header::ETAG, etag(household.version)))
         .insert_header((header::LOCATION, location(household.id)))
         .json(household)
 }
@@ -1044,8 +1045,11 @@ pub struct HouseholdPatch {
     /// When the correction takes effect for statistics as of a past instant
     /// (default: now): a correction noted at the desk during an outage and
     /// entered later. Not a field of the household.
+    #[serde(default, deserialize_with = "non_null")]
     pub effective_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "non_null")]
     pub arrived_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "non_null")]
     pub origin_settlement: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub intended_destination: Option<Option<String>>,
@@ -1061,37 +1065,26 @@ pub struct HouseholdPatch {
 #[serde(deny_unknown_fields)]
 pub struct MemberPatch {
     pub id: Uuid,
+    #[serde(default, deserialize_with = "non_null")]
     pub given_name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub family_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub patronymic: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub name_latin: Option<Option<String>>,
+    #[serde(default, deserialize_with = "non_null")]
     pub sex: Option<Sex>,
     #[serde(default, deserialize_with = "nullable")]
     pub birth_date: Option<Option<Date>>,
     #[serde(default, deserialize_with = "nullable")]
     pub estimated_age: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "non_null")]
     pub relationship: Option<Relationship>,
     #[serde(default, deserialize_with = "nullable")]
     pub document: Option<Option<Document>>,
+    #[serde(default, deserialize_with = "non_null")]
     pub needs: Option<Vec<String>>,
-}
-
-/// Reads `If-Match: "N"` (or `W/"N"`).
-pub(crate) fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
-    let value = req
-        .headers()
-        .get(header::IF_MATCH)
-        .ok_or(ApiError::PreconditionRequired)?;
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse::<i32>().ok())
-        .ok_or_else(|| {
-            ApiError::bad_parameter("If-Match", "the ETag from your last read, e.g. \"3\"")
-        })
 }
 
 /// Applies a patch to a loaded household; returns the members that are new.

@@ -122,3 +122,32 @@ async fn duplicate_center_codes_conflict(app: TestApp) {
         .await;
     assert_eq!(renamed.status, 409);
 }
+
+/// openapi.yaml's `Timezone` enum is exactly what a center's `timezone`
+/// accepts (chrono-tz's IANA names): an upgrade of chrono-tz that adds or
+/// drops a zone fails here instead of drifting from the spec.
+#[test]
+fn openapi_lists_exactly_the_timezones_a_center_accepts() {
+    let listed: Vec<String> = crate::helpers::OPENAPI["components"]["schemas"]["Timezone"]["enum"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let accepted: Vec<String> = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name().to_string())
+        .collect();
+    assert!(
+        listed == accepted,
+        "openapi.yaml's Timezone enum should be:\n{}",
+        accepted
+            .iter()
+            .map(|n| format!("        - {n}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

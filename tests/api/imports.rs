@@ -372,7 +372,7 @@ async fn rows_of_a_household_must_be_consecutive_and_agree(app: TestApp) {
     // Household-level rules of the JSON API land on the household's first
     // line, member rules on the member's line.
     let two_heads = with_cell(&file, 3, 13, "head");
-    let future = with_cell(&two_heads, 8, 11, "2999-01-01");
+    let future = with_cell(&two_heads, 8, 11, "2099-01-01");
     let response = upload(&app, app.admin(), &future, false).await;
     assert_eq!(response.status, 422);
     assert_eq!(
