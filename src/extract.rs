@@ -70,6 +70,15 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
             req.query_string().as_bytes(),
         ));
+        if let Some((name, _)) =
+            form_urlencoded::parse(req.query_string().as_bytes()).find(|(_, v)| v.contains('\0'))
+        {
+            let message = "must not contain the NUL character (U+0000)";
+            return std::future::ready(Err(ApiError::BadRequest {
+                detail: format!("invalid query parameter {name}: {message}"),
+                errors: vec![FieldError::new(name.into_owned(), "nul_character", message)],
+            }));
+        }
         let result = serde_path_to_error::deserialize(deserializer)
             .map(Query)
             .map_err(|error| {
@@ -103,7 +112,40 @@ pub fn parse_document(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     let mut document =
         serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
     integral_numbers_as_integers(&mut document);
+    if let Some(field) = nul_character(&document, String::new()) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            field,
+            "nul_character",
+            "must not contain the NUL character (U+0000)",
+        )]));
+    }
     Ok(document)
+}
+
+/// The path (`members[1].given_name`) of the first string holding U+0000,
+/// which no name or place contains and PostgreSQL cannot store in text: it is
+/// refused for every field in one place rather than failing at the insert.
+fn nul_character(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_character(item, format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(name, field)| {
+            let path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            if name.contains('\0') {
+                return Some(path);
+            }
+            nul_character(field, path)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
 }
 
 /// JSON (and the JSON Schema of openapi.yaml) counts `2.0` as the integer 2;
@@ -218,6 +260,13 @@ mod tests {
         );
         let error = parse::<Outer>(br#"{"members":[{"age":2.5}]}"#).unwrap_err();
         assert_eq!(field_of(error), "members[0].age");
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_refused_naming_the_field() {
+        let error =
+            parse::<Outer>(b"{\"members\":[{\"age\":1},{\"age\":\"a\\u0000\"}]}").unwrap_err();
+        assert_eq!(field_of(error), "members[1].age");
     }
 
     #[test]

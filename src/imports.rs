@@ -396,6 +396,16 @@ impl<R: Read> Households<R> {
                 let Some(position) = position else { continue };
                 let raw = &self.record[*position];
                 cells[c] = match std::str::from_utf8(raw) {
+                    // PostgreSQL cannot store it, and no name or place holds it.
+                    Ok(text) if text.contains('\0') => {
+                        errors.push(
+                            line,
+                            Some(COLUMNS[c]),
+                            "nul_character",
+                            "contains the NUL character (U+0000)",
+                        );
+                        text.replace('\0', "")
+                    }
                     Ok(text) => text.to_string(),
                     Err(_) => {
                         errors.push(

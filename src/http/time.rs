@@ -125,11 +125,71 @@ impl<'de> Deserialize<'de> for Timestamp {
 impl Timestamp {
     /// Parses RFC 3339 with an offset. The message of a value outside the
     /// accepted years starts with [`OUT_OF_RANGE`].
+    ///
+    /// Exactly the shape openapi.yaml's `Instant` pattern states: an
+    /// uppercase `T`, `Z` or `±HH:MM`, at most nine fractional digits, no
+    /// leap second. chrono alone is more lenient (`t`, `z`, a space, second
+    /// 60), and a value the spec calls invalid must not be accepted.
     pub fn parse(text: &str) -> Result<Timestamp, String> {
-        let at = DateTime::parse_from_rfc3339(text).map_err(|_| {
-            "an RFC 3339 date-time with an offset, e.g. 2023-09-26T14:30:00+04:00".to_string()
-        })?;
+        let malformed =
+            || "an RFC 3339 date-time with an offset, e.g. 2023-09-26T14:30:00+04:00".to_string();
+        if !rfc3339_shape(text.as_bytes()) {
+            return Err(malformed());
+        }
+        let at = DateTime::parse_from_rfc3339(text).map_err(|_| malformed())?;
         Timestamp::new(at).ok_or_else(out_of_range_message)
+    }
+}
+
+/// The number `text[range]` spells in ASCII digits, if it is all digits.
+fn digits(text: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
+    let part = text.get(range)?;
+    part.iter().try_fold(0u32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// `YYYY-MM-DD`, digits and dashes only (the calendar is chrono's to check).
+fn date_shape(text: &[u8]) -> bool {
+    text.len() == 10
+        && text[4] == b'-'
+        && text[7] == b'-'
+        && digits(text, 0..4).is_some()
+        && digits(text, 5..7).is_some()
+        && digits(text, 8..10).is_some()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` with the time of day and the
+/// offset in range and no leap second.
+fn rfc3339_shape(text: &[u8]) -> bool {
+    let clock = |at: usize| -> Option<(u32, u32)> {
+        (text.get(at + 2) == Some(&b':'))
+            .then(|| Some((digits(text, at..at + 2)?, digits(text, at + 3..at + 5)?)))
+            .flatten()
+    };
+    let time = text.len() >= 20
+        && date_shape(&text[..10])
+        && text[10] == b'T'
+        && matches!(clock(11), Some((h, m)) if h <= 23 && m <= 59)
+        && text[16] == b':'
+        && matches!(digits(text, 17..19), Some(s) if s <= 59);
+    if !time {
+        return false;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let count = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if !(1..=9).contains(&count) {
+            return false;
+        }
+        rest = &fraction[count..];
+    }
+    match rest {
+        b"Z" => true,
+        [b'+' | b'-', ..] if rest.len() == 6 => {
+            matches!(clock(text.len() - 5), Some((h, m)) if h <= 23 && m <= 59)
+        }
+        _ => false,
     }
 }
 
@@ -185,7 +245,7 @@ impl Date {
     /// longer years). The message of a date outside the accepted years
     /// starts with [`OUT_OF_RANGE`].
     pub fn parse(text: &str) -> Result<Date, String> {
-        let date = (text.len() == 10)
+        let date = date_shape(text.as_bytes())
             .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
             .flatten()
             .ok_or_else(|| "a date as YYYY-MM-DD, e.g. 1975-03-01".to_string())?;
@@ -276,6 +336,7 @@ mod tests {
         // The year as written decides, whatever the offset.
         assert!(timestamp(r#""1900-01-01T00:30:00+01:00""#).is_ok());
         assert!(timestamp(r#""2100-12-31T23:30:00-01:00""#).is_ok());
+        assert!(timestamp(r#""2024-02-29T10:00:00.123456789-23:59""#).is_ok());
     }
 
     #[test]
@@ -299,6 +360,17 @@ mod tests {
             r#""2023-09-26""#,
             r#""yesterday""#,
             r#"1695724200"#,
+            // What chrono takes but openapi.yaml's pattern does not.
+            r#""2023-09-26t14:30:00Z""#,
+            r#""2023-09-26T14:30:00z""#,
+            r#""2023-09-26 14:30:00Z""#,
+            r#""2023-12-31T23:59:60Z""#,
+            r#""2023-09-26T14:30:00.1234567890Z""#,
+            r#""2023-09-26T14:30:00.Z""#,
+            r#""2023-09-26T14:30:00+4:00""#,
+            r#""2023-09-26T14:30:00+0400""#,
+            r#""2023-09-26T24:00:00Z""#,
+            r#""2023-02-29T10:00:00Z""#,
         ] {
             let error = timestamp(text).unwrap_err();
             assert!(!error.starts_with(OUT_OF_RANGE), "{text}: {error}");

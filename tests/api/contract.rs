@@ -35,6 +35,12 @@ fn validator(pointer: &str) -> Arc<jsonschema::Validator> {
         .clone()
 }
 
+/// Whether `value` is valid against the schema at `pointer` in openapi.yaml
+/// (e.g. `/components/schemas/Instant`).
+pub fn schema_accepts(pointer: &str, value: &Value) -> bool {
+    validator(pointer).is_valid(value)
+}
+
 /// A JSON pointer as a URI fragment: path templates' braces must be percent-encoded.
 fn uri_fragment(pointer: &str) -> String {
     pointer.replace('{', "%7B").replace('}', "%7D")
