@@ -319,6 +319,22 @@ pub struct Response {
 }
 
 impl Response {
+    /// The body of a `201 Created`; panics, showing the response, on any other status.
+    #[track_caller]
+    pub fn created(self) -> Value {
+        assert_eq!(self.status, 201, "expected 201 Created: {}", self.text);
+        self.body
+    }
+
+    /// The `id` of the resource in the body.
+    #[track_caller]
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.text))
+            .to_string()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -497,7 +513,15 @@ impl TestApp {
             )
             .await;
         assert_eq!(response.status, 201, "{}", response.text);
-        response.body["id"].as_str().unwrap().to_string()
+        response.id()
+    }
+
+    /// Registers a household (`body`, e.g. from [`household`]) as admin and
+    /// returns it as created.
+    pub async fn register(&self, body: &Value) -> Value {
+        self.post("/api/v1/households", Some(self.admin()), body)
+            .await
+            .created()
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
