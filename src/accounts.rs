@@ -4,18 +4,18 @@
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::Mutex;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Version};
 use base64::Engine;
 use diesel::prelude::*;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::BootstrapSettings;
+use crate::config::{BootstrapSettings, PasswordHashSettings};
 use crate::db::{self, parse_uuid, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::http::time;
@@ -97,14 +97,30 @@ impl User {
     }
 }
 
-/// Runs a full verification against a fixed hash, so that an unknown
-/// username takes as long to refuse as a wrong password.
-pub fn spend_verification_time(password: &str) {
-    static DUMMY: LazyLock<String> =
-        LazyLock::new(|| hash_password("dummy password for timing").unwrap());
-    verify(&DUMMY, password);
+/// Runs a full verification against a fixed hash made with `cost`, so that
+/// an unknown username takes as long to refuse as a wrong password.
+pub fn spend_verification_time(password: &str, cost: &PasswordHashSettings) {
+    // One dummy hash per cost in use (a process normally has one).
+    static DUMMIES: Mutex<Vec<(PasswordHashSettings, String)>> = Mutex::new(Vec::new());
+    let dummy = {
+        let mut dummies = DUMMIES.lock().unwrap_or_else(|p| p.into_inner());
+        match dummies.iter().find(|(c, _)| c == cost) {
+            Some((_, hash)) => hash.clone(),
+            None => match hash_password("dummy password for timing", cost) {
+                Ok(hash) => {
+                    dummies.push((*cost, hash.clone()));
+                    hash
+                }
+                Err(_) => return,
+            },
+        }
+    };
+    verify(&dummy, password);
 }
 
+/// Checks `password` against a PHC string. The hash names its own algorithm
+/// and parameters, so hashes made under an earlier `[auth.password_hash]`
+/// still verify.
 fn verify(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
@@ -115,10 +131,11 @@ fn verify(hash: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Hashes a password with argon2id and a random salt (PHC string format).
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
+/// Hashes a password with argon2id at `cost` and a random salt (PHC string format).
+pub fn hash_password(password: &str, cost: &PasswordHashSettings) -> Result<String, ApiError> {
+    let params = cost.params().map_err(ApiError::internal)?;
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(ApiError::internal)
@@ -131,6 +148,8 @@ pub struct NewUser<'a> {
     pub role: Role,
     /// Center codes (e.g. `GORIS`), required for center-scoped roles.
     pub center_codes: &'a [String],
+    /// The argon2id cost of the password hash (`[auth.password_hash]`).
+    pub password_cost: &'a PasswordHashSettings,
 }
 
 /// Shortest password accepted for an account.
@@ -196,7 +215,7 @@ pub fn create_user(conn: &mut DbConnection, new: NewUser<'_>) -> Result<User, Ap
         .values((
             users::id.eq(id.to_string()),
             users::username.eq(new.username),
-            users::password_hash.eq(hash_password(new.password)?),
+            users::password_hash.eq(hash_password(new.password, new.password_cost)?),
             users::role.eq(new.role.as_str()),
             users::disabled.eq(false),
             users::created_at.eq(time::now()),
@@ -258,6 +277,7 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Optio
 pub fn bootstrap_admin(
     conn: &mut DbConnection,
     settings: &BootstrapSettings,
+    password_cost: &PasswordHashSettings,
 ) -> Result<Option<String>, String> {
     let existing: i64 = users::table
         .count()
@@ -283,6 +303,7 @@ pub fn bootstrap_admin(
             password: &password,
             role: Role::Admin,
             center_codes: &[],
+            password_cost,
         },
     )
     .map_err(|e| format!("cannot create the first admin: {e}"))?;
@@ -316,4 +337,35 @@ fn write_secret_file(path: &str, secret: &str) -> Result<(), String> {
         .open(path)
         .map_err(|e| format!("cannot write {path}: {e}"))?;
     writeln!(file, "{secret}").map_err(|e| format!("cannot write {path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: PasswordHashSettings = PasswordHashSettings {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn a_hash_verifies_whatever_cost_it_was_made_with() {
+        for cost in [CHEAP, PasswordHashSettings::OWASP_MINIMUM] {
+            let hash = hash_password("correct horse battery staple", &cost).unwrap();
+            assert!(hash.starts_with(&format!(
+                "$argon2id$v=19$m={},t={},p={}$",
+                cost.memory_kib, cost.iterations, cost.parallelism
+            )));
+            assert!(verify(&hash, "correct horse battery staple"));
+            assert!(!verify(&hash, "correct horse battery stapler"));
+        }
+        // A hash made by argon2's defaults before the cost was a setting.
+        let salt = SaltString::generate(&mut OsRng);
+        let old = Argon2::default()
+            .hash_password(b"an older password", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify(&old, "an older password"));
+    }
 }

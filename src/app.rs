@@ -80,6 +80,7 @@ impl Application {
         let background_db = db.clone();
         let db = web::Data::new(db);
         let tokens = web::Data::new(auth::Tokens::new(&settings.auth));
+        let password_cost = web::Data::new(settings.auth.password_hash);
         let provinces = web::Data::new(provinces);
         let stats_settings = web::Data::new(settings.stats.clone());
         let import_settings = web::Data::new(settings.imports.clone());
@@ -88,6 +89,7 @@ impl Application {
             App::new()
                 .app_data(db.clone())
                 .app_data(tokens.clone())
+                .app_data(password_cost.clone())
                 .app_data(provinces.clone())
                 .app_data(stats_settings.clone())
                 .app_data(import_settings.clone())
@@ -122,6 +124,12 @@ impl Application {
     /// The port the service listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The service's database handle (for tests and tools that run beside it
+    /// without opening a second set of pools).
+    pub fn db(&self) -> Db {
+        self.db.clone()
     }
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM drain in-flight requests).
@@ -160,7 +168,7 @@ async fn compact_statistics(db: Db) {
 
 fn bootstrap(db: &Db, settings: &Settings) -> Result<(), StartError> {
     let mut conn = db.connection_for_setup()?;
-    match accounts::bootstrap_admin(&mut conn, &settings.bootstrap) {
+    match accounts::bootstrap_admin(&mut conn, &settings.bootstrap, &settings.auth.password_hash) {
         Ok(Some(message)) => {
             tracing::warn!("{message}");
             Ok(())

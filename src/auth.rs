@@ -18,7 +18,7 @@ use std::future::{ready, Ready};
 use uuid::Uuid;
 
 use crate::accounts::{self, Role, User};
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, PasswordHashSettings};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
@@ -261,9 +261,11 @@ struct TokenResponse {
 pub async fn login(
     db: web::Data<Db>,
     tokens: web::Data<Tokens>,
+    password_cost: web::Data<PasswordHashSettings>,
     body: JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.value;
+    let password_cost = **password_cost;
     // The lookup and the (deliberately slow) hash check both run off the async workers.
     let user = db
         .read(move |conn| {
@@ -272,7 +274,7 @@ pub async fn login(
                 Some(user) if user.password_matches(&password) && !user.disabled => Some(user),
                 Some(_) => None,
                 None => {
-                    accounts::spend_verification_time(&password);
+                    accounts::spend_verification_time(&password, &password_cost);
                     None
                 }
             })

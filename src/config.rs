@@ -69,6 +69,46 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub token_lifetime_seconds: u64,
+    pub password_hash: PasswordHashSettings,
+}
+
+/// `[auth.password_hash]`: the argon2id cost of new password hashes. A stored
+/// hash carries the parameters it was made with, so changing these never
+/// locks anyone out: old hashes verify with their own, new ones get these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordHashSettings {
+    /// Memory per hash, in KiB.
+    pub memory_kib: u32,
+    /// Passes over that memory.
+    pub iterations: u32,
+    /// Lanes computed in parallel.
+    pub parallelism: u32,
+}
+
+impl PasswordHashSettings {
+    /// OWASP's minimum for argon2id (Password Storage Cheat Sheet): 19 MiB,
+    /// 2 passes, 1 lane. Also argon2's own default. The configuration loader
+    /// refuses anything cheaper; only code (the test harness) can go below.
+    pub const OWASP_MINIMUM: PasswordHashSettings = PasswordHashSettings {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// Whether these parameters cost less than [`Self::OWASP_MINIMUM`] in any dimension.
+    pub fn is_below_minimum(&self) -> bool {
+        let min = Self::OWASP_MINIMUM;
+        self.memory_kib < min.memory_kib
+            || self.iterations < min.iterations
+            || self.parallelism < min.parallelism
+    }
+
+    /// The argon2 parameters, or why argon2 refuses them.
+    pub fn params(&self) -> Result<argon2::Params, String> {
+        argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| format!("auth.password_hash: {e}"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,7 +159,29 @@ pub struct ImportSettings {
 
 impl Settings {
     /// Loads the defaults, then `file` if given, then the environment.
+    /// Refuses a password hash cheaper than [`PasswordHashSettings::OWASP_MINIMUM`]:
+    /// whatever the environment, a configured service hashes at least that hard.
     pub fn load(file: Option<&Path>) -> Result<Settings, config::ConfigError> {
+        let settings = Self::load_unchecked(file)?;
+        let hash = settings.auth.password_hash;
+        if hash.is_below_minimum() {
+            let min = PasswordHashSettings::OWASP_MINIMUM;
+            return Err(config::ConfigError::Message(format!(
+                "auth.password_hash is below the OWASP minimum for argon2id \
+                 (memory_kib >= {}, iterations >= {}, parallelism >= {}); got \
+                 memory_kib = {}, iterations = {}, parallelism = {}",
+                min.memory_kib,
+                min.iterations,
+                min.parallelism,
+                hash.memory_kib,
+                hash.iterations,
+                hash.parallelism
+            )));
+        }
+        Ok(settings)
+    }
+
+    fn load_unchecked(file: Option<&Path>) -> Result<Settings, config::ConfigError> {
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
@@ -155,6 +217,7 @@ impl Settings {
         if self.database.writers as u64 > u64::from(self.database.pool_size) {
             return Err("database.writers cannot exceed database.pool_size".into());
         }
+        self.auth.password_hash.params()?;
         if self.auth.token_lifetime_seconds == 0 {
             return Err("auth.token_lifetime_seconds must be at least 1".into());
         }
@@ -218,6 +281,46 @@ mod tests {
         settings.auth.jwt_secret = SecretString::from("short");
         assert!(settings.check().unwrap_err().contains("32 bytes"));
         settings.auth.jwt_secret = SecretString::from("a".repeat(40));
+        settings.check().unwrap();
+    }
+
+    #[test]
+    fn the_loader_refuses_a_password_hash_below_the_owasp_minimum() {
+        let dir = tempfile::tempdir().unwrap();
+        let defaults = Settings::load(None).unwrap().auth.password_hash;
+        assert_eq!(defaults, PasswordHashSettings::OWASP_MINIMUM);
+        for (key, value) in [("memory_kib", 8), ("iterations", 1), ("parallelism", 0)] {
+            let file = dir.path().join(format!("{key}.toml"));
+            std::fs::write(&file, format!("[auth.password_hash]\n{key} = {value}\n")).unwrap();
+            let error = Settings::load(Some(&file)).unwrap_err().to_string();
+            assert!(
+                error.contains("below the OWASP minimum")
+                    && error.contains(&format!("{key} = {value}")),
+                "{key}: {error}"
+            );
+        }
+        let file = dir.path().join("stronger.toml");
+        std::fs::write(
+            &file,
+            "[auth.password_hash]\nmemory_kib = 65536\niterations = 3\n",
+        )
+        .unwrap();
+        let stronger = Settings::load(Some(&file)).unwrap();
+        assert_eq!(stronger.auth.password_hash.memory_kib, 65536);
+        stronger.check().unwrap();
+    }
+
+    #[test]
+    fn check_refuses_parameters_argon2_cannot_use() {
+        let mut settings = Settings::load(None).unwrap();
+        settings.auth.password_hash.parallelism = 0;
+        assert!(settings.check().unwrap_err().contains("auth.password_hash"));
+        // Below the minimum but usable: allowed to code that builds settings (tests).
+        settings.auth.password_hash = PasswordHashSettings {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        };
         settings.check().unwrap();
     }
 

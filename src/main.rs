@@ -282,6 +282,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
                     password,
                     role,
                     center_codes: &centers,
+                    password_cost: &settings.auth.password_hash,
                 },
             )
             .map_err(|e| e.to_string())?;

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::accounts::{self, NewUser, Role};
 use crate::centers::{self, CenterKind, NewCenter};
+use crate::config::PasswordHashSettings;
 use crate::db::DbConnection;
 use crate::distributions::{self, NewDistribution};
 use crate::entitlements::{self, Basis, NewEntitlement};
@@ -230,6 +231,8 @@ fn prepare(conn: &mut DbConnection, provinces: &Provinces) -> Result<(Uuid, Cent
                     password: &password,
                     role: Role::Admin,
                     center_codes: &[],
+                    // Nobody logs in as it: the least cost the settings allow.
+                    password_cost: &PasswordHashSettings::OWASP_MINIMUM,
                 },
             )?
             .id

@@ -41,9 +41,7 @@ struct Fixture {
 }
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
-    let response = app.post(path, Some(app.admin()), &body).await;
-    assert_eq!(response.status, 201, "POST {path}: {}", response.text);
-    response.body
+    app.post(path, Some(app.admin()), &body).await.created()
 }
 
 fn id(body: &Value) -> String {

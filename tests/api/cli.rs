@@ -277,3 +277,56 @@ fn a_csv_file_imports_once_from_the_command_line_after_a_dry_run() {
         text(&nobody)
     );
 }
+
+/// The binary links its own libpq and OpenSSL (Cargo.toml: pq-sys `bundled`,
+/// openssl-sys `vendored`); this proves TLS works with them. With
+/// `sslmode=require` libpq refuses to talk without TLS, so a migration that
+/// succeeds went over TLS.
+#[test]
+fn the_binary_connects_to_postgresql_over_tls() {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        ssl: String,
+    }
+    let Some(database) = crate::helpers::postgres_database() else {
+        return;
+    };
+    let mut conn = diesel::PgConnection::establish(&database.url).unwrap();
+    let ssl = diesel::sql_query("SHOW ssl")
+        .get_result::<Ssl>(&mut conn)
+        .unwrap()
+        .ssl;
+    drop(conn);
+    if ssl != "on" {
+        let advice = "the PostgreSQL server has ssl = off, so TLS cannot be tested: \
+                      turn it on (ALTER SYSTEM SET ssl = on, with a certificate and key, \
+                      e.g. Debian's ssl-cert-snakeoil; then SELECT pg_reload_conf()), as .ci/run does";
+        assert!(!crate::helpers::postgres_required(), "{advice}");
+        eprintln!("TLS test skipped: {advice}");
+        return;
+    }
+    let (base, query) = database.url.split_once('?').unwrap_or((&database.url, ""));
+    let query: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslmode="))
+        .chain(["sslmode=require"])
+        .collect();
+    let url = format!("{base}?{}", query.join("&"));
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["migrate"][..], &["stats", "verify"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_refuge"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("REFUGE__DATABASE__URL", &url)
+            .env("REFUGE__LOG__LEVEL", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "refuge {args:?} over sslmode=require: {}",
+            text(&output)
+        );
+    }
+}

@@ -2,7 +2,6 @@
 //! rule (also under concurrency), idempotent retries, and corrections.
 
 use futures_util::future::join_all;
-use refuge::db::Db;
 use refuge::flows::{self, Direction, NewFlowCount};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -834,13 +833,10 @@ async fn crossings_are_summed_once_their_window_closes(app: TestApp) {
     out["people"] = json!(1000);
     out["by_sex_age"] = Value::Null;
     assert_eq!(post_count(&app, &out, None).await.status, 201);
-    let settings = app.settings.database.clone();
     let agarak: uuid::Uuid = agarak.parse().unwrap();
     let kornidzor: uuid::Uuid = kornidzor.parse().unwrap();
-    tokio::task::spawn_blocking(move || {
+    app.with_db(move |conn| {
         use diesel::Connection;
-        let db = Db::open(&settings).unwrap();
-        let mut conn = db.connection_for_setup().unwrap();
         let at = |text: &str| refuge::http::time::Timestamp::parse(text).unwrap();
         let new = |center, start: &str, end: &str, people, vehicles| NewFlowCount {
             id: None,
@@ -899,7 +895,7 @@ async fn crossings_are_summed_once_their_window_closes(app: TestApp) {
 
         let as_of = |text: &str| at(text).naive_utc();
         let mut crossed = |center, text: &str| {
-            flows::crossed_as_of(&mut conn, center, Direction::In, as_of(text)).unwrap()
+            flows::crossed_as_of(conn, center, Direction::In, as_of(text)).unwrap()
         };
         assert_eq!(crossed(None, "2023-09-26T08:59:59Z"), (0, 0));
         assert_eq!(
@@ -911,16 +907,10 @@ async fn crossings_are_summed_once_their_window_closes(app: TestApp) {
         assert_eq!(crossed(None, "2023-09-26T10:00:00Z"), (35, 3));
         assert_eq!(crossed(Some(agarak), "2023-09-27T00:00:00Z"), (30, 2));
         assert_eq!(crossed(Some(kornidzor), "2023-09-27T00:00:00Z"), (5, 1));
-        let out = flows::crossed_as_of(
-            &mut conn,
-            None,
-            Direction::Out,
-            as_of("2023-09-27T00:00:00Z"),
-        )
-        .unwrap();
+        let out = flows::crossed_as_of(conn, None, Direction::Out, as_of("2023-09-27T00:00:00Z"))
+            .unwrap();
         assert_eq!(out, (1000, 3));
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(count_ids(&app, "direction=in").await.len(), 3);
 }

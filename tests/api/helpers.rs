@@ -1,15 +1,21 @@
 //! The test harness: a real server on a free port, over a real database
-//! (a temporary SQLite file, or a fresh PostgreSQL database that is dropped
-//! afterwards), and an HTTP client whose every response is checked against
-//! openapi.yaml.
+//! (a temporary SQLite file, or a fresh PostgreSQL database cloned from a
+//! once-migrated template and dropped afterwards), and an HTTP client whose
+//! every response is checked against openapi.yaml.
+//!
+//! What makes the suite fast, in tests only (measured, see `.ci/run`):
+//! PostgreSQL databases are cloned from a template migrated once per
+//! migration set, and commit without waiting for the disk; SQLite runs with
+//! `synchronous = NORMAL`; password hashes use the cheapest argon2 cost.
+//! Production settings cannot go below OWASP's minimum (see `config.rs`).
 
 use std::io::Write;
-use std::sync::{LazyLock, Once};
+use std::sync::{LazyLock, Once, OnceLock};
 
 use diesel::{Connection, RunQueryDsl};
-use refuge::accounts::{self, NewUser, Role};
+use refuge::accounts::{self, NewUser, Role, User};
 use refuge::app::Application;
-use refuge::config::Settings;
+use refuge::config::{PasswordHashSettings, Settings, SqliteSynchronous};
 use refuge::db::Db;
 use reqwest::Method;
 use secrecy::SecretString;
@@ -67,16 +73,216 @@ pub fn postgres_admin_url() -> String {
 }
 
 /// Whether a missing PostgreSQL fails the suite (CI) or skips its half.
-fn postgres_required() -> bool {
+pub fn postgres_required() -> bool {
     std::env::var("REFUGE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
 
 static SKIP_NOTICE: Once = Once::new();
 
+/// The argon2 cost of passwords in tests: the least argon2 accepts. A
+/// production hash costs ~2,400 times as much, and every test logs in.
+pub const TEST_PASSWORD_COST: PasswordHashSettings = PasswordHashSettings {
+    memory_kib: 8,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// The settings every test server starts from, on the database at `url`.
+pub fn test_settings(url: String) -> Settings {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.server.body_limit_bytes = 64 * 1024;
+    settings.database.url = SecretString::from(url);
+    settings.database.pool_size = 4;
+    // A test database is thrown away: an acknowledged write need not survive
+    // power loss. (WAL with NORMAL stays consistent after a crash.)
+    settings.database.sqlite_synchronous = SqliteSynchronous::Normal;
+    settings.auth.password_hash = TEST_PASSWORD_COST;
+    settings.bootstrap.admin_password = SecretString::from(ADMIN_PASSWORD);
+    settings.bootstrap.admin_password_file = String::new();
+    settings
+}
+
+/// `url` (a server's maintenance-database URL) pointing at database `name` instead.
+fn database_url(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}{query}"),
+        None => panic!("REFUGE_TEST_POSTGRES_URL must end with /DATABASE"),
+    }
+}
+
+/// The name of the template for the current PostgreSQL migrations: a hash
+/// of their files, so that a changed or added migration gets a new template
+/// (and a stale one is never cloned).
+fn template_name() -> String {
+    use sha2::{Digest, Sha256};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("migrations/postgres") {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(
+            file.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hash.update([0]);
+        hash.update(std::fs::read(&file).unwrap());
+        hash.update([0]);
+    }
+    format!("refuge_template_{}", &hex::encode(hash.finalize())[..16])
+}
+
+/// Any number, as long as it is this suite's: the advisory lock under which
+/// a template is built, across threads, test binaries and worktrees.
+const TEMPLATE_LOCK: i64 = 0x7265_6675_6765;
+
+/// Makes sure the template database for the current migrations exists on
+/// the server, building it if needed, and returns its name. Built once per
+/// process at most; across processes, the advisory lock makes one build and
+/// the others wait for it. It is built under a temporary name and renamed
+/// when complete, so an interrupted build is never cloned.
+fn template(admin: &mut diesel::PgConnection, admin_url: &str) -> String {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let name = template_name();
+            diesel::sql_query(format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
+                .execute(admin)
+                .expect("take the template lock");
+            if !database_exists(admin, &name) {
+                build_template(admin, admin_url, &name);
+            }
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})"))
+                .execute(admin)
+                .expect("release the template lock");
+            name
+        })
+        .clone()
+}
+
+fn database_exists(admin: &mut diesel::PgConnection, name: &str) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Found>(admin)
+        .expect("read pg_database")
+        .n
+        > 0
+}
+
+fn build_template(admin: &mut diesel::PgConnection, admin_url: &str, name: &str) {
+    let building = format!("{name}_building");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+        format!("CREATE DATABASE {building} ENCODING 'UTF8' TEMPLATE template0"),
+    ] {
+        diesel::sql_query(statement)
+            .execute(admin)
+            .expect("create the template database");
+    }
+    // `migrate` as the service runs it, derived-row rebuilds included, so a
+    // clone has nothing left to do at start-up.
+    let db = Db::open(&test_settings(database_url(admin_url, &building)).database)
+        .expect("open the template database");
+    db.migrate().expect("migrate the template database");
+    drop(db);
+    // The pool's connections are closed, but the server may not have noticed
+    // yet; a database with sessions can be neither renamed nor cloned.
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{building}' AND pid <> pg_backend_pid()"
+    ))
+    .execute(admin)
+    .expect("close the template's sessions");
+    let mut attempts = 0;
+    while let Err(error) =
+        diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}")).execute(admin)
+    {
+        attempts += 1;
+        assert!(
+            attempts < 50,
+            "cannot rename the template database: {error}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    diesel::sql_query(format!("ALTER DATABASE {name} IS_TEMPLATE true"))
+        .execute(admin)
+        .expect("mark the template database");
+}
+
 /// A database of the suite's own on the PostgreSQL server, dropped with it.
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
+    /// Its URL (TLS off unless `REFUGE_TEST_POSTGRES_URL` says otherwise).
+    pub url: String,
+}
+
+/// A fresh PostgreSQL database cloned from the migrated template, or `None`
+/// (with a notice on the terminal) when no PostgreSQL server is reachable
+/// and CI does not require one.
+pub fn postgres_database() -> Option<PgDatabase> {
+    let admin_url = postgres_admin_url();
+    let mut admin = match diesel::PgConnection::establish(&admin_url) {
+        Ok(conn) => conn,
+        Err(error) if !postgres_required() => {
+            SKIP_NOTICE.call_once(|| {
+                // Written past the test harness's output capture on purpose.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nNOTE: PostgreSQL suite SKIPPED: no server at {admin_url} ({error}). \
+                     Set REFUGE_TEST_POSTGRES_URL, or run .ci/run, to test PostgreSQL too.\n"
+                );
+            });
+            return None;
+        }
+        Err(error) => panic!(
+            "REFUGE_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable at {admin_url}: {error}"
+        ),
+    };
+    let template = template(&mut admin, &admin_url);
+    let name = format!("refuge_test_{}", uuid::Uuid::new_v4().simple());
+    for statement in [
+        format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        // A test database is thrown away: commits need not wait for the disk.
+        format!("ALTER DATABASE {name} SET synchronous_commit = off"),
+        // Autovacuum may never analyze a test's tables while it runs, and a
+        // generic plan made while they were empty then scans them in full
+        // for the rest of the test. Custom plans see the parameters.
+        format!("ALTER DATABASE {name} SET plan_cache_mode = force_custom_plan"),
+    ] {
+        diesel::sql_query(statement)
+            .execute(&mut admin)
+            .expect("create the test database");
+    }
+    let url = database_url(&admin_url, &name);
+    Some(PgDatabase {
+        admin_url,
+        name,
+        url,
+    })
 }
 
 impl Drop for PgDatabase {
@@ -95,6 +301,8 @@ pub struct TestApp {
     pub address: String,
     pub backend: Backend,
     pub settings: Settings,
+    /// The server's own database handle: helpers use it rather than open pools of their own.
+    pub db: Db,
     client: reqwest::Client,
     admin_token: String,
     _sqlite_dir: Option<tempfile::TempDir>,
@@ -111,6 +319,22 @@ pub struct Response {
 }
 
 impl Response {
+    /// The body of a `201 Created`; panics, showing the response, on any other status.
+    #[track_caller]
+    pub fn created(self) -> Value {
+        assert_eq!(self.status, 201, "expected 201 Created: {}", self.text);
+        self.body
+    }
+
+    /// The `id` of the resource in the body.
+    #[track_caller]
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.text))
+            .to_string()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -156,39 +380,8 @@ impl TestApp {
     }
 
     async fn spawn_postgres_with(configure: fn(&mut Settings)) -> Option<TestApp> {
-        let admin_url = postgres_admin_url();
-        let mut admin = match diesel::PgConnection::establish(&admin_url) {
-            Ok(conn) => conn,
-            Err(error) if !postgres_required() => {
-                SKIP_NOTICE.call_once(|| {
-                    // Written past the test harness's output capture on purpose.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "\nNOTE: PostgreSQL suite SKIPPED: no server at {admin_url} ({error}). \
-                         Set REFUGE_TEST_POSTGRES_URL, or run .ci/run, to test PostgreSQL too.\n"
-                    );
-                });
-                return None;
-            }
-            Err(error) => panic!(
-                "REFUGE_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable at {admin_url}: {error}"
-            ),
-        };
-        let name = format!("refuge_test_{}", uuid::Uuid::new_v4().simple());
-        diesel::sql_query(format!(
-            "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"
-        ))
-        .execute(&mut admin)
-        .expect("create test database");
-        let (base, query) = match admin_url.split_once('?') {
-            Some((base, query)) => (base, format!("?{query}")),
-            None => (admin_url.as_str(), String::new()),
-        };
-        let url = match base.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}{query}"),
-            None => panic!("REFUGE_TEST_POSTGRES_URL must end with /DATABASE"),
-        };
-        let pg = PgDatabase { admin_url, name };
+        let pg = postgres_database()?;
+        let url = pg.url.clone();
         Some(Self::start(Backend::Postgres, url, None, Some(pg), configure).await)
     }
 
@@ -199,14 +392,7 @@ impl TestApp {
         pg: Option<PgDatabase>,
         configure: fn(&mut Settings),
     ) -> TestApp {
-        let mut settings = Settings::load(None).expect("default settings");
-        settings.server.port = 0;
-        settings.server.workers = 2;
-        settings.server.body_limit_bytes = 64 * 1024;
-        settings.database.url = SecretString::from(url);
-        settings.database.pool_size = 4;
-        settings.bootstrap.admin_password = SecretString::from(ADMIN_PASSWORD);
-        settings.bootstrap.admin_password_file = String::new();
+        let mut settings = test_settings(url);
         configure(&mut settings);
         let build_settings = settings.clone();
         let app = tokio::task::spawn_blocking(move || Application::build(&build_settings))
@@ -214,11 +400,13 @@ impl TestApp {
             .unwrap()
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.db();
         tokio::spawn(app.run_until_stopped());
         let mut test_app = TestApp {
             address,
             backend,
             settings,
+            db,
             client: reqwest::Client::new(),
             admin_token: String::new(),
             _sqlite_dir: dir,
@@ -252,36 +440,44 @@ impl TestApp {
 
     /// Creates an account directly in the database (as `refuge user add` does) and logs in.
     pub async fn user(&self, username: &str, role: Role, center_codes: &[&str]) -> String {
-        let settings = self.settings.database.clone();
-        let username_owned = username.to_string();
-        let codes: Vec<String> = center_codes.iter().map(|c| c.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let db = Db::open(&settings).unwrap();
-            let mut conn = db.connection_for_setup().unwrap();
-            accounts::create_user(
-                &mut conn,
-                NewUser {
-                    username: &username_owned,
-                    password: USER_PASSWORD,
-                    role,
-                    center_codes: &codes,
-                },
-            )
-            .unwrap();
-        })
-        .await
-        .unwrap();
+        self.create_user_with(username, role, center_codes).await;
         self.login(username, USER_PASSWORD).await
     }
 
-    /// Runs `work` on a connection of its own to the app's database.
+    /// Creates an account with `role` at the centers with `center_codes`
+    /// (their codes, e.g. `GORIS`), whose password is [`USER_PASSWORD`].
+    pub async fn create_user_with(
+        &self,
+        username: &str,
+        role: Role,
+        center_codes: &[&str],
+    ) -> User {
+        let username = username.to_string();
+        let codes: Vec<String> = center_codes.iter().map(|c| c.to_string()).collect();
+        self.with_db(move |conn| {
+            accounts::create_user(
+                conn,
+                NewUser {
+                    username: &username,
+                    password: USER_PASSWORD,
+                    role,
+                    center_codes: &codes,
+                    password_cost: &TEST_PASSWORD_COST,
+                },
+            )
+            .unwrap()
+        })
+        .await
+    }
+
+    /// Runs `work` on the app's writer connection (as start-up and the
+    /// command line do), off the async workers.
     pub async fn with_db<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut refuge::db::DbConnection) -> T + Send + 'static,
     ) -> T {
-        let settings = self.settings.database.clone();
+        let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let db = Db::open(&settings).unwrap();
             let mut conn = db.connection_for_setup().unwrap();
             work(&mut conn)
         })
@@ -289,7 +485,6 @@ impl TestApp {
         .unwrap()
     }
 
-    /// Creates a center (as admin) and returns its id.
     /// PostgreSQL may be shared by several API processes: a second server on
     /// the same database (its own pool and writers, nothing shared in memory)
     /// to race the first. None on SQLite, which is single-process by design.
@@ -308,6 +503,7 @@ impl TestApp {
         Some(address)
     }
 
+    /// Creates a center (as admin) and returns its id.
     pub async fn center(&self, code: &str) -> String {
         let response = self
             .post(
@@ -317,7 +513,15 @@ impl TestApp {
             )
             .await;
         assert_eq!(response.status, 201, "{}", response.text);
-        response.body["id"].as_str().unwrap().to_string()
+        response.id()
+    }
+
+    /// Registers a household (`body`, e.g. from [`household`]) as admin and
+    /// returns it as created.
+    pub async fn register(&self, body: &Value) -> Value {
+        self.post("/api/v1/households", Some(self.admin()), body)
+            .await
+            .created()
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {

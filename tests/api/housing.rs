@@ -51,15 +51,10 @@ async fn site(app: &TestApp, code: &str, province: &str, beds: i32, organization
 }
 
 async fn register(app: &TestApp, center: &str, size: usize) -> String {
-    let response = app
-        .post(
-            "/api/v1/households",
-            Some(app.admin()),
-            &household(center, size),
-        )
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.body["id"].as_str().unwrap().to_string()
+    app.register(&household(center, size)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn place(app: &TestApp, token: &str, site: &str, body: Value) -> Response {

@@ -18,21 +18,14 @@ backend_tests!(
 
 /// Registers a household; returns its id and its members' ids.
 async fn register(app: &TestApp, center: &str, size: usize) -> (String, Vec<String>) {
-    let response = app
-        .post(
-            "/api/v1/households",
-            Some(app.admin()),
-            &household(center, size),
-        )
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    let members = response.body["members"]
+    let body = app.register(&household(center, size)).await;
+    let members = body["members"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
-    (response.body["id"].as_str().unwrap().to_string(), members)
+    (body["id"].as_str().unwrap().to_string(), members)
 }
 
 pub fn referral_body(household: &str, person: &str) -> Value {

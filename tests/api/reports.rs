@@ -53,14 +53,6 @@ async fn report(app: &TestApp, path: &str, token: &str) -> Response {
     response
 }
 
-async fn register(app: &TestApp, body: &Value) -> Value {
-    let response = app
-        .post("/api/v1/households", Some(app.admin()), body)
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.body
-}
-
 async fn registrations_report_lists_every_person_with_the_household(app: TestApp) {
     let goris = app.center("GORIS").await;
     let mut body = household(&goris, 3);
@@ -70,7 +62,7 @@ async fn registrations_report_lists_every_person_with_the_household(app: TestApp
     body["members"][1]["given_name"] = json!("-Անի");
     body["members"][1]["needs"] = json!(["SM-WD", "DS"]);
     body["members"][2]["document"] = json!({"type": "passport", "number": "+AN123"});
-    let registered = register(&app, &body).await;
+    let registered = app.register(&body).await;
     let household_id = registered["id"].as_str().unwrap();
 
     let response = report(&app, "/api/v1/reports/registrations.csv", app.admin()).await;
@@ -128,8 +120,8 @@ async fn registrations_report_lists_every_person_with_the_household(app: TestApp
 async fn registrations_report_is_for_admins_and_the_centers_registrars(app: TestApp) {
     let goris = app.center("GORIS").await;
     let parakar = app.center("PARAKAR").await;
-    register(&app, &household(&goris, 2)).await;
-    register(&app, &household(&parakar, 4)).await;
+    app.register(&household(&goris, 2)).await;
+    app.register(&household(&parakar, 4)).await;
 
     let registrar = app.user("anna", Role::Registrar, &["GORIS"]).await;
     let response = report(&app, "/api/v1/reports/registrations.csv", &registrar).await;
@@ -176,7 +168,7 @@ async fn registrations_report_filters_and_chooses_columns(app: TestApp) {
     ] {
         let mut body = household(center, size);
         body["arrived_at"] = json!(arrived_at);
-        register(&app, &body).await;
+        app.register(&body).await;
     }
     let count = |text: &str| parse(text).1.len();
 
@@ -272,7 +264,7 @@ async fn displacement_fixture(app: &TestApp) -> (String, String, String) {
     ] {
         let mut body = household(center, size);
         body["arrived_at"] = json!(arrived_at);
-        register(app, &body).await;
+        app.register(&body).await;
     }
     (kornidzor, goris, parakar)
 }
@@ -471,7 +463,8 @@ async fn report_parameters_are_checked(app: TestApp) {
         ),
     ];
     app.center("GORIS").await;
-    register(&app, &household(&app.center("PARAKAR").await, 1)).await;
+    app.register(&household(&app.center("PARAKAR").await, 1))
+        .await;
     for (path, status, field) in cases {
         let response = app.get(path, Some(app.admin())).await;
         assert_eq!(response.status, status, "{path}: {}", response.text);
@@ -494,7 +487,7 @@ async fn large_reports_stream_every_row(app: TestApp) {
     let mut tasks = Vec::new();
     for body in households {
         let app = app.clone();
-        tasks.push(tokio::spawn(async move { register(&app, &body).await }));
+        tasks.push(tokio::spawn(async move { app.register(&body).await }));
     }
     for task in tasks {
         task.await.unwrap();

@@ -32,14 +32,6 @@ fn varied_household(center: &str, arrived_at: &str, destination: Option<&str>) -
     })
 }
 
-async fn register(app: &TestApp, body: &Value) -> Value {
-    let response = app
-        .post("/api/v1/households", Some(app.admin()), body)
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.body
-}
-
 async fn correct(app: &TestApp, household: &Value, patch: Value) -> Value {
     let path = format!("/api/v1/households/{}", household["id"].as_str().unwrap());
     let version = format!("\"{}\"", household["version"]);
@@ -66,17 +58,16 @@ async fn assert_aggregates_match(app: &TestApp) {
 async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
     let goris = app.center("GORIS").await;
     let vayk = app.center("VAYK").await;
-    let first = register(
-        &app,
-        &varied_household(&goris, "2023-09-25T10:15:00+04:00", Some("AM-SU")),
-    )
-    .await;
-    let second = register(&app, &household(&vayk, 5)).await;
-    register(
-        &app,
-        &varied_household(&goris, "2023-09-26T23:30:00+04:00", None),
-    )
-    .await;
+    let first = app
+        .register(&varied_household(
+            &goris,
+            "2023-09-25T10:15:00+04:00",
+            Some("AM-SU"),
+        ))
+        .await;
+    let second = app.register(&household(&vayk, 5)).await;
+    app.register(&varied_household(&goris, "2023-09-26T23:30:00+04:00", None))
+        .await;
     assert_aggregates_match(&app).await;
 
     // Corrections that move a household between hours, sexes, bands,
@@ -155,12 +146,14 @@ async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
 
 async fn summary_as_of_counts_what_was_recorded_then(app: TestApp) {
     let goris = app.center("GORIS").await;
-    let first = register(&app, &household(&goris, 3)).await; // 2023-09-26T14:30+04:00
-    let later = register(
-        &app,
-        &varied_household(&goris, "2023-09-26T16:20:00+04:00", Some("AM-KT")),
-    )
-    .await;
+    let first = app.register(&household(&goris, 3)).await; // 2023-09-26T14:30+04:00
+    let later = app
+        .register(&varied_household(
+            &goris,
+            "2023-09-26T16:20:00+04:00",
+            Some("AM-KT"),
+        ))
+        .await;
     let before_correction = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let member = later["members"][2]["id"].as_str().unwrap();
@@ -260,17 +253,11 @@ async fn arrivals_are_bucketed_by_the_centers_local_date(app: TestApp) {
     let goris = app.center("GORIS").await;
     let kapan = app.center("KAPAN").await;
     // 23:30 and 00:30 local are both on 26 September in UTC.
-    register(
-        &app,
-        &varied_household(&goris, "2023-09-26T23:30:00+04:00", None),
-    )
-    .await;
-    register(
-        &app,
-        &varied_household(&goris, "2023-09-27T00:30:00+04:00", None),
-    )
-    .await;
-    register(&app, &household(&kapan, 2)).await; // 26 Sep 14:30 local
+    app.register(&varied_household(&goris, "2023-09-26T23:30:00+04:00", None))
+        .await;
+    app.register(&varied_household(&goris, "2023-09-27T00:30:00+04:00", None))
+        .await;
+    app.register(&household(&kapan, 2)).await; // 26 Sep 14:30 local
     let path = "/api/v1/stats/arrivals?suppress=false&group_by=center&from=2023-09-26T00:00:00%2B04:00&to=2023-09-28T00:00:00%2B04:00";
     let response = app.get(path, Some(app.admin())).await;
     assert_eq!(response.status, 200, "{}", response.text);
@@ -382,9 +369,10 @@ async fn analysts_never_see_small_counts_nor_derive_them(app: TestApp) {
     let vayk = app.center("VAYK").await;
     for i in 0..6 {
         let arrived = format!("2023-09-26T1{i}:10:00+04:00");
-        register(&app, &varied_household(&goris, &arrived, Some("AM-SU"))).await;
+        app.register(&varied_household(&goris, &arrived, Some("AM-SU")))
+            .await;
     }
-    register(&app, &household(&vayk, 3)).await;
+    app.register(&household(&vayk, 3)).await;
     let analyst = app.user("analyst", Role::Analyst, &[]).await;
     let k = app.settings.stats.suppression_k;
     let range = "from=2023-09-25T00:00:00%2B04:00&to=2023-09-28T00:00:00%2B04:00";
@@ -571,7 +559,7 @@ async fn crossings_and_backlog_come_from_flow_counts(app: TestApp) {
             .await;
         assert_eq!(response.status, 201, "{}", response.text);
     }
-    register(&app, &household(&goris, 5)).await; // 26 Sep 14:30 local
+    app.register(&household(&goris, 5)).await; // 26 Sep 14:30 local
 
     let at = |t: &str| {
         format!(
