@@ -21,8 +21,8 @@ use crate::db::{parse_uuid, Db, DbConnection};
 use crate::entitlements;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::registration;
 use crate::schema::{distributions, households, items};
@@ -230,12 +230,7 @@ pub fn distribute(
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
-            ) => ApiError::Conflict {
-                code: "distribution-exists",
-                detail: format!(
-                    "a distribution with id {id} already exists (and this is not a retry of it)"
-                ),
-            },
+            ) => idempotent::id_taken("distribution-exists", "distribution", id),
             other => other.into(),
         })?;
     stock::record(
@@ -336,24 +331,18 @@ pub async fn create(
             "only an admin or an aid worker may give more than the entitlement".into(),
         ));
     }
-    let keys = Key::for_create(&req, &caller, "distribution", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let by = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("distribution", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let distribution = distribute(conn, new, by)?;
         if distribution.override_reason.is_some() {
             // The reason itself is the recorder's words and could name someone: not logged.
             tracing::info!(distribution_id = %distribution.id, "distribution beyond the entitlement recorded");
         }
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&distribution).map_err(ApiError::internal)?,
-            location: format!("/api/v1/distributions/{}", distribution.id),
-            version: None,
-        })
+        let location = format!("/api/v1/distributions/{}", distribution.id);
+        Ok(Created::new(distribution, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/distributions/{id}`: person-level (it names a household),

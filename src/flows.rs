@@ -24,8 +24,8 @@ use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
+use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::registration::{self, Sex};
 use crate::schema::{centers, flow_count_corrections, flow_counts};
 
@@ -272,12 +272,7 @@ fn refuse_overlap(
 }
 
 fn exists_conflict(id: Uuid) -> ApiError {
-    ApiError::Conflict {
-        code: "flow-count-exists",
-        detail: format!(
-            "a flow count with id {id} already exists (and this is not a retry of its recording)"
-        ),
-    }
+    idempotent::id_taken("flow-count-exists", "flow count", id)
 }
 
 fn by_sex_age_text(entries: &Option<Vec<SexAgeCount>>) -> Result<Option<String>, ApiError> {
@@ -533,20 +528,14 @@ pub async fn create(
     let new = body.value;
     validate(&new, Utc::now())?;
     caller.require_registration(new.center_id)?;
-    let keys = Key::for_create(&req, &caller, "flow_count", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("flow_count", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let count = record(conn, new, user_id)?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&count).map_err(ApiError::internal)?,
-            location: location(count.id),
-            version: Some(count.version),
-        })
+        let (location, version) = (location(count.id), count.version);
+        Ok(Created::new(count, location).versioned(version))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/flow-counts/{id}`.

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -25,8 +25,8 @@ use crate::centers::{check_code, check_name, check_province};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
+use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations::{self, OrganizationKind};
 use crate::provinces::{self, Provinces};
 use crate::registration::{self, Household};
@@ -899,22 +899,17 @@ pub async fn place_handler(
 ) -> Result<HttpResponse, ApiError> {
     let site = site.into_inner();
     let new = body.value;
-    let keys = Key::for_create(&req, &caller, "placement", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("placement", new.id);
+    let guard = caller.clone();
+    idempotent::create(&db, &req, &guard, &body.document, client_id, move |conn| {
         let placement = place(conn, site, new, user_id, |household| {
             caller.require_aid(household.center_id)
         })?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&placement).map_err(ApiError::internal)?,
-            location: placement_location(placement.id),
-            version: None,
-        })
+        let location = placement_location(placement.id);
+        Ok(Created::new(placement, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `POST /api/v1/placements/{id}/checkout`.
@@ -926,23 +921,24 @@ pub async fn checkout_handler(
     body: JsonBody<Checkout>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let keys: Vec<Key> = Key::from_header(&req, &caller)?.into_iter().collect();
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let checkout = body.value;
     let user_id = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
-        let placement = check_out(conn, id, checkout, user_id, |center| {
-            caller.require_aid(center)
-        })?;
-        Ok(idempotency::Stored {
-            status: 200,
-            body: serde_json::to_string(&placement).map_err(ApiError::internal)?,
-            location: placement_location(placement.id),
-            version: None,
-        })
-    })
-    .await?;
-    Ok(stored.respond(replayed))
+    let guard = caller.clone();
+    idempotent::create(
+        &db,
+        &req,
+        &guard,
+        &body.document,
+        ClientId::none(),
+        move |conn| {
+            let placement = check_out(conn, id, checkout, user_id, |center| {
+                caller.require_aid(center)
+            })?;
+            let location = placement_location(placement.id);
+            Ok(Created::new(placement, location).status(StatusCode::OK))
+        },
+    )
+    .await
 }
 
 /// `GET /api/v1/placements/{id}`: person-level (it names a household).

@@ -43,7 +43,6 @@ pub mod flows;
 pub mod health;
 pub mod housing;
 pub mod http;
-pub mod idempotency;
 pub mod imports;
 pub mod needs;
 pub mod organizations;

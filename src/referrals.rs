@@ -25,8 +25,8 @@ use crate::db::{parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
+use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::provinces::Provinces;
 use crate::registration::{self, decode_cursor, encode_cursor, page_size, Household};
@@ -492,23 +492,18 @@ pub async fn create_handler(
     body: JsonBody<NewReferral>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.value;
-    let keys = Key::for_create(&req, &caller, "referral", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
     let provinces = provinces.into_inner();
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("referral", new.id);
+    let guard = caller.clone();
+    idempotent::create(&db, &req, &guard, &body.document, client_id, move |conn| {
         let record = create(conn, new, user_id, &provinces, |household| {
             caller.require_aid(household.center_id)
         })?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&record).map_err(ApiError::internal)?,
-            location: location(record.referral.id),
-            version: Some(record.referral.version),
-        })
+        let (location, version) = (location(record.referral.id), record.referral.version);
+        Ok(Created::new(record, location).versioned(version))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/referrals` query.

@@ -18,8 +18,8 @@ use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
+use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::time::{self, Date, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::needs;
 use crate::persons;
 use crate::provinces::Provinces;
@@ -499,22 +499,22 @@ fn household_insert_error(
 ) -> impl FnOnce(diesel::result::Error) -> ApiError {
     move |error| {
         match error {
-        // The only foreign keys of a household row: the center (checked by
-        // the database rather than by a separate query) and the registering user.
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => {
-            ApiError::invalid("center_id", "unknown", format!("no center with id {}", center()))
+            // The only foreign keys of a household row: the center (checked by
+            // the database rather than by a separate query) and the registering user.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ) => ApiError::invalid(
+                "center_id",
+                "unknown",
+                format!("no center with id {}", center()),
+            ),
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => idempotent::id_taken("household-exists", "household", id()),
+            other => other.into(),
         }
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            ApiError::Conflict {
-                code: "household-exists",
-                detail: format!(
-                    "a household with id {} already exists (and this is not a retry of its registration)",
-                    id()
-                ),
-            }
-        }
-        other => other.into(),
-    }
     }
 }
 
@@ -889,20 +889,14 @@ pub async fn create(
     let new = body.value;
     validate_new(&new, &provinces)?;
     caller.require_registration(new.center_id)?;
-    let keys = Key::for_create(&req, &caller, "household", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("household", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let household = register(conn, new, user_id)?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&household).map_err(ApiError::internal)?,
-            location: location(household.id),
-            version: Some(household.version),
-        })
+        let (location, version) = (location(household.id), household.version);
+        Ok(Created::new(household, location).versioned(version))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/households/{id}`.

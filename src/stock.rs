@@ -26,8 +26,8 @@ use crate::centers::{self, check_code, check_name};
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::registration;
 use crate::schema::{items, stock_levels, stock_movements};
@@ -346,12 +346,8 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
             stock_movements::created_at.eq(created_at),
         ))
         .execute(conn)
-        .map_err(db::unique_violation(|| ApiError::Conflict {
-            code: "movement-exists",
-            detail: format!(
-                "a stock movement with id {} already exists (and this is not a retry of it)",
-                entry.id
-            ),
+        .map_err(db::unique_violation(|| {
+            idempotent::id_taken("movement-exists", "stock movement", entry.id)
         }))?;
     Ok(Movement {
         id: entry.id,
@@ -749,22 +745,16 @@ async fn create_movement<T: Serialize + Send + 'static>(
     document: &serde_json::Value,
     work: impl FnOnce(&mut DbConnection) -> Result<(T, Uuid), ApiError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = Key::for_create(req, caller, kind, client_id)?;
-    let request_hash = idempotency::fingerprint(req, document)?;
-    let (stored, replayed) = idempotency::run(db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of(kind, client_id);
+    idempotent::create(db, req, caller, document, client_id, move |conn| {
         let (body, id) = work(conn)?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&body).map_err(ApiError::internal)?,
-            location: match kind {
-                "transfer" => format!("/api/v1/stock/movements?transfer_id={id}"),
-                _ => format!("/api/v1/stock/movements?id={id}"),
-            },
-            version: None,
-        })
+        let location = match kind {
+            "transfer" => format!("/api/v1/stock/movements?transfer_id={id}"),
+            _ => format!("/api/v1/stock/movements?id={id}"),
+        };
+        Ok(Created::new(body, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `POST /api/v1/stock/receipts`: admins anywhere; registrars and aid workers at the center.

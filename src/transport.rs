@@ -29,8 +29,8 @@ use crate::centers;
 use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::provinces::Provinces;
 use crate::registration::{self, decode_cursor, encode_cursor, page_size};
@@ -585,21 +585,15 @@ pub async fn create_trip_handler(
 ) -> Result<HttpResponse, ApiError> {
     let new = body.value;
     caller.require_aid(new.center_id)?;
-    let keys = Key::for_create(&req, &caller, "trip", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
     let provinces = provinces.into_inner();
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("trip", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let trip = create_trip(conn, new, user_id, &provinces)?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&trip).map_err(ApiError::internal)?,
-            location: trip_location(trip.id),
-            version: None,
-        })
+        let location = trip_location(trip.id);
+        Ok(Created::new(trip, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/trips/{id}`: any role.
@@ -629,23 +623,18 @@ pub async fn board_handler(
 ) -> Result<HttpResponse, ApiError> {
     let trip = trip.into_inner();
     let new = body.value;
-    let keys = Key::for_create(&req, &caller, "boarding", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("boarding", new.id);
+    let guard = caller.clone();
+    idempotent::create(&db, &req, &guard, &body.document, client_id, move |conn| {
         let boarding = board(conn, trip, new, user_id, |trip| {
             caller.require_aid(trip.center_id)
         })?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&boarding).map_err(ApiError::internal)?,
-            // A boarding has no page of its own: its persons are on the manifest.
-            location: format!("{}/manifest", trip_location(boarding.trip_id)),
-            version: None,
-        })
+        // A boarding has no page of its own: its persons are on the manifest.
+        let location = format!("{}/manifest", trip_location(boarding.trip_id));
+        Ok(Created::new(boarding, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/trips/{id}/manifest`: the trip and everyone on board, by
