@@ -12,7 +12,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::accounts::Role;
@@ -22,9 +21,9 @@ use crate::entitlements;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
-use crate::registration;
 use crate::schema::{distributions, households, items};
 use crate::stock::{self, Entry, MovementKind};
 
@@ -392,12 +391,7 @@ pub async fn list(
             "you are not assigned to this center".into(),
         ));
     }
-    let limit = registration::page_size(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(registration::decode_cursor)
-        .transpose()?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = distributions::table
@@ -422,7 +416,7 @@ pub async fn list(
             if let Some(to) = query.to {
                 q = q.filter(distributions::distributed_at.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     distributions::distributed_at
                         .gt(at)
@@ -431,23 +425,15 @@ pub async fn list(
                             .and(distributions::id.gt(id))),
                 );
             }
-            let mut rows: Vec<DistributionRow> = q
+            let rows: Vec<DistributionRow> = q
                 .order((distributions::distributed_at, distributions::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Distribution::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => {
-                    Some(registration::encode_cursor(last.distributed_at, last.id))
-                }
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.distributed_at, &r.id),
+                |rows| rows.into_iter().map(Distribution::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

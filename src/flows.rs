@@ -25,8 +25,9 @@ use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
 use crate::http::time::{self, Timestamp};
-use crate::registration::{self, Sex};
+use crate::registration::Sex;
 use crate::schema::{centers, flow_count_corrections, flow_counts};
 
 /// Longest window one count may cover.
@@ -581,12 +582,7 @@ pub async fn list(
             ));
         }
     }
-    let limit = registration::page_size(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(registration::decode_cursor)
-        .transpose()?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = flow_counts::table
@@ -609,28 +605,22 @@ pub async fn list(
             if let Some(to) = query.to {
                 q = q.filter(flow_counts::window_start.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     flow_counts::window_start
                         .gt(at)
                         .or(flow_counts::window_start.eq(at).and(flow_counts::id.gt(id))),
                 );
             }
-            let mut rows: Vec<FlowCountRow> = q
+            let rows: Vec<FlowCountRow> = q
                 .order((flow_counts::window_start, flow_counts::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(FlowCountRow::into_count)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(registration::encode_cursor(last.window_start, last.id)),
-                _ => None,
-            };
-            Ok(serde_json::json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.window_start, &r.id),
+                |rows| rows.into_iter().map(FlowCountRow::into_count).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -17,7 +17,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
@@ -26,10 +25,11 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::provinces::Provinces;
-use crate::registration::{self, decode_cursor, encode_cursor, page_size, Household};
+use crate::registration::{self, Household};
 use crate::schema::{households, referral_status_changes, referrals};
 
 /// What the referral is for, coarsely (never a diagnosis).
@@ -534,8 +534,7 @@ pub async fn list(
             ));
         }
     }
-    let limit = page_size(query.limit)?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = referrals::table
@@ -555,28 +554,22 @@ pub async fn list(
                 let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
                 q = q.filter(households::center_id.eq_any(centers));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     referrals::referred_at
                         .gt(at)
                         .or(referrals::referred_at.eq(at).and(referrals::id.gt(id))),
                 );
             }
-            let mut rows: Vec<ReferralRow> = q
+            let rows: Vec<ReferralRow> = q
                 .order((referrals::referred_at, referrals::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Referral::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(encode_cursor(last.referred_at, last.id)),
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.referred_at, &r.id),
+                |rows| rows.into_iter().map(Referral::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -6,7 +6,6 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,6 +18,7 @@ use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
 use crate::http::time::{self, Date, Timestamp};
 use crate::needs;
 use crate::persons;
@@ -931,43 +931,6 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-/// Default and largest page size for lists.
-pub const DEFAULT_PAGE: i64 = 50;
-pub const MAX_PAGE: i64 = 500;
-
-/// Validates a requested page size.
-pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_parameter(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        )),
-    }
-}
-
-/// An opaque position in a list ordered by (instant, id).
-pub(crate) fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{}|{id}", at.timestamp_micros()))
-}
-
-pub(crate) fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
-    let invalid = || ApiError::bad_parameter("cursor", "not a cursor returned by this list");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
-    let micros: i64 = micros.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros)
-        .ok_or_else(invalid)?
-        .naive_utc();
-    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok((at, id.to_string()))
-}
-
 /// `GET /api/v1/households`: households by arrival, filtered, a page at a time.
 pub async fn list(
     caller: Caller,
@@ -983,8 +946,7 @@ pub async fn list(
             ));
         }
     }
-    let limit = page_size(query.limit)?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = households::table
@@ -1006,25 +968,22 @@ pub async fn list(
             if let Some(origin) = &query.origin_settlement {
                 q = q.filter(households::origin_settlement.eq(origin.clone()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     households::arrived_at
                         .gt(at)
                         .or(households::arrived_at.eq(at).and(households::id.gt(id))),
                 );
             }
-            let mut rows: Vec<HouseholdRow> = q
+            let rows: Vec<HouseholdRow> = q
                 .order((households::arrived_at, households::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = load_households(conn, rows)?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(encode_cursor(last.arrived_at, last.id)),
-                _ => None,
-            };
-            Ok(serde_json::json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.arrived_at, &r.id),
+                |rows| load_households(conn, rows),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -27,9 +27,9 @@ use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
-use crate::registration;
 use crate::schema::{items, stock_levels, stock_movements};
 
 /// Largest quantity in one movement (e.g. 10 billion AMD, or liters).
@@ -903,12 +903,7 @@ pub async fn movements_handler(
     let scope = caller.aggregate_read_scope();
     let query = query.0;
     require_center_scope(&scope, query.center_id)?;
-    let limit = registration::page_size(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(registration::decode_cursor)
-        .transpose()?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = stock_movements::table
@@ -936,7 +931,7 @@ pub async fn movements_handler(
             if let Some(to) = query.to {
                 q = q.filter(stock_movements::occurred_at.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     stock_movements::occurred_at
                         .gt(at)
@@ -945,21 +940,15 @@ pub async fn movements_handler(
                             .and(stock_movements::id.gt(id))),
                 );
             }
-            let mut rows: Vec<MovementRow> = q
+            let rows: Vec<MovementRow> = q
                 .order((stock_movements::occurred_at, stock_movements::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Movement::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(registration::encode_cursor(last.occurred_at, last.id)),
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.occurred_at, &r.id),
+                |rows| rows.into_iter().map(Movement::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

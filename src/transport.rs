@@ -21,7 +21,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -30,10 +29,11 @@ use crate::db::{self, parse_uuid, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::provinces::Provinces;
-use crate::registration::{self, decode_cursor, encode_cursor, page_size};
+use crate::registration;
 use crate::schema::{boardings, persons, trips};
 
 /// Most seats a trip may have (a large coach has some 60; this leaves room
@@ -533,8 +533,7 @@ pub async fn list_trips(
     query: Query<TripsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
-    let limit = page_size(query.limit)?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = trips::table.select(TripRow::as_select()).into_boxed();
@@ -547,28 +546,22 @@ pub async fn list_trips(
             if let Some(to) = query.to {
                 q = q.filter(trips::departs_at.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     trips::departs_at
                         .gt(at)
                         .or(trips::departs_at.eq(at).and(trips::id.gt(id))),
                 );
             }
-            let mut rows: Vec<TripRow> = q
+            let rows: Vec<TripRow> = q
                 .order((trips::departs_at, trips::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Trip::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(encode_cursor(last.departs_at, last.id)),
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.departs_at, &r.id),
+                |rows| rows.into_iter().map(Trip::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
