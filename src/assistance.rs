@@ -35,10 +35,6 @@ pub async fn of_household(
             ))
         })
         .await?;
-    if !scope.allows(center) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this household's center".into(),
-        ));
-    }
+    scope.require(center, "this household's center")?;
     Ok(HttpResponse::Ok().json(body))
 }

@@ -357,11 +357,7 @@ pub async fn get(
         .read(move |conn| find(conn, id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no distribution with id {id}")))?;
-    if !scope.allows(distribution.center_id) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this center".into(),
-        ));
-    }
+    scope.require(distribution.center_id, "this center")?;
     Ok(HttpResponse::Ok().json(distribution))
 }
 
@@ -386,11 +382,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.person_read_scope()?;
     let query = query.0;
-    if query.center_id.is_some_and(|c| !scope.allows(c)) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this center".into(),
-        ));
-    }
+    scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {

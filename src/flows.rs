@@ -509,15 +509,6 @@ fn respond_with(status: StatusCode, count: &FlowCount) -> HttpResponse {
 }
 
 /// Reading counts at `center` is allowed by `scope`.
-fn require_read(scope: &CenterScope, center: Uuid) -> Result<(), ApiError> {
-    if scope.allows(center) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "you are not assigned to this flow count's center".into(),
-        ))
-    }
-}
 
 /// `POST /api/v1/flow-counts`: records a count; safe to retry.
 pub async fn create(
@@ -551,7 +542,7 @@ pub async fn get(
         .read(move |conn| find(conn, id))
         .await?
         .ok_or_else(|| not_found(id))?;
-    require_read(&scope, count.center_id)?;
+    scope.require(count.center_id, "this flow count's center")?;
     Ok(respond_with(StatusCode::OK, &count))
 }
 
@@ -575,13 +566,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.aggregate_read_scope();
     let query = query.0;
-    if let Some(center) = query.center_id {
-        if !scope.allows(center) {
-            return Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            ));
-        }
-    }
+    scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
@@ -819,7 +804,7 @@ pub async fn corrections(
     let items = db
         .read(move |conn| {
             let count = find(conn, id)?.ok_or_else(|| not_found(id))?;
-            require_read(&scope, count.center_id)?;
+            scope.require(count.center_id, "this flow count's center")?;
             corrections_of(conn, id)
         })
         .await?;

@@ -957,11 +957,7 @@ pub async fn get_placement(
             Ok((placement, center))
         })
         .await?;
-    if !scope.allows(center) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this household's center".into(),
-        ));
-    }
+    scope.require(center, "this household's center")?;
     Ok(HttpResponse::Ok().json(placement))
 }
 

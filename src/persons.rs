@@ -301,11 +301,7 @@ pub async fn get(
         .await?
         .pop()
         .ok_or_else(|| ApiError::NotFound(format!("no person with id {id}")))?;
-    if !scope.allows(person.center_id) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this person's center".into(),
-        ));
-    }
+    scope.require(person.center_id, "this person's center")?;
     Ok(HttpResponse::Ok().json(person))
 }
 

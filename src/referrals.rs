@@ -527,13 +527,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.person_read_scope()?;
     let query = query.0;
-    if let Some(center) = query.center_id {
-        if !scope.allows(center) {
-            return Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            ));
-        }
-    }
+    scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
@@ -586,11 +580,10 @@ pub async fn get(
     let record = db
         .read(move |conn| {
             let record = find_record(conn, id)?.ok_or_else(|| not_found(id))?;
-            if !scope.allows(center_of(conn, record.referral.household_id)?) {
-                return Err(ApiError::Forbidden(
-                    "you are not assigned to this household's center".into(),
-                ));
-            }
+            scope.require(
+                center_of(conn, record.referral.household_id)?,
+                "this household's center",
+            )?;
             Ok(record)
         })
         .await?;

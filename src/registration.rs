@@ -911,11 +911,7 @@ pub async fn get(
         .read(move |conn| find(conn, id))
         .await?
         .ok_or_else(|| not_found(id))?;
-    if !scope.allows(household.center_id) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this household's center".into(),
-        ));
-    }
+    scope.require(household.center_id, "this household's center")?;
     Ok(respond_with(actix_web::http::StatusCode::OK, &household))
 }
 
@@ -939,13 +935,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.person_read_scope()?;
     let query = query.0;
-    if let Some(center) = query.center_id {
-        if !scope.allows(center) {
-            return Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            ));
-        }
-    }
+    scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {

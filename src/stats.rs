@@ -598,13 +598,7 @@ pub(crate) fn access(
     k: i64,
 ) -> Result<Access, ApiError> {
     let scope = caller.aggregate_read_scope();
-    if let Some(center) = center {
-        if !scope.allows(center) {
-            return Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            ));
-        }
-    }
+    scope.require_filter(center)?;
     let suppressed = match (suppress, caller.role) {
         (Some(false), Role::Analyst) => {
             return Err(ApiError::Forbidden(

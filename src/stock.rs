@@ -843,15 +843,6 @@ pub struct LevelsQuery {
     as_of: Option<Timestamp>,
 }
 
-fn require_center_scope(scope: &CenterScope, center: Option<Uuid>) -> Result<(), ApiError> {
-    match center {
-        Some(center) if !scope.allows(center) => Err(ApiError::Forbidden(
-            "you are not assigned to this center".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// `GET /api/v1/stock[?center_id=&as_of=]`: quantity per center and item,
 /// now or as of an instant. Not personal data; registrars and aid workers see
 /// their centers, other roles all.
@@ -862,7 +853,7 @@ pub async fn levels_handler(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.aggregate_read_scope();
     let LevelsQuery { center_id, as_of } = query.0;
-    require_center_scope(&scope, center_id)?;
+    scope.require_filter(center_id)?;
     let as_of = as_of.map(|t| t.naive_utc());
     let items = db
         .read(move |conn| {
@@ -902,7 +893,7 @@ pub async fn movements_handler(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.aggregate_read_scope();
     let query = query.0;
-    require_center_scope(&scope, query.center_id)?;
+    scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {

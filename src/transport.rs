@@ -643,11 +643,7 @@ pub async fn manifest(
     let manifest = db
         .read(move |conn| {
             let trip = find_trip(conn, id)?.ok_or_else(|| trip_not_found(id))?;
-            if !scope.allows(trip.center_id) {
-                return Err(ApiError::Forbidden(
-                    "you are not assigned to this trip's departure center".into(),
-                ));
-            }
+            scope.require(trip.center_id, "this trip's departure center")?;
             let passengers = passengers(conn, id)?;
             Ok(Manifest { trip, passengers })
         })

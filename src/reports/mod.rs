@@ -365,10 +365,10 @@ fn access(
 ) -> Result<(CenterScope, Option<i64>), ApiError> {
     let narrow = |scope: CenterScope| -> Result<CenterScope, ApiError> {
         match center {
-            Some(center) if !scope.allows(center) => Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            )),
-            Some(center) => Ok(CenterScope::Only(vec![center])),
+            Some(center) => {
+                scope.require(center, "this center")?;
+                Ok(CenterScope::Only(vec![center]))
+            }
             None => Ok(scope),
         }
     };
