@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody};
+use crate::http::stored;
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::schema::centers;
@@ -19,33 +20,17 @@ use crate::schema::centers;
 /// The timezone used for a center's day boundaries when none is given.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Yerevan";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CenterKind {
-    BorderCrossing,
-    RegistrationCenter,
-    AidPoint,
-    CollectiveShelter,
-    Warehouse,
-}
-
-impl CenterKind {
-    /// The kind as stored and sent: `border_crossing`, `registration_center`...
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CenterKind::BorderCrossing => "border_crossing",
-            CenterKind::RegistrationCenter => "registration_center",
-            CenterKind::AidPoint => "aid_point",
-            CenterKind::CollectiveShelter => "collective_shelter",
-            CenterKind::Warehouse => "warehouse",
-        }
-    }
-
-    fn parse(text: &str) -> Result<CenterKind, ApiError> {
-        serde_json::from_value(serde_json::Value::String(text.to_string()))
-            .map_err(|_| ApiError::internal(format!("unknown stored center kind {text:?}")))
+crate::stored_enum! {
+    pub enum CenterKind {
+        BorderCrossing = "border_crossing",
+        RegistrationCenter = "registration_center",
+        AidPoint = "aid_point",
+        CollectiveShelter = "collective_shelter",
+        Warehouse = "warehouse",
     }
 }
+
+impl CenterKind {}
 
 /// A center as the API returns it.
 #[derive(Debug, Clone, Serialize)]
@@ -93,10 +78,10 @@ impl Center {
             updated_at,
         } = row;
         Ok(Center {
-            id: parse_uuid(&id)?,
+            id: stored::id(&id)?,
             code,
             name,
-            kind: CenterKind::parse(&kind)?,
+            kind: CenterKind::from_stored(&kind)?,
             province,
             latitude,
             longitude,

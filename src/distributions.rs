@@ -16,12 +16,13 @@ use uuid::Uuid;
 
 use crate::accounts::Role;
 use crate::auth::{Caller, CenterScope};
-use crate::db::{parse_uuid, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::entitlements;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::schema::{distributions, households, items};
@@ -65,16 +66,16 @@ impl TryFrom<DistributionRow> for Distribution {
 
     fn try_from(row: DistributionRow) -> Result<Distribution, ApiError> {
         Ok(Distribution {
-            id: parse_uuid(&row.id)?,
-            household_id: parse_uuid(&row.household_id)?,
-            center_id: parse_uuid(&row.center_id)?,
-            item_id: parse_uuid(&row.item_id)?,
+            id: stored::id(&row.id)?,
+            household_id: stored::id(&row.household_id)?,
+            center_id: stored::id(&row.center_id)?,
+            item_id: stored::id(&row.item_id)?,
             quantity: row.quantity,
             persons: row.persons,
-            organization_id: parse_uuid(&row.organization_id)?,
+            organization_id: stored::id(&row.organization_id)?,
             distributed_at: row.distributed_at.and_utc(),
             override_reason: row.override_reason,
-            recorded_by: parse_uuid(&row.recorded_by)?,
+            recorded_by: stored::id(&row.recorded_by)?,
             created_at: row.created_at.and_utc(),
         })
     }

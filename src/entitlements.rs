@@ -25,28 +25,22 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::centers::DEFAULT_TIMEZONE;
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::JsonBody;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::schema::{distributions, entitlements};
 use crate::stock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    Household,
-    Person,
-}
-
-impl Basis {
-    fn as_str(self) -> &'static str {
-        match self {
-            Basis::Household => "household",
-            Basis::Person => "person",
-        }
+crate::stored_enum! {
+    pub enum Basis {
+        Household = "household",
+        Person = "person",
     }
 }
+
+impl Basis {}
 
 /// An entitlement rule.
 #[derive(Debug, Clone, Serialize)]
@@ -84,8 +78,8 @@ impl TryFrom<EntitlementRow> for Entitlement {
 
     fn try_from(row: EntitlementRow) -> Result<Entitlement, ApiError> {
         Ok(Entitlement {
-            id: parse_uuid(&row.id)?,
-            item_id: parse_uuid(&row.item_id)?,
+            id: stored::id(&row.id)?,
+            item_id: stored::id(&row.item_id)?,
             basis: match row.basis.as_str() {
                 "household" => Basis::Household,
                 "person" => Basis::Person,

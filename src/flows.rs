@@ -20,12 +20,13 @@ use validator::Validate;
 
 use crate::age_bands::AgeBand;
 use crate::auth::{Caller, CenterScope};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::registration::Sex;
 use crate::schema::{centers, flow_count_corrections, flow_counts};
@@ -36,33 +37,16 @@ pub const MAX_WINDOW: TimeDelta = TimeDelta::days(7);
 /// Longest correction reason, in characters.
 pub const MAX_REASON: usize = 500;
 
-/// Which way people crossed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Direction, ApiError> {
-        match text {
-            "in" => Ok(Direction::In),
-            "out" => Ok(Direction::Out),
-            other => Err(ApiError::internal(format!(
-                "unknown stored direction {other:?}"
-            ))),
-        }
+crate::stored_enum! {
+    /// Which way people crossed.
+    #[derive(Hash)]
+    pub enum Direction {
+        In = "in",
+        Out = "out",
     }
 }
+
+impl Direction {}
 
 /// People of one sex and age band within a count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
@@ -384,7 +368,7 @@ pub fn crossed_by_center(
     rows.into_iter()
         .map(|(center, people, vehicles)| {
             Ok((
-                parse_uuid(&center)?,
+                stored::id(&center)?,
                 (people.unwrap_or(0), vehicles.unwrap_or(0)),
             ))
         })
@@ -422,7 +406,7 @@ pub fn crossed_series(
     let mut within = Vec::new();
     let mut before: std::collections::BTreeMap<Uuid, i64> = std::collections::BTreeMap::new();
     for (center, start, people) in rows {
-        let center = parse_uuid(&center)?;
+        let center = stored::id(&center)?;
         let hour = time::hour_of(start);
         if hour < range.from {
             *before.entry(center).or_default() += i64::from(people);
@@ -466,16 +450,16 @@ impl FlowCountRow {
             .transpose()
             .map_err(|e| ApiError::internal(format!("malformed stored by_sex_age: {e}")))?;
         Ok(FlowCount {
-            id: parse_uuid(&self.id)?,
-            center_id: parse_uuid(&self.center_id)?,
+            id: stored::id(&self.id)?,
+            center_id: stored::id(&self.center_id)?,
             window_start: self.window_start.and_utc(),
             window_end: self.window_end.and_utc(),
-            direction: Direction::parse(&self.direction)?,
+            direction: Direction::from_stored(&self.direction)?,
             people: self.people,
             vehicles: self.vehicles,
             by_sex_age,
             version: self.version,
-            recorded_by: parse_uuid(&self.recorded_by)?,
+            recorded_by: stored::id(&self.recorded_by)?,
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
         })
@@ -507,8 +491,6 @@ fn respond_with(status: StatusCode, count: &FlowCount) -> HttpResponse {
         .insert_header((header::LOCATION, location(count.id)))
         .json(count)
 }
-
-/// Reading counts at `center` is allowed by `scope`.
 
 /// `POST /api/v1/flow-counts`: records a count; safe to retry.
 pub async fn create(
@@ -786,7 +768,7 @@ pub fn corrections_of(conn: &mut DbConnection, id: Uuid) -> Result<Vec<Correctio
                 reason: row.reason,
                 previous: serde_json::from_str(&row.previous)
                     .map_err(|e| ApiError::internal(format!("malformed stored correction: {e}")))?,
-                corrected_by: parse_uuid(&row.corrected_by)?,
+                corrected_by: stored::id(&row.corrected_by)?,
                 corrected_at: row.corrected_at.and_utc(),
             })
         })

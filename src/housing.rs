@@ -22,10 +22,11 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::centers::{check_code, check_name, check_province};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations::{self, OrganizationKind};
 use crate::provinces::{self, Provinces};
@@ -36,34 +37,18 @@ use crate::schema::{households, organizations as organizations_table, placements
 /// 4.5-5.5 in cold climates).
 pub const SPHERE_MIN_AREA_PER_PERSON_M2: f64 = 3.5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SiteKind {
-    CollectiveCenter,
-    Hotel,
-    Dormitory,
-    HostFamily,
-    RentedApartment,
-    Other,
-}
-
-impl SiteKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            SiteKind::CollectiveCenter => "collective_center",
-            SiteKind::Hotel => "hotel",
-            SiteKind::Dormitory => "dormitory",
-            SiteKind::HostFamily => "host_family",
-            SiteKind::RentedApartment => "rented_apartment",
-            SiteKind::Other => "other",
-        }
+crate::stored_enum! {
+    pub enum SiteKind {
+        CollectiveCenter = "collective_center",
+        Hotel = "hotel",
+        Dormitory = "dormitory",
+        HostFamily = "host_family",
+        RentedApartment = "rented_apartment",
+        Other = "other",
     }
 }
 
-fn parse_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
-}
+impl SiteKind {}
 
 /// A site as the API returns it.
 #[derive(Debug, Clone, Serialize)]
@@ -106,15 +91,15 @@ impl TryFrom<SiteRow> for Site {
 
     fn try_from(row: SiteRow) -> Result<Site, ApiError> {
         Ok(Site {
-            id: parse_uuid(&row.id)?,
+            id: stored::id(&row.id)?,
             code: row.code,
             name: row.name,
-            kind: parse_text(&row.kind)?,
+            kind: SiteKind::from_stored(&row.kind)?,
             province: row.province,
             settlement: row.settlement,
             capacity_beds: row.capacity_beds,
             floor_area_m2: row.floor_area_m2,
-            organization_id: parse_uuid(&row.organization_id)?,
+            organization_id: stored::id(&row.organization_id)?,
             occupied_beds: row.occupied_beds,
             version: row.version,
             created_at: row.created_at.and_utc(),
@@ -307,25 +292,17 @@ fn correct_site(conn: &mut DbConnection, id: Uuid, patch: SitePatch) -> Result<S
     Ok(site)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckoutReason {
-    /// The household left (for a host, a rented home, another country...).
-    Left,
-    /// The household moved to another site (closed by the new placement).
-    Moved,
-    Other,
-}
-
-impl CheckoutReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            CheckoutReason::Left => "left",
-            CheckoutReason::Moved => "moved",
-            CheckoutReason::Other => "other",
-        }
+crate::stored_enum! {
+    pub enum CheckoutReason {
+        /// The household left (for a host, a rented home, another country...).
+        Left = "left",
+        /// The household moved to another site (closed by the new placement).
+        Moved = "moved",
+        Other = "other",
     }
 }
+
+impl CheckoutReason {}
 
 /// A household's stay at a site.
 #[derive(Debug, Clone, Serialize)]
@@ -366,16 +343,20 @@ impl TryFrom<PlacementRow> for Placement {
 
     fn try_from(row: PlacementRow) -> Result<Placement, ApiError> {
         Ok(Placement {
-            id: parse_uuid(&row.id)?,
-            household_id: parse_uuid(&row.household_id)?,
-            site_id: parse_uuid(&row.site_id)?,
+            id: stored::id(&row.id)?,
+            household_id: stored::id(&row.household_id)?,
+            site_id: stored::id(&row.site_id)?,
             persons: row.persons,
             checked_in_at: row.checked_in_at.and_utc(),
             checked_out_at: row.checked_out_at.map(|t| t.and_utc()),
-            checkout_reason: row.checkout_reason.as_deref().map(parse_text).transpose()?,
-            moved_from: row.moved_from.as_deref().map(parse_uuid).transpose()?,
-            placed_by: parse_uuid(&row.placed_by)?,
-            checked_out_by: row.checked_out_by.as_deref().map(parse_uuid).transpose()?,
+            checkout_reason: row
+                .checkout_reason
+                .as_deref()
+                .map(CheckoutReason::from_stored)
+                .transpose()?,
+            moved_from: row.moved_from.as_deref().map(stored::id).transpose()?,
+            placed_by: stored::id(&row.placed_by)?,
+            checked_out_by: row.checked_out_by.as_deref().map(stored::id).transpose()?,
             created_at: row.created_at.and_utc(),
         })
     }
@@ -640,7 +621,7 @@ fn center_of(conn: &mut DbConnection, household_id: Uuid) -> Result<Uuid, ApiErr
         .find(household_id.to_string())
         .select(households::center_id)
         .first(conn)?;
-    parse_uuid(&center)
+    stored::id(&center)
 }
 
 /// A household's placements, oldest first.
@@ -685,7 +666,7 @@ pub(crate) fn occupied_at(
     let rows: Vec<(String, Option<i64>, i64)> = query.load(conn)?;
     rows.into_iter()
         .map(|(site, persons, households)| {
-            Ok((parse_uuid(&site)?, (persons.unwrap_or(0), households)))
+            Ok((stored::id(&site)?, (persons.unwrap_or(0), households)))
         })
         .collect()
 }
@@ -759,7 +740,7 @@ pub fn occupancy_by_province(
         .load(conn)?;
     let mut out: BTreeMap<String, ProvinceOccupancy> = BTreeMap::new();
     for (site, province, capacity, kind) in rows {
-        let (persons, households) = occupied.get(&parse_uuid(&site)?).copied().unwrap_or((0, 0));
+        let (persons, households) = occupied.get(&stored::id(&site)?).copied().unwrap_or((0, 0));
         let entry = out
             .entry(province.clone())
             .or_insert_with(|| ProvinceOccupancy {
@@ -787,14 +768,14 @@ pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, i32, i64)>, ApiError
         .load(conn)?;
     let open: BTreeMap<Uuid, i64> = rows
         .into_iter()
-        .map(|(s, p)| Ok((parse_uuid(&s)?, p.unwrap_or(0))))
+        .map(|(s, p)| Ok((stored::id(&s)?, p.unwrap_or(0))))
         .collect::<Result<_, ApiError>>()?;
     let stored: Vec<(String, i32)> = sites::table
         .select((sites::id, sites::occupied_beds))
         .load(conn)?;
     let mut out = Vec::new();
     for (site, beds) in stored {
-        let site = parse_uuid(&site)?;
+        let site = stored::id(&site)?;
         let counted = open.get(&site).copied().unwrap_or(0);
         if i64::from(beds) != counted {
             out.push((site, beds, counted));
@@ -996,7 +977,7 @@ pub async fn site_placements(
             let rows: Vec<(PlacementRow, String)> = q.load(conn)?;
             let mut items = Vec::new();
             for (row, center) in rows {
-                if scope.allows(parse_uuid(&center)?) {
+                if scope.allows(stored::id(&center)?) {
                     items.push(Placement::try_from(row)?);
                 }
             }

@@ -22,6 +22,7 @@ use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::http::paging::PageQuery;
+use crate::http::stored;
 use crate::http::time;
 use crate::registration::{self, Member, PersonRow};
 use crate::schema::{derived_versions, households, person_name_keys, persons};
@@ -281,7 +282,7 @@ fn load_persons(conn: &mut DbConnection, ids: Vec<String>) -> Result<Vec<Person>
                 .ok_or_else(|| ApiError::internal("person without household"))?;
             Ok(Person {
                 household_id,
-                center_id: crate::db::parse_uuid(&center.1)?,
+                center_id: stored::id(&center.1)?,
                 member,
             })
         })

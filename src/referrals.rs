@@ -20,87 +20,59 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
-use crate::db::{parse_uuid, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::provinces::Provinces;
 use crate::registration::{self, Household};
 use crate::schema::{households, referral_status_changes, referrals};
 
-/// What the referral is for, coarsely (never a diagnosis).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Injury,
-    Burn,
-    Illness,
-    ChronicCondition,
-    Pregnancy,
-    Other,
-}
-
-impl Category {
-    fn as_str(self) -> &'static str {
-        match self {
-            Category::Injury => "injury",
-            Category::Burn => "burn",
-            Category::Illness => "illness",
-            Category::ChronicCondition => "chronic_condition",
-            Category::Pregnancy => "pregnancy",
-            Category::Other => "other",
-        }
+crate::stored_enum! {
+    /// What the referral is for, coarsely (never a diagnosis).
+    pub enum Category {
+        Injury = "injury",
+        Burn = "burn",
+        Illness = "illness",
+        ChronicCondition = "chronic_condition",
+        Pregnancy = "pregnancy",
+        Other = "other",
     }
 }
 
-/// How soon the person must be seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    Emergency,
-    Urgent,
-    Routine,
-}
+impl Category {}
 
-impl Priority {
-    fn as_str(self) -> &'static str {
-        match self {
-            Priority::Emergency => "emergency",
-            Priority::Urgent => "urgent",
-            Priority::Routine => "routine",
-        }
+crate::stored_enum! {
+    /// How soon the person must be seen.
+    pub enum Priority {
+        Emergency = "emergency",
+        Urgent = "urgent",
+        Routine = "routine",
     }
 }
 
-/// Where a referral stands; see [`Status::next`] for the allowed moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Recorded by the desk; the facility has not confirmed yet.
-    Referred,
-    /// The facility took the person in (or booked them).
-    Accepted,
-    /// Seen or treated; the referral is closed.
-    Completed,
-    /// Will not happen (the person left, went elsewhere...); closed.
-    Cancelled,
+impl Priority {}
+
+crate::stored_enum! {
+    /// Where a referral stands; see [`Status::next`] for the allowed moves.
+    pub enum Status {
+        /// Recorded by the desk; the facility has not confirmed yet.
+        Referred = "referred",
+        /// The facility took the person in (or booked them).
+        Accepted = "accepted",
+        /// Seen or treated; the referral is closed.
+        Completed = "completed",
+        /// Will not happen (the person left, went elsewhere...); closed.
+        Cancelled = "cancelled",
+    }
 }
 
 impl Status {
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Referred => "referred",
-            Status::Accepted => "accepted",
-            Status::Completed => "completed",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
     /// The statuses a referral in this status may move to.
     pub fn next(self) -> &'static [Status] {
         match self {
@@ -109,11 +81,6 @@ impl Status {
             Status::Completed | Status::Cancelled => &[],
         }
     }
-}
-
-fn parse_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
 }
 
 /// A referral as lists return it.
@@ -159,18 +126,18 @@ impl TryFrom<ReferralRow> for Referral {
 
     fn try_from(row: ReferralRow) -> Result<Referral, ApiError> {
         Ok(Referral {
-            id: parse_uuid(&row.id)?,
-            household_id: parse_uuid(&row.household_id)?,
-            person_id: parse_uuid(&row.person_id)?,
+            id: stored::id(&row.id)?,
+            household_id: stored::id(&row.household_id)?,
+            person_id: stored::id(&row.person_id)?,
             facility: row.facility,
             facility_province: row.facility_province,
-            category: parse_text(&row.category)?,
-            priority: parse_text(&row.priority)?,
-            status: parse_text(&row.status)?,
-            organization_id: row.organization_id.as_deref().map(parse_uuid).transpose()?,
+            category: Category::from_stored(&row.category)?,
+            priority: Priority::from_stored(&row.priority)?,
+            status: Status::from_stored(&row.status)?,
+            organization_id: row.organization_id.as_deref().map(stored::id).transpose()?,
             referred_at: row.referred_at.and_utc(),
             version: row.version,
-            recorded_by: parse_uuid(&row.recorded_by)?,
+            recorded_by: stored::id(&row.recorded_by)?,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         })
@@ -257,9 +224,9 @@ fn history(conn: &mut DbConnection, id: Uuid) -> Result<Vec<StatusChange>, ApiEr
         .map(|(version, status, changed_at, changed_by)| {
             Ok(StatusChange {
                 version,
-                status: parse_text(&status)?,
+                status: Status::from_stored(&status)?,
                 changed_at: changed_at.and_utc(),
-                changed_by: parse_uuid(&changed_by)?,
+                changed_by: stored::id(&changed_by)?,
             })
         })
         .collect()
@@ -279,7 +246,7 @@ fn center_of(conn: &mut DbConnection, household_id: Uuid) -> Result<Uuid, ApiErr
         .find(household_id.to_string())
         .select(households::center_id)
         .first(conn)?;
-    parse_uuid(&center)
+    stored::id(&center)
 }
 
 fn append_status(

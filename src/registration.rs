@@ -13,12 +13,13 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::auth::{Caller, CenterScope};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::stored;
 use crate::http::time::{self, Date, Timestamp};
 use crate::needs;
 use crate::persons;
@@ -29,38 +30,38 @@ use crate::stats;
 /// Most members one household may have.
 pub const MAX_MEMBERS: usize = 40;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sex {
-    Female,
-    Male,
-    Other,
-    Unknown,
+crate::stored_enum! {
+    pub enum Sex {
+        Female = "female",
+        Male = "male",
+        Other = "other",
+        Unknown = "unknown",
+    }
 }
 
-/// A member's relationship to the head of the household.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Relationship {
-    Head,
-    Spouse,
-    Child,
-    Parent,
-    Sibling,
-    Grandchild,
-    Grandparent,
-    ChildInLaw,
-    OtherRelative,
-    NotRelated,
+crate::stored_enum! {
+    /// A member's relationship to the head of the household.
+    pub enum Relationship {
+        Head = "head",
+        Spouse = "spouse",
+        Child = "child",
+        Parent = "parent",
+        Sibling = "sibling",
+        Grandchild = "grandchild",
+        Grandparent = "grandparent",
+        ChildInLaw = "child_in_law",
+        OtherRelative = "other_relative",
+        NotRelated = "not_related",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DocumentType {
-    Passport,
-    IdCard,
-    BirthCertificate,
-    Other,
+crate::stored_enum! {
+    pub enum DocumentType {
+        Passport = "passport",
+        IdCard = "id_card",
+        BirthCertificate = "birth_certificate",
+        Other = "other",
+    }
 }
 
 /// An identity document, when the person has one.
@@ -71,18 +72,6 @@ pub struct Document {
     pub kind: DocumentType,
     #[validate(custom(function = "document_number"))]
     pub number: String,
-}
-
-fn as_text<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => unreachable!("unit enum variants serialize as strings"),
-    }
-}
-
-fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
 }
 
 /// `POST /api/v1/households` body.
@@ -586,11 +575,11 @@ struct PersonInsert<'a> {
     family_name: &'a str,
     patronymic: Option<&'a str>,
     name_latin: Option<&'a str>,
-    sex: String,
+    sex: &'static str,
     birth_date: Option<NaiveDate>,
     estimated_age: Option<i32>,
-    relationship: String,
-    document_type: Option<String>,
+    relationship: &'static str,
+    document_type: Option<&'static str>,
     document_number: Option<&'a str>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
@@ -608,11 +597,11 @@ impl<'a> PersonInsert<'a> {
             family_name: &m.family_name,
             patronymic: m.patronymic.as_deref(),
             name_latin: m.name_latin.as_deref(),
-            sex: as_text(m.sex),
+            sex: m.sex.as_str(),
             birth_date: m.birth_date,
             estimated_age: m.estimated_age,
-            relationship: as_text(m.relationship),
-            document_type: m.document.as_ref().map(|d| as_text(d.kind)),
+            relationship: m.relationship.as_str(),
+            document_type: m.document.as_ref().map(|d| d.kind.as_str()),
             document_number: m.document.as_ref().map(|d| d.number.as_str()),
             created_at: now,
             updated_at: now,
@@ -738,7 +727,7 @@ pub(crate) fn members_from_rows(
             } = row;
             let document = match (document_type, document_number) {
                 (Some(kind), Some(number)) => Some(Document {
-                    kind: from_text(&kind)?,
+                    kind: DocumentType::from_stored(&kind)?,
                     number,
                 }),
                 _ => None,
@@ -749,17 +738,17 @@ pub(crate) fn members_from_rows(
                 .map(|(_, c)| c.clone())
                 .collect();
             Ok((
-                parse_uuid(&household_id)?,
+                stored::id(&household_id)?,
                 Member {
-                    id: parse_uuid(&id)?,
+                    id: stored::id(&id)?,
                     given_name,
                     family_name,
                     patronymic,
                     name_latin,
-                    sex: from_text(&sex)?,
+                    sex: Sex::from_stored(&sex)?,
                     birth_date,
                     estimated_age,
-                    relationship: from_text(&relationship)?,
+                    relationship: Relationship::from_stored(&relationship)?,
                     document,
                     needs: member_needs,
                 },
@@ -799,17 +788,17 @@ fn load_households(
                 created_at,
                 updated_at,
             } = row;
-            let id = parse_uuid(&id)?;
+            let id = stored::id(&id)?;
             Ok(Household {
                 id,
-                center_id: parse_uuid(&center_id)?,
+                center_id: stored::id(&center_id)?,
                 arrived_at: arrived_at.and_utc(),
                 origin_settlement,
                 intended_destination,
                 phone,
                 size,
                 version,
-                registered_by: parse_uuid(&registered_by)?,
+                registered_by: stored::id(&registered_by)?,
                 created_at: created_at.and_utc(),
                 updated_at: updated_at.and_utc(),
                 members: members.remove(&id).unwrap_or_default(),
@@ -1275,11 +1264,11 @@ pub fn correct(
                 persons_table::family_name.eq(&member.family_name),
                 persons_table::patronymic.eq(&member.patronymic),
                 persons_table::name_latin.eq(&member.name_latin),
-                persons_table::sex.eq(as_text(member.sex)),
+                persons_table::sex.eq(member.sex.as_str()),
                 persons_table::birth_date.eq(member.birth_date),
                 persons_table::estimated_age.eq(member.estimated_age),
-                persons_table::relationship.eq(as_text(member.relationship)),
-                persons_table::document_type.eq(member.document.as_ref().map(|d| as_text(d.kind))),
+                persons_table::relationship.eq(member.relationship.as_str()),
+                persons_table::document_type.eq(member.document.as_ref().map(|d| d.kind.as_str())),
                 persons_table::document_number
                     .eq(member.document.as_ref().map(|d| d.number.clone())),
                 persons_table::updated_at.eq(now),

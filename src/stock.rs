@@ -23,11 +23,12 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
 use crate::centers::{self, check_code, check_name};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::schema::{items, stock_levels, stock_movements};
@@ -35,45 +36,32 @@ use crate::schema::{items, stock_levels, stock_movements};
 /// Largest quantity in one movement (e.g. 10 billion AMD, or liters).
 const MAX_QUANTITY: i64 = 10_000_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    Piece,
-    Kit,
-    Ration,
-    Parcel,
-    Meal,
-    Liter,
-    Kg,
-    /// Armenian dram, for cash assistance.
-    Amd,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sector {
-    Food,
-    Health,
-    Shelter,
-    Nfi,
-    Wash,
-    Fuel,
-    Cash,
-    Protection,
-    Other,
-}
-
-/// The text a unit variant serializes to, as stored.
-fn as_text<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => unreachable!("unit enum variants serialize as strings"),
+crate::stored_enum! {
+    pub enum Unit {
+        Piece = "piece",
+        Kit = "kit",
+        Ration = "ration",
+        Parcel = "parcel",
+        Meal = "meal",
+        Liter = "liter",
+        Kg = "kg",
+        /// Armenian dram, for cash assistance.
+        Amd = "amd",
     }
 }
 
-fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
+crate::stored_enum! {
+    pub enum Sector {
+        Food = "food",
+        Health = "health",
+        Shelter = "shelter",
+        Nfi = "nfi",
+        Wash = "wash",
+        Fuel = "fuel",
+        Cash = "cash",
+        Protection = "protection",
+        Other = "other",
+    }
 }
 
 /// An item of the catalogue.
@@ -108,11 +96,11 @@ impl TryFrom<ItemRow> for Item {
 
     fn try_from(row: ItemRow) -> Result<Item, ApiError> {
         Ok(Item {
-            id: parse_uuid(&row.id)?,
+            id: stored::id(&row.id)?,
             code: row.code,
             name: row.name,
-            unit: from_text(&row.unit)?,
-            sector: from_text(&row.sector)?,
+            unit: Unit::from_stored(&row.unit)?,
+            sector: Sector::from_stored(&row.sector)?,
             kcal_per_unit: row.kcal_per_unit,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
@@ -184,8 +172,8 @@ pub fn create_item(conn: &mut DbConnection, new: NewItem) -> Result<Item, ApiErr
             items::id.eq(id.to_string()),
             items::code.eq(&new.code),
             items::name.eq(&new.name),
-            items::unit.eq(as_text(new.unit)),
-            items::sector.eq(as_text(new.sector)),
+            items::unit.eq(new.unit.as_str()),
+            items::sector.eq(new.sector.as_str()),
             items::kcal_per_unit.eq(new.kcal_per_unit),
             items::created_at.eq(now),
             items::updated_at.eq(now),
@@ -227,14 +215,14 @@ fn check_text(text: Option<&str>, field: &str, max: usize, errors: &mut Vec<Fiel
 
 // ---------------------------------------------------------------- ledger
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MovementKind {
-    Receipt,
-    TransferOut,
-    TransferIn,
-    Distribution,
-    Adjustment,
+crate::stored_enum! {
+    pub enum MovementKind {
+        Receipt = "receipt",
+        TransferOut = "transfer_out",
+        TransferIn = "transfer_in",
+        Distribution = "distribution",
+        Adjustment = "adjustment",
+    }
 }
 
 /// One ledger row.
@@ -280,12 +268,12 @@ impl TryFrom<MovementRow> for Movement {
     type Error = ApiError;
 
     fn try_from(row: MovementRow) -> Result<Movement, ApiError> {
-        let uuid = |t: Option<String>| t.as_deref().map(parse_uuid).transpose();
+        let uuid = |t: Option<String>| t.as_deref().map(stored::id).transpose();
         Ok(Movement {
-            id: parse_uuid(&row.id)?,
-            center_id: parse_uuid(&row.center_id)?,
-            item_id: parse_uuid(&row.item_id)?,
-            kind: from_text(&row.kind)?,
+            id: stored::id(&row.id)?,
+            center_id: stored::id(&row.center_id)?,
+            item_id: stored::id(&row.item_id)?,
+            kind: MovementKind::from_stored(&row.kind)?,
             quantity: row.quantity,
             occurred_at: row.occurred_at.and_utc(),
             organization_id: uuid(row.organization_id)?,
@@ -294,7 +282,7 @@ impl TryFrom<MovementRow> for Movement {
             distribution_id: uuid(row.distribution_id)?,
             reason: row.reason,
             reference: row.reference,
-            recorded_by: parse_uuid(&row.recorded_by)?,
+            recorded_by: stored::id(&row.recorded_by)?,
             created_at: row.created_at.and_utc(),
         })
     }
@@ -333,7 +321,7 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
             stock_movements::id.eq(entry.id.to_string()),
             stock_movements::center_id.eq(entry.center_id.to_string()),
             stock_movements::item_id.eq(entry.item_id.to_string()),
-            stock_movements::kind.eq(as_text(entry.kind)),
+            stock_movements::kind.eq(entry.kind.as_str()),
             stock_movements::quantity.eq(entry.quantity),
             stock_movements::occurred_at.eq(entry.occurred_at),
             stock_movements::organization_id.eq(opt(entry.organization_id)),
@@ -633,8 +621,8 @@ pub fn levels(
         .into_iter()
         .map(|(center, item, quantity)| {
             Ok(Level {
-                center_id: parse_uuid(&center)?,
-                item_id: parse_uuid(&item)?,
+                center_id: stored::id(&center)?,
+                item_id: stored::id(&item)?,
                 quantity,
             })
         })
@@ -675,7 +663,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, Uuid, i64, i64)>, Ap
         .collect();
     let ledger: BTreeMap<(Uuid, Uuid), i64> = ledger_sums(conn, None, None)?
         .into_iter()
-        .map(|(center, item, quantity)| Ok(((parse_uuid(&center)?, parse_uuid(&item)?), quantity)))
+        .map(|(center, item, quantity)| Ok(((stored::id(&center)?, stored::id(&item)?), quantity)))
         .collect::<Result<_, ApiError>>()?;
     let keys: std::collections::BTreeSet<_> = now.keys().chain(ledger.keys()).copied().collect();
     Ok(keys

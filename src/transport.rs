@@ -25,11 +25,12 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::centers;
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::provinces::Provinces;
@@ -83,8 +84,8 @@ impl TryFrom<TripRow> for Trip {
 
     fn try_from(row: TripRow) -> Result<Trip, ApiError> {
         Ok(Trip {
-            id: parse_uuid(&row.id)?,
-            center_id: parse_uuid(&row.center_id)?,
+            id: stored::id(&row.id)?,
+            center_id: stored::id(&row.center_id)?,
             destination_province: row.destination_province,
             destination_settlement: row.destination_settlement,
             departs_at: row.departs_at.and_utc(),
@@ -92,8 +93,8 @@ impl TryFrom<TripRow> for Trip {
             seats: row.seats,
             seats_taken: row.seats_taken,
             seats_free: row.seats - row.seats_taken,
-            organization_id: parse_uuid(&row.organization_id)?,
-            created_by: parse_uuid(&row.created_by)?,
+            organization_id: stored::id(&row.organization_id)?,
+            created_by: stored::id(&row.created_by)?,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         })
@@ -425,8 +426,8 @@ pub fn passengers(conn: &mut DbConnection, trip_id: Uuid) -> Result<Vec<Passenge
         .map(
             |(person, household, given_name, family_name, name_latin, sex, boarded_at)| {
                 Ok(Passenger {
-                    person_id: parse_uuid(&person)?,
-                    household_id: parse_uuid(&household)?,
+                    person_id: stored::id(&person)?,
+                    household_id: stored::id(&household)?,
                     given_name,
                     family_name,
                     name_latin,
@@ -469,8 +470,8 @@ pub fn boardings_of(
         .load(conn)?;
     let mut out: Vec<HouseholdTrip> = Vec::new();
     for (trip, province, settlement, departs_at, person) in rows {
-        let trip = parse_uuid(&trip)?;
-        let person = parse_uuid(&person)?;
+        let trip = stored::id(&trip)?;
+        let person = stored::id(&person)?;
         match out.last_mut() {
             Some(last) if last.trip_id == trip => last.persons.push(person),
             _ => out.push(HouseholdTrip {
@@ -500,7 +501,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, i32, i64)>, ApiError
     for (trip, taken) in stored {
         let count = counted.get(&trip).copied().unwrap_or(0);
         if i64::from(taken) != count {
-            out.push((parse_uuid(&trip)?, taken, count));
+            out.push((stored::id(&trip)?, taken, count));
         }
     }
     Ok(out)

@@ -6,6 +6,8 @@
 //! - [`paging`]: keyset pages for every list (`limit`, `cursor`, one
 //!   typed [`paging::Page`]).
 //! - [`routes`]: declaring routes (405 with `Allow`, panics caught).
+//! - [`stored`]: ids and closed value sets as the database keeps them
+//!   (`stored::id`, [`stored_enum!`](crate::stored_enum)).
 //! - [`time`]: the instants and dates a client may send, how they are
 //!   stored, and the clock-skew rule for "when it happened".
 
@@ -13,4 +15,5 @@ pub mod etag;
 pub mod idempotent;
 pub mod paging;
 pub mod routes;
+pub mod stored;
 pub mod time;

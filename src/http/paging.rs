@@ -166,16 +166,12 @@ mod tests {
     fn one_extra_row_means_a_next_page_after_the_last_item() {
         let query = PageQuery::limit_only(Some(2)).unwrap();
         assert_eq!(query.rows_to_load(), 3);
-        let page = query
-            .page(vec![1, 2, 3], |r| r.to_string(), |rows| Ok(rows))
-            .unwrap();
+        let page = query.page(vec![1, 2, 3], |r| r.to_string(), Ok).unwrap();
         assert_eq!(
             (page.items, page.next_cursor),
             (vec![1, 2], Some("2".into()))
         );
-        let last = query
-            .page(vec![1, 2], |r| r.to_string(), |rows| Ok(rows))
-            .unwrap();
+        let last = query.page(vec![1, 2], |r| r.to_string(), Ok).unwrap();
         assert_eq!((last.items, last.next_cursor), (vec![1, 2], None));
     }
 
