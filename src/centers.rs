@@ -16,6 +16,7 @@ use crate::http::stored;
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::schema::centers;
+use crate::validate::{check_code, check_name, check_province};
 
 /// The timezone used for a center's day boundaries when none is given.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Yerevan";
@@ -29,8 +30,6 @@ crate::stored_enum! {
         Warehouse = "warehouse",
     }
 }
-
-impl CenterKind {}
 
 /// A center as the API returns it.
 #[derive(Debug, Clone, Serialize)]
@@ -126,36 +125,6 @@ pub struct CenterPatch {
     longitude: Option<Option<f64>>,
     #[serde(default, deserialize_with = "non_null")]
     timezone: Option<String>,
-}
-
-pub(crate) fn check_code(code: &str, errors: &mut Vec<FieldError>) {
-    let ok = (2..=32).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !ok {
-        errors.push(FieldError::new(
-            "code",
-            "invalid",
-            "2 to 32 characters: A-Z, 0-9, '_' or '-' (e.g. GORIS, UNHCR)",
-        ));
-    }
-}
-
-pub(crate) fn check_name(name: &str, errors: &mut Vec<FieldError>) {
-    if name.trim().is_empty() || name.chars().count() > 200 {
-        errors.push(FieldError::new(
-            "name",
-            "length",
-            "1 to 200 characters, not only spaces",
-        ));
-    }
-}
-
-pub(crate) fn check_province(province: &str, provinces: &Provinces, errors: &mut Vec<FieldError>) {
-    if !provinces.contains(province) {
-        errors.push(FieldError::new("province", "unknown", provinces.expected()));
-    }
 }
 
 fn check_coordinates(latitude: Option<f64>, longitude: Option<f64>, errors: &mut Vec<FieldError>) {

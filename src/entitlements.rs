@@ -40,8 +40,6 @@ crate::stored_enum! {
     }
 }
 
-impl Basis {}
-
 /// An entitlement rule.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entitlement {

@@ -46,8 +46,6 @@ crate::stored_enum! {
     }
 }
 
-impl Direction {}
-
 /// People of one sex and age band within a count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]

@@ -21,7 +21,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::centers::{check_code, check_name, check_province};
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
@@ -32,6 +31,7 @@ use crate::organizations::{self, OrganizationKind};
 use crate::provinces::{self, Provinces};
 use crate::registration::{self, Household};
 use crate::schema::{households, organizations as organizations_table, placements, sites};
+use crate::validate::{check_code, check_name, check_province};
 
 /// Sphere minimum covered living space per person, m² (Sphere Handbook 2018;
 /// 4.5-5.5 in cold climates).
@@ -47,8 +47,6 @@ crate::stored_enum! {
         Other = "other",
     }
 }
-
-impl SiteKind {}
 
 /// A site as the API returns it.
 #[derive(Debug, Clone, Serialize)]
@@ -301,8 +299,6 @@ crate::stored_enum! {
         Other = "other",
     }
 }
-
-impl CheckoutReason {}
 
 /// A household's stay at a site.
 #[derive(Debug, Clone, Serialize)]

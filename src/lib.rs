@@ -57,6 +57,7 @@ pub mod stats;
 pub mod stock;
 pub mod suppression;
 pub mod transport;
+pub mod validate;
 
 /// Sets up logging: human-readable text or JSON lines on stdout, panics included.
 pub fn init_logging(settings: &config::LogSettings) {

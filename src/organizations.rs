@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::centers::{check_code, check_name};
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::http::stored;
 use crate::http::time;
 use crate::schema::organizations;
+use crate::validate::{check_code, check_name};
 
 crate::stored_enum! {
     pub enum OrganizationKind {
@@ -29,8 +29,6 @@ crate::stored_enum! {
         Other = "other",
     }
 }
-
-impl OrganizationKind {}
 
 /// An organization as the API returns it.
 #[derive(Debug, Clone, Serialize)]

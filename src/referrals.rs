@@ -45,8 +45,6 @@ crate::stored_enum! {
     }
 }
 
-impl Category {}
-
 crate::stored_enum! {
     /// How soon the person must be seen.
     pub enum Priority {
@@ -55,8 +53,6 @@ crate::stored_enum! {
         Routine = "routine",
     }
 }
-
-impl Priority {}
 
 crate::stored_enum! {
     /// Where a referral stands; see [`Status::next`] for the allowed moves.

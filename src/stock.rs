@@ -22,7 +22,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
-use crate::centers::{self, check_code, check_name};
+use crate::centers;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
@@ -32,6 +32,7 @@ use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::schema::{items, stock_levels, stock_movements};
+use crate::validate::{check_code, check_name};
 
 /// Largest quantity in one movement (e.g. 10 billion AMD, or liters).
 const MAX_QUANTITY: i64 = 10_000_000_000;
