@@ -189,16 +189,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .get(centers::get)
                         .patch(centers::patch),
                 )
-                .service(
-                    resource("/households")
-                        .get(registration::list)
-                        .post(registration::create),
-                )
-                .service(
-                    resource("/households/{id}")
-                        .get(registration::get)
-                        .patch(registration::patch),
-                )
+                .configure(registration::routes)
                 .service(resource("/imports").post(imports::create))
                 .service(resource("/imports/template.csv").get(imports::template))
                 .service(resource("/persons").get(persons::search))
