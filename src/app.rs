@@ -211,25 +211,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .post(organizations::create_handler),
                 )
                 .service(resource("/organizations/{id}").get(organizations::get))
-                .service(
-                    resource("/sites")
-                        .get(housing::list_sites)
-                        .post(housing::create_site_handler),
-                )
-                .service(
-                    resource("/sites/{id}")
-                        .get(housing::get_site)
-                        .patch(housing::patch_site),
-                )
-                .service(
-                    resource("/sites/{id}/placements")
-                        .get(housing::site_placements)
-                        .post(housing::place_handler),
-                )
-                .service(resource("/sites/{id}/occupancy").get(housing::site_occupancy))
-                .service(resource("/placements/{id}").get(housing::get_placement))
-                .service(resource("/placements/{id}/checkout").post(housing::checkout_handler))
-                .service(resource("/occupancy").get(housing::province_occupancy))
+                .configure(housing::routes)
                 .service(
                     resource("/items")
                         .get(stock::list_items)
