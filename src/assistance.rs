@@ -38,3 +38,9 @@ pub async fn of_household(
     scope.require(center, "this household's center")?;
     Ok(HttpResponse::Ok().json(body))
 }
+
+/// The assistance routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/households/{id}/assistance").get(of_household));
+}

@@ -328,3 +328,10 @@ pub async fn me(caller: Caller) -> HttpResponse {
         centers: caller.centers,
     })
 }
+
+/// The auth routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/auth/login").post(login))
+        .service(resource("/me").get(me));
+}

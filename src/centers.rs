@@ -330,3 +330,10 @@ pub async fn patch(
 fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("no center with id {id}"))
 }
+
+/// The centers routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/centers").get(list).post(create_handler))
+        .service(resource("/centers/{id}").get(get).patch(patch));
+}

@@ -494,3 +494,9 @@ fn kcal_distributed(
     }
     Ok(out)
 }
+
+/// The coverage routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/stats/coverage").get(coverage));
+}

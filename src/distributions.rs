@@ -431,3 +431,10 @@ pub async fn list(
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
+
+/// The distributions routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/distributions").get(list).post(create))
+        .service(resource("/distributions/{id}").get(get));
+}

@@ -418,6 +418,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(rule))
 }
 
+/// The entitlements routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/entitlements").get(list).post(create_handler))
+        .service(resource("/entitlements/{id}").get(get));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -791,6 +791,14 @@ pub async fn corrections(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
+/// The flows routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/flow-counts").get(list).post(create))
+        .service(resource("/flow-counts/{id}").get(get).patch(patch))
+        .service(resource("/flow-counts/{id}/corrections").get(corrections));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,3 +16,10 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "status": "ready", "database": db.backend_name() })))
 }
+
+/// The health routes, at the root (outside `/api/v1`).
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/healthz").get(healthz))
+        .service(resource("/readyz").get(readyz));
+}

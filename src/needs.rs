@@ -102,3 +102,9 @@ pub fn is_known(code: &str) -> bool {
 pub async fn list(_caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "version": VERSION, "items": CODES }))
 }
+
+/// The needs routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/codes/needs").get(list));
+}

@@ -178,3 +178,10 @@ pub async fn get(
         .ok_or_else(|| ApiError::NotFound(format!("no organization with id {id}")))?;
     Ok(HttpResponse::Ok().json(organization))
 }
+
+/// The organizations routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/organizations").get(list).post(create_handler))
+        .service(resource("/organizations/{id}").get(get));
+}

@@ -379,6 +379,13 @@ pub async fn search(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// The persons routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/persons").get(search))
+        .service(resource("/persons/{id}").get(get));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

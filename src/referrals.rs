@@ -573,3 +573,10 @@ pub async fn patch(
         .await?;
     Ok(respond_with(StatusCode::OK, &record))
 }
+
+/// The referrals routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/referrals").get(list).post(create_handler))
+        .service(resource("/referrals/{id}").get(get).patch(patch));
+}

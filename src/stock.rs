@@ -933,3 +933,15 @@ pub async fn movements_handler(
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
+
+/// The stock routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/items").get(list_items).post(create_item_handler))
+        .service(resource("/items/{id}").get(get_item))
+        .service(resource("/stock").get(levels_handler))
+        .service(resource("/stock/movements").get(movements_handler))
+        .service(resource("/stock/receipts").post(receive_handler))
+        .service(resource("/stock/transfers").post(transfer_handler))
+        .service(resource("/stock/adjustments").post(adjust_handler));
+}

@@ -651,3 +651,12 @@ pub async fn manifest(
         .await?;
     Ok(HttpResponse::Ok().json(manifest))
 }
+
+/// The transport routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/trips").get(list_trips).post(create_trip_handler))
+        .service(resource("/trips/{id}").get(get_trip))
+        .service(resource("/trips/{id}/boardings").post(board_handler))
+        .service(resource("/trips/{id}/manifest").get(manifest));
+}

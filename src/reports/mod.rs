@@ -622,3 +622,9 @@ pub async fn download(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .streaming(body))
 }
+
+/// The reports routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use crate::http::routes::resource;
+    cfg.service(resource("/reports/{name}").get(download));
+}
