@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::http::routes::resource;
 use crate::{distributions, housing, referrals, registration, transport};
 
 /// `GET /api/v1/households/{id}/assistance`: person-level, for callers who
@@ -40,7 +41,6 @@ pub async fn of_household(
 }
 
 /// The assistance routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/households/{id}/assistance").get(of_household));
 }

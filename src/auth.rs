@@ -22,6 +22,7 @@ use crate::config::AuthSettings;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::http::routes::resource;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -330,8 +331,7 @@ pub async fn me(caller: Caller) -> HttpResponse {
 }
 
 /// The auth routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/login").post(login))
         .service(resource("/me").get(me));
 }

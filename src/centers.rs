@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody};
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time;
 use crate::provinces::Provinces;
@@ -332,8 +333,7 @@ fn not_found(id: Uuid) -> ApiError {
 }
 
 /// The centers routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/centers").get(list).post(create_handler))
         .service(resource("/centers/{id}").get(get).patch(patch));
 }

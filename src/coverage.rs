@@ -23,6 +23,7 @@ use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::housing::SPHERE_MIN_AREA_PER_PERSON_M2;
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::Timestamp;
 use crate::schema::{boardings, distributions, households, items, placements, sites, trips};
@@ -496,7 +497,6 @@ fn kcal_distributed(
 }
 
 /// The coverage routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/stats/coverage").get(coverage));
 }

@@ -22,6 +22,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
@@ -433,8 +434,7 @@ pub async fn list(
 }
 
 /// The distributions routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/distributions").get(list).post(create))
         .service(resource("/distributions/{id}").get(get));
 }

@@ -28,6 +28,7 @@ use crate::centers::DEFAULT_TIMEZONE;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::JsonBody;
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::schema::{distributions, entitlements};
@@ -419,8 +420,7 @@ pub async fn get(
 }
 
 /// The entitlements routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/entitlements").get(list).post(create_handler))
         .service(resource("/entitlements/{id}").get(get));
 }

@@ -26,6 +26,7 @@ use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::registration::Sex;
@@ -792,8 +793,7 @@ pub async fn corrections(
 }
 
 /// The flows routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/flow-counts").get(list).post(create))
         .service(resource("/flow-counts/{id}").get(get).patch(patch))
         .service(resource("/flow-counts/{id}/corrections").get(corrections));

@@ -7,6 +7,7 @@ use actix_web::HttpResponse;
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::http::routes::resource;
 
 /// Version of the list below; bump it when a code is added or retired.
 pub const VERSION: &str = "2023.1";
@@ -105,6 +106,5 @@ pub async fn list(_caller: Caller) -> HttpResponse {
 
 /// The needs routes, under `/api/v1`.
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
     cfg.service(resource("/codes/needs").get(list));
 }

@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time;
 use crate::schema::organizations;
@@ -180,8 +181,7 @@ pub async fn get(
 }
 
 /// The organizations routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/organizations").get(list).post(create_handler))
         .service(resource("/organizations/{id}").get(get));
 }

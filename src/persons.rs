@@ -22,6 +22,7 @@ use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::http::paging::PageQuery;
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time;
 use crate::registration::{self, Member, PersonRow};
@@ -380,8 +381,7 @@ pub async fn search(
 }
 
 /// The persons routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/persons").get(search))
         .service(resource("/persons/{id}").get(get));
 }

@@ -26,6 +26,7 @@ use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
@@ -575,8 +576,7 @@ pub async fn patch(
 }
 
 /// The referrals routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/referrals").get(list).post(create_handler))
         .service(resource("/referrals/{id}").get(get).patch(patch));
 }

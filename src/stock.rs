@@ -28,6 +28,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
@@ -935,8 +936,7 @@ pub async fn movements_handler(
 }
 
 /// The stock routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/items").get(list_items).post(create_item_handler))
         .service(resource("/items/{id}").get(get_item))
         .service(resource("/stock").get(levels_handler))

@@ -30,6 +30,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
@@ -653,8 +654,7 @@ pub async fn manifest(
 }
 
 /// The transport routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/trips").get(list_trips).post(create_trip_handler))
         .service(resource("/trips/{id}").get(get_trip))
         .service(resource("/trips/{id}/boardings").post(board_handler))

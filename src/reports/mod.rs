@@ -67,6 +67,7 @@ use crate::config::StatsSettings;
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::routes::resource;
 use crate::http::time::{self, Date, Timestamp};
 
 pub use self::csv::{column, Column, Csv, Format};
@@ -624,7 +625,6 @@ pub async fn download(
 }
 
 /// The reports routes, under `/api/v1`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    use crate::http::routes::resource;
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/reports/{name}").get(download));
 }
