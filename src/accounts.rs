@@ -12,50 +12,33 @@ use argon2::{Algorithm, Argon2, Version};
 use base64::Engine;
 use diesel::prelude::*;
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{BootstrapSettings, PasswordHashSettings};
-use crate::db::{self, parse_uuid, DbConnection};
+use crate::db::{self, DbConnection};
 use crate::error::{ApiError, FieldError};
+use crate::http::stored;
 use crate::http::time;
 use crate::schema::{centers, user_centers, users};
 
-/// What a user may do. Registrars and aid workers are scoped to centers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, everywhere, including centers and accounts.
-    Admin,
-    /// Registers and corrects households at their centers.
-    Registrar,
-    /// Reads households at their centers to deliver aid.
-    AidWorker,
-    /// Aggregate statistics only; never person-level data.
-    Analyst,
-    /// Reads everything, changes nothing.
-    Auditor,
+crate::stored_enum! {
+    /// What a user may do. Registrars and aid workers are scoped to centers.
+    #[derive(Hash)]
+    pub enum Role {
+        /// Everything, everywhere, including centers and accounts.
+        Admin = "admin",
+        /// Registers and corrects households at their centers.
+        Registrar = "registrar",
+        /// Reads households at their centers to deliver aid.
+        AidWorker = "aid_worker",
+        /// Aggregate statistics only; never person-level data.
+        Analyst = "analyst",
+        /// Reads everything, changes nothing.
+        Auditor = "auditor",
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Registrar,
-        Role::AidWorker,
-        Role::Analyst,
-        Role::Auditor,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Registrar => "registrar",
-            Role::AidWorker => "aid_worker",
-            Role::Analyst => "analyst",
-            Role::Auditor => "auditor",
-        }
-    }
-
     /// Registrars and aid workers act only at the centers they are assigned to.
     pub fn is_center_scoped(self) -> bool {
         matches!(self, Role::Registrar | Role::AidWorker)
@@ -73,7 +56,8 @@ impl FromStr for Role {
 
     fn from_str(s: &str) -> Result<Role, String> {
         Role::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|role| role.as_str() == s)
             .ok_or_else(|| format!("unknown role {s:?}; expected one of admin, registrar, aid_worker, analyst, auditor"))
     }
@@ -199,7 +183,7 @@ pub fn create_user(conn: &mut DbConnection, new: NewUser<'_>) -> Result<User, Ap
             .first(conn)
             .optional()?;
         match found {
-            Some(id) => center_ids.push(parse_uuid(&id)?),
+            Some(id) => center_ids.push(stored::id(&id)?),
             None => errors.push(FieldError::new(
                 "centers",
                 "unknown",
@@ -259,12 +243,12 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Optio
         .order(user_centers::center_id)
         .load::<String>(conn)?
         .iter()
-        .map(|c| parse_uuid(c))
+        .map(|c| stored::id(c))
         .collect::<Result<_, _>>()?;
     Ok(Some(User {
-        id: parse_uuid(&id)?,
+        id: stored::id(&id)?,
         username,
-        role: role.parse().map_err(ApiError::internal)?,
+        role: Role::from_stored(&role)?,
         centers,
         disabled,
         password_hash,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::http::routes::resource;
 use crate::{distributions, housing, referrals, registration, transport};
 
 /// `GET /api/v1/households/{id}/assistance`: person-level, for callers who
@@ -35,10 +36,11 @@ pub async fn of_household(
             ))
         })
         .await?;
-    if !scope.allows(center) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this household's center".into(),
-        ));
-    }
+    scope.require(center, "this household's center")?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// The assistance routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/households/{id}/assistance").get(of_household));
 }

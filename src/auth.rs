@@ -22,6 +22,7 @@ use crate::config::{AuthSettings, PasswordHashSettings};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::http::routes::resource;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,10 +110,33 @@ pub enum CenterScope {
 }
 
 impl CenterScope {
+    /// Whether the scope takes in `center` (for filtering rows).
     pub fn allows(&self, center: Uuid) -> bool {
         match self {
             CenterScope::All => true,
             CenterScope::Only(centers) => centers.contains(&center),
+        }
+    }
+
+    /// The one check of "may this caller see or act on center X": 403
+    /// unless the scope takes in `center`. `whose` says in the message whose
+    /// center it is: `"this household's center"`, `"this center"`.
+    pub fn require(&self, center: Uuid, whose: &str) -> Result<(), ApiError> {
+        if self.allows(center) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "you are not assigned to {whose}"
+            )))
+        }
+    }
+
+    /// A list's `center_id` filter, if sent, must lie inside the scope (403),
+    /// rather than answer an empty list that looks like "nothing there".
+    pub fn require_filter(&self, center: Option<Uuid>) -> Result<(), ApiError> {
+        match center {
+            Some(center) => self.require(center, "this center"),
+            None => Ok(()),
         }
     }
 }
@@ -140,13 +164,8 @@ impl Caller {
 
     /// May read person-level records at `center`.
     pub fn require_person_read(&self, center: Uuid) -> Result<(), ApiError> {
-        if self.person_read_scope()?.allows(center) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(
-                "you are not assigned to this household's center".into(),
-            ))
-        }
+        self.person_read_scope()?
+            .require(center, "this household's center")
     }
 
     /// Aggregate (not person-level) read access, such as border flow counts:
@@ -311,4 +330,10 @@ pub async fn me(caller: Caller) -> HttpResponse {
         role: caller.role,
         centers: caller.centers,
     })
+}
+
+/// The auth routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/auth/login").post(login))
+        .service(resource("/me").get(me));
 }

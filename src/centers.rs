@@ -9,41 +9,26 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody};
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::schema::centers;
+use crate::validate::{check_code, check_name, check_province};
 
 /// The timezone used for a center's day boundaries when none is given.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Yerevan";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CenterKind {
-    BorderCrossing,
-    RegistrationCenter,
-    AidPoint,
-    CollectiveShelter,
-    Warehouse,
-}
-
-impl CenterKind {
-    /// The kind as stored and sent: `border_crossing`, `registration_center`...
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CenterKind::BorderCrossing => "border_crossing",
-            CenterKind::RegistrationCenter => "registration_center",
-            CenterKind::AidPoint => "aid_point",
-            CenterKind::CollectiveShelter => "collective_shelter",
-            CenterKind::Warehouse => "warehouse",
-        }
-    }
-
-    fn parse(text: &str) -> Result<CenterKind, ApiError> {
-        serde_json::from_value(serde_json::Value::String(text.to_string()))
-            .map_err(|_| ApiError::internal(format!("unknown stored center kind {text:?}")))
+crate::stored_enum! {
+    pub enum CenterKind {
+        BorderCrossing = "border_crossing",
+        RegistrationCenter = "registration_center",
+        AidPoint = "aid_point",
+        CollectiveShelter = "collective_shelter",
+        Warehouse = "warehouse",
     }
 }
 
@@ -93,10 +78,10 @@ impl Center {
             updated_at,
         } = row;
         Ok(Center {
-            id: parse_uuid(&id)?,
+            id: stored::id(&id)?,
             code,
             name,
-            kind: CenterKind::parse(&kind)?,
+            kind: CenterKind::from_stored(&kind)?,
             province,
             latitude,
             longitude,
@@ -141,36 +126,6 @@ pub struct CenterPatch {
     longitude: Option<Option<f64>>,
     #[serde(default, deserialize_with = "non_null")]
     timezone: Option<String>,
-}
-
-pub(crate) fn check_code(code: &str, errors: &mut Vec<FieldError>) {
-    let ok = (2..=32).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !ok {
-        errors.push(FieldError::new(
-            "code",
-            "invalid",
-            "2 to 32 characters: A-Z, 0-9, '_' or '-' (e.g. GORIS, UNHCR)",
-        ));
-    }
-}
-
-pub(crate) fn check_name(name: &str, errors: &mut Vec<FieldError>) {
-    if name.trim().is_empty() || name.chars().count() > 200 {
-        errors.push(FieldError::new(
-            "name",
-            "length",
-            "1 to 200 characters, not only spaces",
-        ));
-    }
-}
-
-pub(crate) fn check_province(province: &str, provinces: &Provinces, errors: &mut Vec<FieldError>) {
-    if !provinces.contains(province) {
-        errors.push(FieldError::new("province", "unknown", provinces.expected()));
-    }
 }
 
 fn check_coordinates(latitude: Option<f64>, longitude: Option<f64>, errors: &mut Vec<FieldError>) {
@@ -375,4 +330,10 @@ pub async fn patch(
 
 fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("no center with id {id}"))
+}
+
+/// The centers routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/centers").get(list).post(create_handler))
+        .service(resource("/centers/{id}").get(get).patch(patch));
 }

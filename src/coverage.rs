@@ -19,10 +19,12 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
 use crate::config::StatsSettings;
-use crate::db::{parse_uuid, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::housing::SPHERE_MIN_AREA_PER_PERSON_M2;
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time::Timestamp;
 use crate::schema::{boardings, distributions, households, items, placements, sites, trips};
 use crate::stats::{self, CenterInfo, Publisher};
@@ -50,7 +52,7 @@ fn first_times(
 ) -> Result<HashMap<Uuid, NaiveDateTime>, ApiError> {
     rows.into_iter()
         .filter_map(|(h, t)| t.map(|t| (h, t)))
-        .map(|(h, t)| Ok((parse_uuid(&h)?, t)))
+        .map(|(h, t)| Ok((stored::id(&h)?, t)))
         .collect()
 }
 
@@ -98,11 +100,11 @@ fn reached(conn: &mut DbConnection, scope: &CenterScope) -> Result<Vec<Reached>,
         .load(conn)?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, center, arrived_at, size) in rows {
-        let center = parse_uuid(&center)?;
+        let center = stored::id(&center)?;
         if !scope.allows(center) {
             continue;
         }
-        let id = parse_uuid(&id)?;
+        let id = stored::id(&id)?;
         out.push(Reached {
             center,
             arrived_at,
@@ -486,10 +488,15 @@ fn kcal_distributed(
         .load(conn)?;
     let mut out = HashMap::new();
     for (center, quantity, kcal) in rows {
-        let center = parse_uuid(&center)?;
+        let center = stored::id(&center)?;
         if scope.allows(center) {
             *out.entry(center).or_insert(0) += quantity * i64::from(kcal.unwrap_or(0));
         }
     }
     Ok(out)
+}
+
+/// The coverage routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/stats/coverage").get(coverage));
 }

@@ -481,9 +481,3 @@ pub fn unique_violation(
         other => ApiError::from(other),
     }
 }
-
-/// Parses a UUID stored as text; a malformed one is a bug, hence a 500.
-pub fn parse_uuid(text: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(text)
-        .map_err(|_| ApiError::internal(format!("malformed stored uuid {text:?}")))
-}

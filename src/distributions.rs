@@ -12,19 +12,20 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::accounts::Role;
 use crate::auth::{Caller, CenterScope};
-use crate::db::{parse_uuid, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::entitlements;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
-use crate::registration;
 use crate::schema::{distributions, households, items};
 use crate::stock::{self, Entry, MovementKind};
 
@@ -66,16 +67,16 @@ impl TryFrom<DistributionRow> for Distribution {
 
     fn try_from(row: DistributionRow) -> Result<Distribution, ApiError> {
         Ok(Distribution {
-            id: parse_uuid(&row.id)?,
-            household_id: parse_uuid(&row.household_id)?,
-            center_id: parse_uuid(&row.center_id)?,
-            item_id: parse_uuid(&row.item_id)?,
+            id: stored::id(&row.id)?,
+            household_id: stored::id(&row.household_id)?,
+            center_id: stored::id(&row.center_id)?,
+            item_id: stored::id(&row.item_id)?,
             quantity: row.quantity,
             persons: row.persons,
-            organization_id: parse_uuid(&row.organization_id)?,
+            organization_id: stored::id(&row.organization_id)?,
             distributed_at: row.distributed_at.and_utc(),
             override_reason: row.override_reason,
-            recorded_by: parse_uuid(&row.recorded_by)?,
+            recorded_by: stored::id(&row.recorded_by)?,
             created_at: row.created_at.and_utc(),
         })
     }
@@ -230,12 +231,7 @@ pub fn distribute(
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
-            ) => ApiError::Conflict {
-                code: "distribution-exists",
-                detail: format!(
-                    "a distribution with id {id} already exists (and this is not a retry of it)"
-                ),
-            },
+            ) => idempotent::id_taken("distribution-exists", "distribution", id),
             other => other.into(),
         })?;
     stock::record(
@@ -336,24 +332,18 @@ pub async fn create(
             "only an admin or an aid worker may give more than the entitlement".into(),
         ));
     }
-    let keys = Key::for_create(&req, &caller, "distribution", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let by = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("distribution", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let distribution = distribute(conn, new, by)?;
         if distribution.override_reason.is_some() {
             // The reason itself is the recorder's words and could name someone: not logged.
             tracing::info!(distribution_id = %distribution.id, "distribution beyond the entitlement recorded");
         }
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&distribution).map_err(ApiError::internal)?,
-            location: format!("/api/v1/distributions/{}", distribution.id),
-            version: None,
-        })
+        let location = format!("/api/v1/distributions/{}", distribution.id);
+        Ok(Created::new(distribution, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/distributions/{id}`: person-level (it names a household),
@@ -369,11 +359,7 @@ pub async fn get(
         .read(move |conn| find(conn, id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no distribution with id {id}")))?;
-    if !scope.allows(distribution.center_id) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this center".into(),
-        ));
-    }
+    scope.require(distribution.center_id, "this center")?;
     Ok(HttpResponse::Ok().json(distribution))
 }
 
@@ -398,17 +384,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.person_read_scope()?;
     let query = query.0;
-    if query.center_id.is_some_and(|c| !scope.allows(c)) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this center".into(),
-        ));
-    }
-    let limit = registration::page_size(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(registration::decode_cursor)
-        .transpose()?;
+    scope.require_filter(query.center_id)?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = distributions::table
@@ -433,7 +410,7 @@ pub async fn list(
             if let Some(to) = query.to {
                 q = q.filter(distributions::distributed_at.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     distributions::distributed_at
                         .gt(at)
@@ -442,24 +419,22 @@ pub async fn list(
                             .and(distributions::id.gt(id))),
                 );
             }
-            let mut rows: Vec<DistributionRow> = q
+            let rows: Vec<DistributionRow> = q
                 .order((distributions::distributed_at, distributions::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Distribution::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => {
-                    Some(registration::encode_cursor(last.distributed_at, last.id))
-                }
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.distributed_at, &r.id),
+                |rows| rows.into_iter().map(Distribution::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The distributions routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/distributions").get(list).post(create))
+        .service(resource("/distributions/{id}").get(get));
 }

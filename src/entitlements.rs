@@ -25,26 +25,19 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::centers::DEFAULT_TIMEZONE;
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::JsonBody;
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::schema::{distributions, entitlements};
 use crate::stock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    Household,
-    Person,
-}
-
-impl Basis {
-    fn as_str(self) -> &'static str {
-        match self {
-            Basis::Household => "household",
-            Basis::Person => "person",
-        }
+crate::stored_enum! {
+    pub enum Basis {
+        Household = "household",
+        Person = "person",
     }
 }
 
@@ -84,8 +77,8 @@ impl TryFrom<EntitlementRow> for Entitlement {
 
     fn try_from(row: EntitlementRow) -> Result<Entitlement, ApiError> {
         Ok(Entitlement {
-            id: parse_uuid(&row.id)?,
-            item_id: parse_uuid(&row.item_id)?,
+            id: stored::id(&row.id)?,
+            item_id: stored::id(&row.item_id)?,
             basis: match row.basis.as_str() {
                 "household" => Basis::Household,
                 "person" => Basis::Person,
@@ -424,6 +417,12 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no entitlement with id {id}")))?;
     Ok(HttpResponse::Ok().json(rule))
+}
+
+/// The entitlements routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/entitlements").get(list).post(create_handler))
+        .service(resource("/entitlements/{id}").get(get));
 }
 
 #[cfg(test)]

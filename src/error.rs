@@ -250,6 +250,17 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<crate::http::etag::IfMatchError> for ApiError {
+    fn from(error: crate::http::etag::IfMatchError) -> ApiError {
+        match error {
+            crate::http::etag::IfMatchError::Missing => ApiError::PreconditionRequired,
+            crate::http::etag::IfMatchError::Malformed => {
+                ApiError::bad_parameter("If-Match", "the ETag from your last read, e.g. \"3\"")
+            }
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> ApiError {
         use diesel::result::{DatabaseErrorKind, Error};

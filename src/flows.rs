@@ -20,13 +20,16 @@ use validator::Validate;
 
 use crate::age_bands::AgeBand;
 use crate::auth::{Caller, CenterScope};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
+use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
-use crate::registration::{self, Sex};
+use crate::registration::Sex;
 use crate::schema::{centers, flow_count_corrections, flow_counts};
 
 /// Longest window one count may cover.
@@ -35,31 +38,12 @@ pub const MAX_WINDOW: TimeDelta = TimeDelta::days(7);
 /// Longest correction reason, in characters.
 pub const MAX_REASON: usize = 500;
 
-/// Which way people crossed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    In,
-    Out,
-}
-
-impl Direction {
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Direction, ApiError> {
-        match text {
-            "in" => Ok(Direction::In),
-            "out" => Ok(Direction::Out),
-            other => Err(ApiError::internal(format!(
-                "unknown stored direction {other:?}"
-            ))),
-        }
+crate::stored_enum! {
+    /// Which way people crossed.
+    #[derive(Hash)]
+    pub enum Direction {
+        In = "in",
+        Out = "out",
     }
 }
 
@@ -272,12 +256,7 @@ fn refuse_overlap(
 }
 
 fn exists_conflict(id: Uuid) -> ApiError {
-    ApiError::Conflict {
-        code: "flow-count-exists",
-        detail: format!(
-            "a flow count with id {id} already exists (and this is not a retry of its recording)"
-        ),
-    }
+    idempotent::id_taken("flow-count-exists", "flow count", id)
 }
 
 fn by_sex_age_text(entries: &Option<Vec<SexAgeCount>>) -> Result<Option<String>, ApiError> {
@@ -388,7 +367,7 @@ pub fn crossed_by_center(
     rows.into_iter()
         .map(|(center, people, vehicles)| {
             Ok((
-                parse_uuid(&center)?,
+                stored::id(&center)?,
                 (people.unwrap_or(0), vehicles.unwrap_or(0)),
             ))
         })
@@ -426,7 +405,7 @@ pub fn crossed_series(
     let mut within = Vec::new();
     let mut before: std::collections::BTreeMap<Uuid, i64> = std::collections::BTreeMap::new();
     for (center, start, people) in rows {
-        let center = parse_uuid(&center)?;
+        let center = stored::id(&center)?;
         let hour = time::hour_of(start);
         if hour < range.from {
             *before.entry(center).or_default() += i64::from(people);
@@ -470,16 +449,16 @@ impl FlowCountRow {
             .transpose()
             .map_err(|e| ApiError::internal(format!("malformed stored by_sex_age: {e}")))?;
         Ok(FlowCount {
-            id: parse_uuid(&self.id)?,
-            center_id: parse_uuid(&self.center_id)?,
+            id: stored::id(&self.id)?,
+            center_id: stored::id(&self.center_id)?,
             window_start: self.window_start.and_utc(),
             window_end: self.window_end.and_utc(),
-            direction: Direction::parse(&self.direction)?,
+            direction: Direction::from_stored(&self.direction)?,
             people: self.people,
             vehicles: self.vehicles,
             by_sex_age,
             version: self.version,
-            recorded_by: parse_uuid(&self.recorded_by)?,
+            recorded_by: stored::id(&self.recorded_by)?,
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
         })
@@ -512,17 +491,6 @@ fn respond_with(status: StatusCode, count: &FlowCount) -> HttpResponse {
         .json(count)
 }
 
-/// Reading counts at `center` is allowed by `scope`.
-fn require_read(scope: &CenterScope, center: Uuid) -> Result<(), ApiError> {
-    if scope.allows(center) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "you are not assigned to this flow count's center".into(),
-        ))
-    }
-}
-
 /// `POST /api/v1/flow-counts`: records a count; safe to retry.
 pub async fn create(
     req: HttpRequest,
@@ -533,20 +501,14 @@ pub async fn create(
     let new = body.value;
     validate(&new, Utc::now())?;
     caller.require_registration(new.center_id)?;
-    let keys = Key::for_create(&req, &caller, "flow_count", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("flow_count", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let count = record(conn, new, user_id)?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&count).map_err(ApiError::internal)?,
-            location: location(count.id),
-            version: Some(count.version),
-        })
+        let (location, version) = (location(count.id), count.version);
+        Ok(Created::new(count, location).versioned(version))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/flow-counts/{id}`.
@@ -561,7 +523,7 @@ pub async fn get(
         .read(move |conn| find(conn, id))
         .await?
         .ok_or_else(|| not_found(id))?;
-    require_read(&scope, count.center_id)?;
+    scope.require(count.center_id, "this flow count's center")?;
     Ok(respond_with(StatusCode::OK, &count))
 }
 
@@ -585,19 +547,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.aggregate_read_scope();
     let query = query.0;
-    if let Some(center) = query.center_id {
-        if !scope.allows(center) {
-            return Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            ));
-        }
-    }
-    let limit = registration::page_size(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(registration::decode_cursor)
-        .transpose()?;
+    scope.require_filter(query.center_id)?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = flow_counts::table
@@ -620,28 +571,22 @@ pub async fn list(
             if let Some(to) = query.to {
                 q = q.filter(flow_counts::window_start.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     flow_counts::window_start
                         .gt(at)
                         .or(flow_counts::window_start.eq(at).and(flow_counts::id.gt(id))),
                 );
             }
-            let mut rows: Vec<FlowCountRow> = q
+            let rows: Vec<FlowCountRow> = q
                 .order((flow_counts::window_start, flow_counts::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(FlowCountRow::into_count)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(registration::encode_cursor(last.window_start, last.id)),
-                _ => None,
-            };
-            Ok(serde_json::json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.window_start, &r.id),
+                |rows| rows.into_iter().map(FlowCountRow::into_count).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -822,7 +767,7 @@ pub fn corrections_of(conn: &mut DbConnection, id: Uuid) -> Result<Vec<Correctio
                 reason: row.reason,
                 previous: serde_json::from_str(&row.previous)
                     .map_err(|e| ApiError::internal(format!("malformed stored correction: {e}")))?,
-                corrected_by: parse_uuid(&row.corrected_by)?,
+                corrected_by: stored::id(&row.corrected_by)?,
                 corrected_at: row.corrected_at.and_utc(),
             })
         })
@@ -840,11 +785,18 @@ pub async fn corrections(
     let items = db
         .read(move |conn| {
             let count = find(conn, id)?.ok_or_else(|| not_found(id))?;
-            require_read(&scope, count.center_id)?;
+            scope.require(count.center_id, "this flow count's center")?;
             corrections_of(conn, id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// The flows routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/flow-counts").get(list).post(create))
+        .service(resource("/flow-counts/{id}").get(get).patch(patch))
+        .service(resource("/flow-counts/{id}/corrections").get(corrections));
 }
 
 #[cfg(test)]

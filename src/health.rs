@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::http::routes::resource;
 
 /// `GET /healthz`: the process is up and serving HTTP.
 pub async fn healthz() -> HttpResponse {
@@ -15,4 +16,10 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     db.readiness().await.map_err(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "status": "ready", "database": db.backend_name() })))
+}
+
+/// The health routes, at the root (outside `/api/v1`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").get(healthz))
+        .service(resource("/readyz").get(readyz));
 }

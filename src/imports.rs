@@ -47,9 +47,10 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
 use crate::config::ImportSettings;
-use crate::db::{self, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError, ImportErrors, RowError};
 use crate::extract::Query;
+use crate::http::stored;
 use crate::http::time::{self, Date, Timestamp};
 use crate::provinces::Provinces;
 use crate::registration::{
@@ -574,7 +575,7 @@ impl Context {
             centers.insert(
                 code,
                 CenterInfo {
-                    id: db::parse_uuid(&id)?,
+                    id: stored::id(&id)?,
                     timezone,
                 },
             );
@@ -760,13 +761,13 @@ fn parse_arrival(text: &str, timezone: Tz) -> Result<Timestamp, String> {
 }
 
 /// Parses a unit enum (`Sex`, `Relationship`, `DocumentType`) from its API name.
-fn parse_code<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+fn parse_code<T: crate::http::stored::StoredEnum>(text: &str) -> Option<T> {
+    T::parse(text)
 }
 
 /// A required coded cell (sex, relationship): `required` when empty,
 /// `invalid` when not one of `choices`.
-fn required_code<T: serde::de::DeserializeOwned>(
+fn required_code<T: crate::http::stored::StoredEnum>(
     row: &Row,
     column: usize,
     choices: &str,

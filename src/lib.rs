@@ -3,23 +3,34 @@
 //!
 //! A tour, in the order a request travels:
 //!
-//! - [`app`] builds the HTTP service: routes, middleware, shared state.
+//! - [`app`] builds the HTTP service: middleware, shared state, and the
+//!   routes each domain module declares (its `routes`).
 //! - [`auth`] turns a bearer token into a [`auth::Caller`] and decides what it may
-//!   do; [`accounts`] stores users, roles and password hashes.
+//!   do, including the one center-scope check ([`auth::CenterScope::require`]);
+//!   [`accounts`] stores users, roles and password hashes.
 //! - [`extract`] parses request bodies and query strings strictly; [`error`]
 //!   renders every failure as problem+json.
-//! - [`http`] is the toolkit every handler shares: the time rules
-//!   (instants and dates a client may send), `If-Match` and ETags, and route
-//!   declaration (405 with `Allow`, a panicking handler answers 500).
+//! - [`http`] is the toolkit every handler shares: idempotent creates
+//!   ([`http::idempotent`]), keyset paging ([`http::paging`]), `If-Match` and
+//!   ETags, stored ids and enums ([`http::stored`]), the time rules (instants
+//!   and dates a client may send), and route declaration (405 with `Allow`,
+//!   a panicking handler answers 500). [`validate`] holds the field rules
+//!   several domains share (codes, names, provinces).
 //! - Domain modules, one concept each: [`centers`], [`registration`]
-//!   (households and members), [`persons`] (reading and name search),
-//!   [`flows`] (border flow counts: people crossing per time window),
-//!   [`needs`] (the specific-needs code list), [`provinces`], [`age_bands`].
+//!   (households and members: model, store, handlers), [`persons`] (reading
+//!   and name search), [`flows`] (border flow counts: people crossing per
+//!   time window), [`needs`] (the specific-needs code list), [`provinces`],
+//!   [`age_bands`].
+//! - Aid: [`organizations`] (donors and agencies), [`housing`] (sites,
+//!   placements, occupancy), [`stock`] (items and the ledger),
+//!   [`entitlements`] and [`distributions`], [`assistance`] (what one
+//!   household received), [`transport`] (trips, boardings, manifests),
+//!   [`referrals`] (medical referrals), [`coverage`] (who was reached).
 //! - [`stats`] answers dashboards from aggregates kept current in every
 //!   registration transaction; [`suppression`] withholds small counts.
 //! - [`reports`] streams CSV exports (with HXL hashtags) for aid agencies.
-//! - [`idempotency`] makes retried writes safe; [`imports`] loads households
-//!   in bulk from CSV files through the same rules, idempotently.
+//! - [`imports`] loads households in bulk from CSV files through the same
+//!   rules, idempotently.
 //! - [`scenario`] plans a replay of the documented 2023 exodus (pure data,
 //!   no database), for demonstrations, load tests and checks of the reports.
 //! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
@@ -43,7 +54,6 @@ pub mod flows;
 pub mod health;
 pub mod housing;
 pub mod http;
-pub mod idempotency;
 pub mod imports;
 pub mod needs;
 pub mod organizations;
@@ -58,6 +68,7 @@ pub mod stats;
 pub mod stock;
 pub mod suppression;
 pub mod transport;
+pub mod validate;
 
 /// Sets up logging: human-readable text or JSON lines on stdout, panics included.
 pub fn init_logging(settings: &config::LogSettings) {

@@ -196,7 +196,7 @@ enum CenterCommand {
 }
 
 fn parse_kind(text: &str) -> Result<CenterKind, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+    CenterKind::parse(text).ok_or_else(|| {
         "expected border_crossing, registration_center, aid_point, collective_shelter or warehouse".to_string()
     })
 }

@@ -7,6 +7,7 @@ use actix_web::HttpResponse;
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::http::routes::resource;
 
 /// Version of the list below; bump it when a code is added or retired.
 pub const VERSION: &str = "2023.1";
@@ -101,4 +102,9 @@ pub fn is_known(code: &str) -> bool {
 /// `GET /api/v1/codes/needs`.
 pub async fn list(_caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "version": VERSION, "items": CODES }))
+}
+
+/// The needs routes, under `/api/v1`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(resource("/codes/needs").get(list));
 }

@@ -9,42 +9,25 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::centers::{check_code, check_name};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time;
 use crate::schema::organizations;
+use crate::validate::{check_code, check_name};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrganizationKind {
-    /// A ministry or state service; sites it provides are state-provided accommodation.
-    Government,
-    UnAgency,
-    RedCrossRedCrescent,
-    Ngo,
-    Donor,
-    PrivateSector,
-    Other,
-}
-
-impl OrganizationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrganizationKind::Government => "government",
-            OrganizationKind::UnAgency => "un_agency",
-            OrganizationKind::RedCrossRedCrescent => "red_cross_red_crescent",
-            OrganizationKind::Ngo => "ngo",
-            OrganizationKind::Donor => "donor",
-            OrganizationKind::PrivateSector => "private_sector",
-            OrganizationKind::Other => "other",
-        }
-    }
-
-    fn parse(text: &str) -> Result<OrganizationKind, ApiError> {
-        serde_json::from_value(serde_json::Value::String(text.to_string()))
-            .map_err(|_| ApiError::internal(format!("unknown stored organization kind {text:?}")))
+crate::stored_enum! {
+    pub enum OrganizationKind {
+        /// A ministry or state service; sites it provides are state-provided accommodation.
+        Government = "government",
+        UnAgency = "un_agency",
+        RedCrossRedCrescent = "red_cross_red_crescent",
+        Ngo = "ngo",
+        Donor = "donor",
+        PrivateSector = "private_sector",
+        Other = "other",
     }
 }
 
@@ -76,10 +59,10 @@ impl TryFrom<OrganizationRow> for Organization {
 
     fn try_from(row: OrganizationRow) -> Result<Organization, ApiError> {
         Ok(Organization {
-            id: parse_uuid(&row.id)?,
+            id: stored::id(&row.id)?,
             code: row.code,
             name: row.name,
-            kind: OrganizationKind::parse(&row.kind)?,
+            kind: OrganizationKind::from_stored(&row.kind)?,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         })
@@ -195,4 +178,10 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no organization with id {id}")))?;
     Ok(HttpResponse::Ok().json(organization))
+}
+
+/// The organizations routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/organizations").get(list).post(create_handler))
+        .service(resource("/organizations/{id}").get(get));
 }

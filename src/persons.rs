@@ -21,6 +21,9 @@ use crate::auth::{Caller, CenterScope};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::paging::PageQuery;
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time;
 use crate::registration::{self, Member, PersonRow};
 use crate::schema::{derived_versions, households, person_name_keys, persons};
@@ -280,7 +283,7 @@ fn load_persons(conn: &mut DbConnection, ids: Vec<String>) -> Result<Vec<Person>
                 .ok_or_else(|| ApiError::internal("person without household"))?;
             Ok(Person {
                 household_id,
-                center_id: crate::db::parse_uuid(&center.1)?,
+                center_id: stored::id(&center.1)?,
                 member,
             })
         })
@@ -300,11 +303,7 @@ pub async fn get(
         .await?
         .pop()
         .ok_or_else(|| ApiError::NotFound(format!("no person with id {id}")))?;
-    if !scope.allows(person.center_id) {
-        return Err(ApiError::Forbidden(
-            "you are not assigned to this person's center".into(),
-        ));
-    }
+    scope.require(person.center_id, "this person's center")?;
     Ok(HttpResponse::Ok().json(person))
 }
 
@@ -341,7 +340,7 @@ pub async fn search(
     if words.len() > 5 {
         return Err(ApiError::bad_parameter("name", "at most 5 words"));
     }
-    let limit = registration::page_size(query.limit)?;
+    let paging = PageQuery::limit_only(query.limit)?;
     let page = db
         .read(move |conn| {
             let mut q = persons::table
@@ -370,15 +369,21 @@ pub async fn search(
             if let Some(after) = query.cursor {
                 q = q.filter(persons::id.gt(after.to_string()));
             }
-            let mut ids: Vec<String> = q.order(persons::id).limit(limit + 1).load(conn)?;
-            let more = ids.len() as i64 > limit;
-            ids.truncate(limit as usize);
-            let next_cursor = if more { ids.last().cloned() } else { None };
-            let items = load_persons(conn, ids)?;
-            Ok(serde_json::json!({ "items": items, "next_cursor": next_cursor }))
+            // Pages by person id: the cursor is the last id of the page.
+            let ids: Vec<String> = q
+                .order(persons::id)
+                .limit(paging.rows_to_load())
+                .load(conn)?;
+            paging.page(ids, String::clone, |ids| load_persons(conn, ids))
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The persons routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/persons").get(search))
+        .service(resource("/persons/{id}").get(get));
 }
 
 #[cfg(test)]

@@ -17,90 +17,59 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
-use crate::db::{parse_uuid, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
+use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::provinces::Provinces;
-use crate::registration::{self, decode_cursor, encode_cursor, page_size, Household};
+use crate::registration::{self, Household};
 use crate::schema::{households, referral_status_changes, referrals};
 
-/// What the referral is for, coarsely (never a diagnosis).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Injury,
-    Burn,
-    Illness,
-    ChronicCondition,
-    Pregnancy,
-    Other,
-}
-
-impl Category {
-    fn as_str(self) -> &'static str {
-        match self {
-            Category::Injury => "injury",
-            Category::Burn => "burn",
-            Category::Illness => "illness",
-            Category::ChronicCondition => "chronic_condition",
-            Category::Pregnancy => "pregnancy",
-            Category::Other => "other",
-        }
+crate::stored_enum! {
+    /// What the referral is for, coarsely (never a diagnosis).
+    pub enum Category {
+        Injury = "injury",
+        Burn = "burn",
+        Illness = "illness",
+        ChronicCondition = "chronic_condition",
+        Pregnancy = "pregnancy",
+        Other = "other",
     }
 }
 
-/// How soon the person must be seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    Emergency,
-    Urgent,
-    Routine,
-}
-
-impl Priority {
-    fn as_str(self) -> &'static str {
-        match self {
-            Priority::Emergency => "emergency",
-            Priority::Urgent => "urgent",
-            Priority::Routine => "routine",
-        }
+crate::stored_enum! {
+    /// How soon the person must be seen.
+    pub enum Priority {
+        Emergency = "emergency",
+        Urgent = "urgent",
+        Routine = "routine",
     }
 }
 
-/// Where a referral stands; see [`Status::next`] for the allowed moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Recorded by the desk; the facility has not confirmed yet.
-    Referred,
-    /// The facility took the person in (or booked them).
-    Accepted,
-    /// Seen or treated; the referral is closed.
-    Completed,
-    /// Will not happen (the person left, went elsewhere...); closed.
-    Cancelled,
+crate::stored_enum! {
+    /// Where a referral stands; see [`Status::next`] for the allowed moves.
+    pub enum Status {
+        /// Recorded by the desk; the facility has not confirmed yet.
+        Referred = "referred",
+        /// The facility took the person in (or booked them).
+        Accepted = "accepted",
+        /// Seen or treated; the referral is closed.
+        Completed = "completed",
+        /// Will not happen (the person left, went elsewhere...); closed.
+        Cancelled = "cancelled",
+    }
 }
 
 impl Status {
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Referred => "referred",
-            Status::Accepted => "accepted",
-            Status::Completed => "completed",
-            Status::Cancelled => "cancelled",
-        }
-    }
-
     /// The statuses a referral in this status may move to.
     pub fn next(self) -> &'static [Status] {
         match self {
@@ -109,11 +78,6 @@ impl Status {
             Status::Completed | Status::Cancelled => &[],
         }
     }
-}
-
-fn parse_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
 }
 
 /// A referral as lists return it.
@@ -159,18 +123,18 @@ impl TryFrom<ReferralRow> for Referral {
 
     fn try_from(row: ReferralRow) -> Result<Referral, ApiError> {
         Ok(Referral {
-            id: parse_uuid(&row.id)?,
-            household_id: parse_uuid(&row.household_id)?,
-            person_id: parse_uuid(&row.person_id)?,
+            id: stored::id(&row.id)?,
+            household_id: stored::id(&row.household_id)?,
+            person_id: stored::id(&row.person_id)?,
             facility: row.facility,
             facility_province: row.facility_province,
-            category: parse_text(&row.category)?,
-            priority: parse_text(&row.priority)?,
-            status: parse_text(&row.status)?,
-            organization_id: row.organization_id.as_deref().map(parse_uuid).transpose()?,
+            category: Category::from_stored(&row.category)?,
+            priority: Priority::from_stored(&row.priority)?,
+            status: Status::from_stored(&row.status)?,
+            organization_id: row.organization_id.as_deref().map(stored::id).transpose()?,
             referred_at: row.referred_at.and_utc(),
             version: row.version,
-            recorded_by: parse_uuid(&row.recorded_by)?,
+            recorded_by: stored::id(&row.recorded_by)?,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         })
@@ -257,9 +221,9 @@ fn history(conn: &mut DbConnection, id: Uuid) -> Result<Vec<StatusChange>, ApiEr
         .map(|(version, status, changed_at, changed_by)| {
             Ok(StatusChange {
                 version,
-                status: parse_text(&status)?,
+                status: Status::from_stored(&status)?,
                 changed_at: changed_at.and_utc(),
-                changed_by: parse_uuid(&changed_by)?,
+                changed_by: stored::id(&changed_by)?,
             })
         })
         .collect()
@@ -279,7 +243,7 @@ fn center_of(conn: &mut DbConnection, household_id: Uuid) -> Result<Uuid, ApiErr
         .find(household_id.to_string())
         .select(households::center_id)
         .first(conn)?;
-    parse_uuid(&center)
+    stored::id(&center)
 }
 
 fn append_status(
@@ -492,23 +456,18 @@ pub async fn create_handler(
     body: JsonBody<NewReferral>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.value;
-    let keys = Key::for_create(&req, &caller, "referral", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
     let provinces = provinces.into_inner();
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("referral", new.id);
+    let guard = caller.clone();
+    idempotent::create(&db, &req, &guard, &body.document, client_id, move |conn| {
         let record = create(conn, new, user_id, &provinces, |household| {
             caller.require_aid(household.center_id)
         })?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&record).map_err(ApiError::internal)?,
-            location: location(record.referral.id),
-            version: Some(record.referral.version),
-        })
+        let (location, version) = (location(record.referral.id), record.referral.version);
+        Ok(Created::new(record, location).versioned(version))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/referrals` query.
@@ -532,15 +491,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.person_read_scope()?;
     let query = query.0;
-    if let Some(center) = query.center_id {
-        if !scope.allows(center) {
-            return Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            ));
-        }
-    }
-    let limit = page_size(query.limit)?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    scope.require_filter(query.center_id)?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = referrals::table
@@ -560,28 +512,22 @@ pub async fn list(
                 let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
                 q = q.filter(households::center_id.eq_any(centers));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     referrals::referred_at
                         .gt(at)
                         .or(referrals::referred_at.eq(at).and(referrals::id.gt(id))),
                 );
             }
-            let mut rows: Vec<ReferralRow> = q
+            let rows: Vec<ReferralRow> = q
                 .order((referrals::referred_at, referrals::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Referral::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(encode_cursor(last.referred_at, last.id)),
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.referred_at, &r.id),
+                |rows| rows.into_iter().map(Referral::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -598,11 +544,10 @@ pub async fn get(
     let record = db
         .read(move |conn| {
             let record = find_record(conn, id)?.ok_or_else(|| not_found(id))?;
-            if !scope.allows(center_of(conn, record.referral.household_id)?) {
-                return Err(ApiError::Forbidden(
-                    "you are not assigned to this household's center".into(),
-                ));
-            }
+            scope.require(
+                center_of(conn, record.referral.household_id)?,
+                "this household's center",
+            )?;
             Ok(record)
         })
         .await?;
@@ -628,4 +573,10 @@ pub async fn patch(
         })
         .await?;
     Ok(respond_with(StatusCode::OK, &record))
+}
+
+/// The referrals routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/referrals").get(list).post(create_handler))
+        .service(resource("/referrals/{id}").get(get).patch(patch));
 }

@@ -28,9 +28,10 @@ use crate::accounts::Role;
 use crate::age_bands::AgeBand;
 use crate::auth::{Caller, CenterScope};
 use crate::config::StatsSettings;
-use crate::db::{parse_uuid, Db, DbConnection};
+use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::registration::{self, Household, Sex};
 use crate::schema::{arrival_counts, arrival_totals, centers, household_revisions, households};
@@ -459,7 +460,7 @@ pub fn stored(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
         .load(conn)?;
     let mut totals: BTreeMap<(Uuid, NaiveDateTime), Totals> = BTreeMap::new();
     for (center, bucket, persons, households, female, male, other, unknown) in rows {
-        let t = totals.entry((parse_uuid(&center)?, bucket)).or_default();
+        let t = totals.entry((stored::id(&center)?, bucket)).or_default();
         t.persons += persons;
         t.households += households;
         t.female += female;
@@ -485,7 +486,7 @@ fn stored_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, ApiErr
     let mut out: BTreeMap<Key, Count> = BTreeMap::new();
     for (center, bucket, dim, value, persons, households) in rows {
         let count = out
-            .entry((parse_uuid(&center)?, bucket, dimension_name(&dim)?, value))
+            .entry((stored::id(&center)?, bucket, dimension_name(&dim)?, value))
             .or_default();
         count.persons += persons;
         count.households += households;
@@ -598,13 +599,7 @@ pub(crate) fn access(
     k: i64,
 ) -> Result<Access, ApiError> {
     let scope = caller.aggregate_read_scope();
-    if let Some(center) = center {
-        if !scope.allows(center) {
-            return Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            ));
-        }
-    }
+    scope.require_filter(center)?;
     let suppressed = match (suppress, caller.role) {
         (Some(false), Role::Analyst) => {
             return Err(ApiError::Forbidden(
@@ -640,7 +635,7 @@ pub(crate) fn center_infos(conn: &mut DbConnection) -> Result<HashMap<Uuid, Cent
         .map(|(id, code, name, timezone)| {
             let timezone = timezone.parse::<Tz>().unwrap_or(chrono_tz::Asia::Yerevan);
             Ok((
-                parse_uuid(&id)?,
+                stored::id(&id)?,
                 CenterInfo {
                     code,
                     name,
@@ -778,7 +773,7 @@ fn registered_as_of(
         ))
         .load(conn)?;
     for (center, persons, households, female, male, other, unknown) in rows {
-        let entry = out.entry(parse_uuid(&center)?).or_default();
+        let entry = out.entry(stored::id(&center)?).or_default();
         entry.persons += persons;
         entry.households += households;
         for (sex, n) in SEXES.into_iter().zip([female, male, other, unknown]) {
@@ -806,7 +801,7 @@ fn registered_as_of(
             .select(household_revisions::snapshot)
             .first(conn)?;
         let then: Household = serde_json::from_str(&snapshot).map_err(ApiError::internal)?;
-        let now = registration::find(conn, parse_uuid(&household_id)?)?
+        let now = registration::find(conn, stored::id(&household_id)?)?
             .ok_or_else(|| ApiError::internal("a revised household is missing"))?;
         if now.arrived_at.naive_utc() <= as_of {
             for (key, count) in contributions(&now) {
@@ -1240,11 +1235,11 @@ pub(crate) fn registered_series(
     let before: Vec<(String, String, i64)> = b.load(conn)?;
     let rows = rows
         .into_iter()
-        .map(|(c, t, v, n)| Ok((parse_uuid(&c)?, t, v, n)))
+        .map(|(c, t, v, n)| Ok((stored::id(&c)?, t, v, n)))
         .collect::<Result<_, ApiError>>()?;
     let before = before
         .into_iter()
-        .map(|(c, v, n)| Ok((parse_uuid(&c)?, v, n)))
+        .map(|(c, v, n)| Ok((stored::id(&c)?, v, n)))
         .collect::<Result<_, ApiError>>()?;
     Ok((rows, before))
 }
@@ -1280,11 +1275,11 @@ fn registered_totals_series(
     let before: Vec<(String, i64)> = b.load(conn)?;
     let rows = rows
         .into_iter()
-        .map(|(c, t, n)| Ok((parse_uuid(&c)?, t, String::new(), n)))
+        .map(|(c, t, n)| Ok((stored::id(&c)?, t, String::new(), n)))
         .collect::<Result<_, ApiError>>()?;
     let before = before
         .into_iter()
-        .map(|(c, n)| Ok((parse_uuid(&c)?, String::new(), n)))
+        .map(|(c, n)| Ok((stored::id(&c)?, String::new(), n)))
         .collect::<Result<_, ApiError>>()?;
     Ok((rows, before))
 }
@@ -1542,7 +1537,7 @@ fn totals(
     }
     let rows: Vec<(String, String, i64, i64)> = q.load(conn)?;
     rows.into_iter()
-        .map(|(c, v, p, h)| Ok((parse_uuid(&c)?, v, p, h)))
+        .map(|(c, v, p, h)| Ok((stored::id(&c)?, v, p, h)))
         .collect()
 }
 

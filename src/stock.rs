@@ -22,58 +22,48 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
-use crate::centers::{self, check_code, check_name};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::centers;
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
-use crate::registration;
 use crate::schema::{items, stock_levels, stock_movements};
+use crate::validate::{check_code, check_name};
 
 /// Largest quantity in one movement (e.g. 10 billion AMD, or liters).
 const MAX_QUANTITY: i64 = 10_000_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    Piece,
-    Kit,
-    Ration,
-    Parcel,
-    Meal,
-    Liter,
-    Kg,
-    /// Armenian dram, for cash assistance.
-    Amd,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sector {
-    Food,
-    Health,
-    Shelter,
-    Nfi,
-    Wash,
-    Fuel,
-    Cash,
-    Protection,
-    Other,
-}
-
-/// The text a unit variant serializes to, as stored.
-fn as_text<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => unreachable!("unit enum variants serialize as strings"),
+crate::stored_enum! {
+    pub enum Unit {
+        Piece = "piece",
+        Kit = "kit",
+        Ration = "ration",
+        Parcel = "parcel",
+        Meal = "meal",
+        Liter = "liter",
+        Kg = "kg",
+        /// Armenian dram, for cash assistance.
+        Amd = "amd",
     }
 }
 
-fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| ApiError::internal(format!("unexpected stored value {text:?}")))
+crate::stored_enum! {
+    pub enum Sector {
+        Food = "food",
+        Health = "health",
+        Shelter = "shelter",
+        Nfi = "nfi",
+        Wash = "wash",
+        Fuel = "fuel",
+        Cash = "cash",
+        Protection = "protection",
+        Other = "other",
+    }
 }
 
 /// An item of the catalogue.
@@ -108,11 +98,11 @@ impl TryFrom<ItemRow> for Item {
 
     fn try_from(row: ItemRow) -> Result<Item, ApiError> {
         Ok(Item {
-            id: parse_uuid(&row.id)?,
+            id: stored::id(&row.id)?,
             code: row.code,
             name: row.name,
-            unit: from_text(&row.unit)?,
-            sector: from_text(&row.sector)?,
+            unit: Unit::from_stored(&row.unit)?,
+            sector: Sector::from_stored(&row.sector)?,
             kcal_per_unit: row.kcal_per_unit,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
@@ -184,8 +174,8 @@ pub fn create_item(conn: &mut DbConnection, new: NewItem) -> Result<Item, ApiErr
             items::id.eq(id.to_string()),
             items::code.eq(&new.code),
             items::name.eq(&new.name),
-            items::unit.eq(as_text(new.unit)),
-            items::sector.eq(as_text(new.sector)),
+            items::unit.eq(new.unit.as_str()),
+            items::sector.eq(new.sector.as_str()),
             items::kcal_per_unit.eq(new.kcal_per_unit),
             items::created_at.eq(now),
             items::updated_at.eq(now),
@@ -227,14 +217,14 @@ fn check_text(text: Option<&str>, field: &str, max: usize, errors: &mut Vec<Fiel
 
 // ---------------------------------------------------------------- ledger
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MovementKind {
-    Receipt,
-    TransferOut,
-    TransferIn,
-    Distribution,
-    Adjustment,
+crate::stored_enum! {
+    pub enum MovementKind {
+        Receipt = "receipt",
+        TransferOut = "transfer_out",
+        TransferIn = "transfer_in",
+        Distribution = "distribution",
+        Adjustment = "adjustment",
+    }
 }
 
 /// One ledger row.
@@ -280,12 +270,12 @@ impl TryFrom<MovementRow> for Movement {
     type Error = ApiError;
 
     fn try_from(row: MovementRow) -> Result<Movement, ApiError> {
-        let uuid = |t: Option<String>| t.as_deref().map(parse_uuid).transpose();
+        let uuid = |t: Option<String>| t.as_deref().map(stored::id).transpose();
         Ok(Movement {
-            id: parse_uuid(&row.id)?,
-            center_id: parse_uuid(&row.center_id)?,
-            item_id: parse_uuid(&row.item_id)?,
-            kind: from_text(&row.kind)?,
+            id: stored::id(&row.id)?,
+            center_id: stored::id(&row.center_id)?,
+            item_id: stored::id(&row.item_id)?,
+            kind: MovementKind::from_stored(&row.kind)?,
             quantity: row.quantity,
             occurred_at: row.occurred_at.and_utc(),
             organization_id: uuid(row.organization_id)?,
@@ -294,7 +284,7 @@ impl TryFrom<MovementRow> for Movement {
             distribution_id: uuid(row.distribution_id)?,
             reason: row.reason,
             reference: row.reference,
-            recorded_by: parse_uuid(&row.recorded_by)?,
+            recorded_by: stored::id(&row.recorded_by)?,
             created_at: row.created_at.and_utc(),
         })
     }
@@ -333,7 +323,7 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
             stock_movements::id.eq(entry.id.to_string()),
             stock_movements::center_id.eq(entry.center_id.to_string()),
             stock_movements::item_id.eq(entry.item_id.to_string()),
-            stock_movements::kind.eq(as_text(entry.kind)),
+            stock_movements::kind.eq(entry.kind.as_str()),
             stock_movements::quantity.eq(entry.quantity),
             stock_movements::occurred_at.eq(entry.occurred_at),
             stock_movements::organization_id.eq(opt(entry.organization_id)),
@@ -346,12 +336,8 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
             stock_movements::created_at.eq(created_at),
         ))
         .execute(conn)
-        .map_err(db::unique_violation(|| ApiError::Conflict {
-            code: "movement-exists",
-            detail: format!(
-                "a stock movement with id {} already exists (and this is not a retry of it)",
-                entry.id
-            ),
+        .map_err(db::unique_violation(|| {
+            idempotent::id_taken("movement-exists", "stock movement", entry.id)
         }))?;
     Ok(Movement {
         id: entry.id,
@@ -637,8 +623,8 @@ pub fn levels(
         .into_iter()
         .map(|(center, item, quantity)| {
             Ok(Level {
-                center_id: parse_uuid(&center)?,
-                item_id: parse_uuid(&item)?,
+                center_id: stored::id(&center)?,
+                item_id: stored::id(&item)?,
                 quantity,
             })
         })
@@ -679,7 +665,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, Uuid, i64, i64)>, Ap
         .collect();
     let ledger: BTreeMap<(Uuid, Uuid), i64> = ledger_sums(conn, None, None)?
         .into_iter()
-        .map(|(center, item, quantity)| Ok(((parse_uuid(&center)?, parse_uuid(&item)?), quantity)))
+        .map(|(center, item, quantity)| Ok(((stored::id(&center)?, stored::id(&item)?), quantity)))
         .collect::<Result<_, ApiError>>()?;
     let keys: std::collections::BTreeSet<_> = now.keys().chain(ledger.keys()).copied().collect();
     Ok(keys
@@ -749,22 +735,16 @@ async fn create_movement<T: Serialize + Send + 'static>(
     document: &serde_json::Value,
     work: impl FnOnce(&mut DbConnection) -> Result<(T, Uuid), ApiError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = Key::for_create(req, caller, kind, client_id)?;
-    let request_hash = idempotency::fingerprint(req, document)?;
-    let (stored, replayed) = idempotency::run(db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of(kind, client_id);
+    idempotent::create(db, req, caller, document, client_id, move |conn| {
         let (body, id) = work(conn)?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&body).map_err(ApiError::internal)?,
-            location: match kind {
-                "transfer" => format!("/api/v1/stock/movements?transfer_id={id}"),
-                _ => format!("/api/v1/stock/movements?id={id}"),
-            },
-            version: None,
-        })
+        let location = match kind {
+            "transfer" => format!("/api/v1/stock/movements?transfer_id={id}"),
+            _ => format!("/api/v1/stock/movements?id={id}"),
+        };
+        Ok(Created::new(body, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `POST /api/v1/stock/receipts`: admins anywhere; registrars and aid workers at the center.
@@ -853,15 +833,6 @@ pub struct LevelsQuery {
     as_of: Option<Timestamp>,
 }
 
-fn require_center_scope(scope: &CenterScope, center: Option<Uuid>) -> Result<(), ApiError> {
-    match center {
-        Some(center) if !scope.allows(center) => Err(ApiError::Forbidden(
-            "you are not assigned to this center".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// `GET /api/v1/stock[?center_id=&as_of=]`: quantity per center and item,
 /// now or as of an instant. Not personal data; registrars and aid workers see
 /// their centers, other roles all.
@@ -872,7 +843,7 @@ pub async fn levels_handler(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.aggregate_read_scope();
     let LevelsQuery { center_id, as_of } = query.0;
-    require_center_scope(&scope, center_id)?;
+    scope.require_filter(center_id)?;
     let as_of = as_of.map(|t| t.naive_utc());
     let items = db
         .read(move |conn| {
@@ -912,13 +883,8 @@ pub async fn movements_handler(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.aggregate_read_scope();
     let query = query.0;
-    require_center_scope(&scope, query.center_id)?;
-    let limit = registration::page_size(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(registration::decode_cursor)
-        .transpose()?;
+    scope.require_filter(query.center_id)?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = stock_movements::table
@@ -946,7 +912,7 @@ pub async fn movements_handler(
             if let Some(to) = query.to {
                 q = q.filter(stock_movements::occurred_at.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     stock_movements::occurred_at
                         .gt(at)
@@ -955,22 +921,27 @@ pub async fn movements_handler(
                             .and(stock_movements::id.gt(id))),
                 );
             }
-            let mut rows: Vec<MovementRow> = q
+            let rows: Vec<MovementRow> = q
                 .order((stock_movements::occurred_at, stock_movements::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Movement::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(registration::encode_cursor(last.occurred_at, last.id)),
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.occurred_at, &r.id),
+                |rows| rows.into_iter().map(Movement::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The stock routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/items").get(list_items).post(create_item_handler))
+        .service(resource("/items/{id}").get(get_item))
+        .service(resource("/stock").get(levels_handler))
+        .service(resource("/stock/movements").get(movements_handler))
+        .service(resource("/stock/receipts").post(receive_handler))
+        .service(resource("/stock/transfers").post(transfer_handler))
+        .service(resource("/stock/adjustments").post(adjust_handler));
 }

@@ -21,19 +21,21 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::centers;
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
+use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::{Cursor, PageQuery};
+use crate::http::routes::resource;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::idempotency::{self, Key};
 use crate::organizations;
 use crate::provinces::Provinces;
-use crate::registration::{self, decode_cursor, encode_cursor, page_size};
+use crate::registration;
 use crate::schema::{boardings, persons, trips};
 
 /// Most seats a trip may have (a large coach has some 60; this leaves room
@@ -83,8 +85,8 @@ impl TryFrom<TripRow> for Trip {
 
     fn try_from(row: TripRow) -> Result<Trip, ApiError> {
         Ok(Trip {
-            id: parse_uuid(&row.id)?,
-            center_id: parse_uuid(&row.center_id)?,
+            id: stored::id(&row.id)?,
+            center_id: stored::id(&row.center_id)?,
             destination_province: row.destination_province,
             destination_settlement: row.destination_settlement,
             departs_at: row.departs_at.and_utc(),
@@ -92,8 +94,8 @@ impl TryFrom<TripRow> for Trip {
             seats: row.seats,
             seats_taken: row.seats_taken,
             seats_free: row.seats - row.seats_taken,
-            organization_id: parse_uuid(&row.organization_id)?,
-            created_by: parse_uuid(&row.created_by)?,
+            organization_id: stored::id(&row.organization_id)?,
+            created_by: stored::id(&row.created_by)?,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         })
@@ -425,8 +427,8 @@ pub fn passengers(conn: &mut DbConnection, trip_id: Uuid) -> Result<Vec<Passenge
         .map(
             |(person, household, given_name, family_name, name_latin, sex, boarded_at)| {
                 Ok(Passenger {
-                    person_id: parse_uuid(&person)?,
-                    household_id: parse_uuid(&household)?,
+                    person_id: stored::id(&person)?,
+                    household_id: stored::id(&household)?,
                     given_name,
                     family_name,
                     name_latin,
@@ -469,8 +471,8 @@ pub fn boardings_of(
         .load(conn)?;
     let mut out: Vec<HouseholdTrip> = Vec::new();
     for (trip, province, settlement, departs_at, person) in rows {
-        let trip = parse_uuid(&trip)?;
-        let person = parse_uuid(&person)?;
+        let trip = stored::id(&trip)?;
+        let person = stored::id(&person)?;
         match out.last_mut() {
             Some(last) if last.trip_id == trip => last.persons.push(person),
             _ => out.push(HouseholdTrip {
@@ -500,7 +502,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<Vec<(Uuid, i32, i64)>, ApiError
     for (trip, taken) in stored {
         let count = counted.get(&trip).copied().unwrap_or(0);
         if i64::from(taken) != count {
-            out.push((parse_uuid(&trip)?, taken, count));
+            out.push((stored::id(&trip)?, taken, count));
         }
     }
     Ok(out)
@@ -533,8 +535,7 @@ pub async fn list_trips(
     query: Query<TripsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
-    let limit = page_size(query.limit)?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let page = db
         .read(move |conn| {
             let mut q = trips::table.select(TripRow::as_select()).into_boxed();
@@ -547,28 +548,22 @@ pub async fn list_trips(
             if let Some(to) = query.to {
                 q = q.filter(trips::departs_at.lt(to.naive_utc()));
             }
-            if let Some((at, id)) = after {
+            if let Some(Cursor { at, id }) = paging.after.clone() {
                 q = q.filter(
                     trips::departs_at
                         .gt(at)
                         .or(trips::departs_at.eq(at).and(trips::id.gt(id))),
                 );
             }
-            let mut rows: Vec<TripRow> = q
+            let rows: Vec<TripRow> = q
                 .order((trips::departs_at, trips::id))
-                .limit(limit + 1)
+                .limit(paging.rows_to_load())
                 .load(conn)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit as usize);
-            let items = rows
-                .into_iter()
-                .map(Trip::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = match (more, items.last()) {
-                (true, Some(last)) => Some(encode_cursor(last.departs_at, last.id)),
-                _ => None,
-            };
-            Ok(json!({ "items": items, "next_cursor": next_cursor }))
+            paging.page(
+                rows,
+                |r| Cursor::encode(r.departs_at, &r.id),
+                |rows| rows.into_iter().map(Trip::try_from).collect(),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -585,21 +580,15 @@ pub async fn create_trip_handler(
 ) -> Result<HttpResponse, ApiError> {
     let new = body.value;
     caller.require_aid(new.center_id)?;
-    let keys = Key::for_create(&req, &caller, "trip", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
     let provinces = provinces.into_inner();
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("trip", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let trip = create_trip(conn, new, user_id, &provinces)?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&trip).map_err(ApiError::internal)?,
-            location: trip_location(trip.id),
-            version: None,
-        })
+        let location = trip_location(trip.id);
+        Ok(Created::new(trip, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/trips/{id}`: any role.
@@ -629,23 +618,18 @@ pub async fn board_handler(
 ) -> Result<HttpResponse, ApiError> {
     let trip = trip.into_inner();
     let new = body.value;
-    let keys = Key::for_create(&req, &caller, "boarding", new.id)?;
-    let request_hash = idempotency::fingerprint(&req, &body.document)?;
     let user_id = caller.user_id;
-    let (stored, replayed) = idempotency::run(&db, keys, request_hash, move |conn| {
+    let client_id = ClientId::of("boarding", new.id);
+    let guard = caller.clone();
+    idempotent::create(&db, &req, &guard, &body.document, client_id, move |conn| {
         let boarding = board(conn, trip, new, user_id, |trip| {
             caller.require_aid(trip.center_id)
         })?;
-        Ok(idempotency::Stored {
-            status: 201,
-            body: serde_json::to_string(&boarding).map_err(ApiError::internal)?,
-            // A boarding has no page of its own: its persons are on the manifest.
-            location: format!("{}/manifest", trip_location(boarding.trip_id)),
-            version: None,
-        })
+        // A boarding has no page of its own: its persons are on the manifest.
+        let location = format!("{}/manifest", trip_location(boarding.trip_id));
+        Ok(Created::new(boarding, location))
     })
-    .await?;
-    Ok(stored.respond(replayed))
+    .await
 }
 
 /// `GET /api/v1/trips/{id}/manifest`: the trip and everyone on board, by
@@ -661,14 +645,18 @@ pub async fn manifest(
     let manifest = db
         .read(move |conn| {
             let trip = find_trip(conn, id)?.ok_or_else(|| trip_not_found(id))?;
-            if !scope.allows(trip.center_id) {
-                return Err(ApiError::Forbidden(
-                    "you are not assigned to this trip's departure center".into(),
-                ));
-            }
+            scope.require(trip.center_id, "this trip's departure center")?;
             let passengers = passengers(conn, id)?;
             Ok(Manifest { trip, passengers })
         })
         .await?;
     Ok(HttpResponse::Ok().json(manifest))
+}
+
+/// The transport routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/trips").get(list_trips).post(create_trip_handler))
+        .service(resource("/trips/{id}").get(get_trip))
+        .service(resource("/trips/{id}/boardings").post(board_handler))
+        .service(resource("/trips/{id}/manifest").get(manifest));
 }

@@ -2,21 +2,35 @@
 //! and a correction must name the version it corrects in `If-Match`, so that
 //! two desks correcting the same record cannot overwrite each other.
 
+//!
+//! This file knows headers, not the API's errors: a bad `If-Match` is an
+//! [`IfMatchError`], which `error` turns into its problem (428 or 400), so
+//! that `error` can use [`etag`] for the 412's `ETag` without a cycle.
+
 use actix_web::http::header;
 use actix_web::HttpRequest;
 
-use crate::error::ApiError;
+/// Why a correction's `If-Match` cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatchError {
+    /// No `If-Match` header: 428.
+    Missing,
+    /// Not a version's ETag: 400 naming the header.
+    Malformed,
+}
 
 /// The version named by the request's `If-Match`: `"3"` (a weak `W/"3"` or a
 /// bare `3` is taken too). Missing is 428; anything else is 400.
-pub fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
+pub fn expected_version(req: &HttpRequest) -> Result<i32, IfMatchError> {
     let value = req
         .headers()
         .get(header::IF_MATCH)
-        .ok_or(ApiError::PreconditionRequired)?;
-    value.to_str().ok().and_then(parse).ok_or_else(|| {
-        ApiError::bad_parameter("If-Match", "the ETag from your last read, e.g. \"3\"")
-    })
+        .ok_or(IfMatchError::Missing)?;
+    value
+        .to_str()
+        .ok()
+        .and_then(parse)
+        .ok_or(IfMatchError::Malformed)
 }
 
 /// `W/`, then up to 9 digits, optionally quoted: the pattern openapi.yaml gives.

@@ -67,6 +67,7 @@ use crate::config::StatsSettings;
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::routes::resource;
 use crate::http::time::{self, Date, Timestamp};
 
 pub use self::csv::{column, Column, Csv, Format};
@@ -365,10 +366,10 @@ fn access(
 ) -> Result<(CenterScope, Option<i64>), ApiError> {
     let narrow = |scope: CenterScope| -> Result<CenterScope, ApiError> {
         match center {
-            Some(center) if !scope.allows(center) => Err(ApiError::Forbidden(
-                "you are not assigned to this center".into(),
-            )),
-            Some(center) => Ok(CenterScope::Only(vec![center])),
+            Some(center) => {
+                scope.require(center, "this center")?;
+                Ok(CenterScope::Only(vec![center]))
+            }
             None => Ok(scope),
         }
     };
@@ -621,4 +622,9 @@ pub async fn download(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .streaming(body))
+}
+
+/// The reports routes, under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/reports/{name}").get(download));
 }

@@ -35,8 +35,9 @@ use diesel::prelude::*;
 use super::{column, Column, Csv, Request};
 use crate::auth::CenterScope;
 use crate::centers;
-use crate::db::{parse_uuid, DbConnection};
+use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::http::stored;
 use crate::http::time;
 use crate::organizations::OrganizationKind;
 use crate::schema::{organizations, sites};
@@ -130,7 +131,7 @@ pub fn write<W: Write>(
     for (id, code, name, kind, province, settlement, beds, area, org_code, org_name, org_kind) in
         rows
     {
-        let (persons, households) = occupied.get(&parse_uuid(&id)?).copied().unwrap_or((0, 0));
+        let (persons, households) = occupied.get(&stored::id(&id)?).copied().unwrap_or((0, 0));
         out.text(&code);
         out.text(&name);
         out.text(&kind);

@@ -1,5 +1,7 @@
 //! Idempotent writes: a retried request gets the original response and never
-//! a second record, even when the retry races the original.
+//! a second record, even when the retry races the original. Every POST that
+//! creates something goes through [`create`]; a client-chosen id that is
+//! taken by another request is refused by [`id_taken`].
 //!
 //! The stored outcome is written in the same transaction as the work it
 //! describes, so one cannot exist without the other. A retry — concurrent with
@@ -14,10 +16,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::time;
 use crate::auth::Caller;
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
-use crate::http::time;
 use crate::schema::idempotency_keys;
 
 /// Header a client sends to make a POST safely retryable.
@@ -26,14 +31,14 @@ pub const HEADER: &str = "Idempotency-Key";
 /// Where an idempotency key lives: per user for explicit keys (clients choose
 /// them independently), global for client-chosen resource ids.
 #[derive(Debug, Clone)]
-pub struct Key {
+struct Key {
     scope: String,
     key: String,
 }
 
 impl Key {
     /// The caller's `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
-    pub fn from_header(req: &HttpRequest, caller: &Caller) -> Result<Option<Key>, ApiError> {
+    fn from_header(req: &HttpRequest, caller: &Caller) -> Result<Option<Key>, ApiError> {
         let Some(value) = req.headers().get(HEADER) else {
             return Ok(None);
         };
@@ -52,20 +57,19 @@ impl Key {
 
     /// The keys guarding a create request: the caller's `Idempotency-Key`
     /// header, if sent, and the resource's id, if the client chose it.
-    pub fn for_create(
+    fn for_create(
         req: &HttpRequest,
         caller: &Caller,
-        kind: &str,
-        client_id: Option<uuid::Uuid>,
+        client_id: ClientId,
     ) -> Result<Vec<Key>, ApiError> {
         let mut keys = Vec::new();
         keys.extend(Key::from_header(req, caller)?);
-        keys.extend(client_id.map(|id| Key::for_resource(kind, id)));
+        keys.extend(client_id.id.map(|id| Key::for_resource(client_id.kind, id)));
         Ok(keys)
     }
 
     /// The implicit key of a resource whose id the client chose.
-    pub fn for_resource(kind: &str, id: uuid::Uuid) -> Key {
+    fn for_resource(kind: &str, id: Uuid) -> Key {
         Key {
             scope: "resource".into(),
             key: format!("{kind}:{id}"),
@@ -76,7 +80,7 @@ impl Key {
 /// Identifies a request: method, path and the body with insignificant
 /// whitespace and key order removed, so a byte-different retry of the same
 /// request still matches.
-pub fn fingerprint(req: &HttpRequest, canonical: &serde_json::Value) -> Result<String, ApiError> {
+fn fingerprint(req: &HttpRequest, canonical: &serde_json::Value) -> Result<String, ApiError> {
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str());
     hasher.update(b"\n");
@@ -86,28 +90,127 @@ pub fn fingerprint(req: &HttpRequest, canonical: &serde_json::Value) -> Result<S
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// A response worth replaying.
+/// What a write made: the resource to send back, where it lives, and its
+/// version if it has one. [`create`] answers 201 with it unless told
+/// otherwise ([`Created::status`]).
+#[derive(Debug)]
+pub struct Created<T> {
+    body: T,
+    location: String,
+    version: Option<i32>,
+    status: StatusCode,
+}
+
+impl<T> Created<T> {
+    /// A new resource at `location` (an API path, sent as `Location`).
+    pub fn new(body: T, location: impl Into<String>) -> Created<T> {
+        Created {
+            body,
+            location: location.into(),
+            version: None,
+            status: StatusCode::CREATED,
+        }
+    }
+
+    /// A versioned resource: its version goes out as the `ETag`.
+    pub fn versioned(mut self, version: i32) -> Created<T> {
+        self.version = Some(version);
+        self
+    }
+
+    /// Answers `status` instead of 201 (a state change such as a checkout).
+    pub fn status(mut self, status: StatusCode) -> Created<T> {
+        self.status = status;
+        self
+    }
+}
+
+/// The id a client chose for the resource it creates, if it chose one: the
+/// resource's implicit idempotency key, so that resending the same create
+/// without an `Idempotency-Key` still replays.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientId {
+    kind: &'static str,
+    id: Option<Uuid>,
+}
+
+impl ClientId {
+    /// The id (if any) of a `kind` resource (`"household"`, `"trip"`...).
+    pub fn of(kind: &'static str, id: Option<Uuid>) -> ClientId {
+        ClientId { kind, id }
+    }
+
+    /// The request creates nothing with an id of the client's choosing.
+    pub fn none() -> ClientId {
+        ClientId { kind: "", id: None }
+    }
+}
+
+/// Runs a create (or another retryable POST) idempotently and answers it:
+/// `work` runs in one write transaction together with storing its response
+/// under the request's keys (the `Idempotency-Key` header, if sent, and the
+/// client-chosen id, if any). A retry of the same request gets the stored
+/// response again, marked `Idempotent-Replayed: true`; a key reused for a
+/// different request is 422.
+pub async fn create<T, F>(
+    db: &Db,
+    req: &HttpRequest,
+    caller: &Caller,
+    document: &serde_json::Value,
+    client_id: ClientId,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize,
+    F: FnOnce(&mut DbConnection) -> Result<Created<T>, ApiError> + Send + 'static,
+{
+    let keys = Key::for_create(req, caller, client_id)?;
+    let request_hash = fingerprint(req, document)?;
+    let (stored, replayed) = run(db, keys, request_hash, move |conn| {
+        let created = work(conn)?;
+        Ok(Stored {
+            status: created.status.as_u16(),
+            body: serde_json::to_string(&created.body).map_err(ApiError::internal)?,
+            location: created.location,
+            version: created.version,
+        })
+    })
+    .await?;
+    Ok(stored.respond(replayed))
+}
+
+/// The 409 for a client-chosen id that another request already used: the
+/// same id with a different body is not a retry, so it is refused rather
+/// than replayed. `code` is the problem's code (`"household-exists"`).
+pub fn id_taken(code: &'static str, what: &str, id: Uuid) -> ApiError {
+    ApiError::Conflict {
+        code,
+        detail: format!("a {what} with id {id} already exists (and this is not a retry of it)"),
+    }
+}
+
+/// A response worth replaying, as stored with its keys.
 #[derive(Debug, Clone)]
-pub struct Stored {
-    pub status: u16,
+struct Stored {
+    status: u16,
     /// JSON.
-    pub body: String,
+    body: String,
     /// API path of the created or changed resource (sent as Location).
-    pub location: String,
+    location: String,
     /// Version of a versioned resource, sent as its ETag.
-    pub version: Option<i32>,
+    version: Option<i32>,
 }
 
 impl Stored {
     /// Renders the response; `replayed` marks it with `Idempotent-Replayed: true`.
-    pub fn respond(&self, replayed: bool) -> HttpResponse {
+    fn respond(&self, replayed: bool) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
         let mut response = HttpResponse::build(status);
         response
             .content_type("application/json")
             .insert_header((header::LOCATION, self.location.clone()));
         if let Some(version) = self.version {
-            response.insert_header((header::ETAG, crate::http::etag::etag(version)));
+            response.insert_header((header::ETAG, super::etag::etag(version)));
         }
         if replayed {
             response.insert_header(("Idempotent-Replayed", "true"));
@@ -137,7 +240,7 @@ impl From<diesel::result::Error> for Abort {
 
 /// Runs `work` in one write transaction, guarded by `keys` (none, one or
 /// two). Returns the response to send and whether it is a replay.
-pub async fn run<F>(
+async fn run<F>(
     db: &Db,
     keys: Vec<Key>,
     request_hash: String,

@@ -1,0 +1,123 @@
+//! The HTTP face of registration: `/api/v1/households` and
+//! `/api/v1/households/{id}`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use uuid::Uuid;
+
+use super::model::{validate_new, Household, HouseholdPatch, ListQuery, NewHousehold};
+use super::store::{correct, find, list, not_found, register, Correction};
+use crate::auth::Caller;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, Query};
+use crate::http::etag::{etag, expected_version};
+use crate::http::idempotent::{self, ClientId, Created};
+use crate::http::paging::PageQuery;
+use crate::http::time;
+use crate::provinces::Provinces;
+
+fn location(id: Uuid) -> String {
+    format!("/api/v1/households/{id}")
+}
+
+fn respond_with(status: actix_web::http::StatusCode, household: &Household) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(household.version)))
+        .insert_header((header::LOCATION, location(household.id)))
+        .json(household)
+}
+
+/// `POST /api/v1/households`: registers a household with all its members.
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    provinces: web::Data<Provinces>,
+    body: JsonBody<NewHousehold>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.value;
+    validate_new(&new, &provinces)?;
+    caller.require_registration(new.center_id)?;
+    let user_id = caller.user_id;
+    let client_id = ClientId::of("household", new.id);
+    idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
+        let household = register(conn, new, user_id)?;
+        let (location, version) = (location(household.id), household.version);
+        Ok(Created::new(household, location).versioned(version))
+    })
+    .await
+}
+
+/// `GET /api/v1/households/{id}`.
+pub async fn get(
+    caller: Caller,
+    db: web::Data<Db>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.person_read_scope()?;
+    let id = id.into_inner();
+    let household = db
+        .read(move |conn| find(conn, id))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    scope.require(household.center_id, "this household's center")?;
+    Ok(respond_with(actix_web::http::StatusCode::OK, &household))
+}
+
+/// `GET /api/v1/households`: households by arrival, filtered, a page at a time.
+pub async fn list_handler(
+    caller: Caller,
+    db: web::Data<Db>,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.person_read_scope()?;
+    let query = query.0;
+    scope.require_filter(query.center_id)?;
+    let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
+    let page = db
+        .read(move |conn| list(conn, &query, &scope, &paging))
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `PATCH /api/v1/households/{id}`: corrections, with `If-Match` required.
+pub async fn patch(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    provinces: web::Data<Provinces>,
+    id: web::Path<Uuid>,
+    body: JsonBody<HouseholdPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = expected_version(&req)?;
+    let id = id.into_inner();
+    let mut patch = body.value;
+    let now = time::now();
+    let effective_at = match patch.effective_at.take() {
+        None => now,
+        Some(at) if time::in_future(at.naive_utc(), now) => {
+            return Err(ApiError::invalid(
+                "effective_at",
+                "in_future",
+                "a correction cannot take effect in the future",
+            ))
+        }
+        Some(at) => at.stored(),
+    };
+    let household = db
+        .write(move |conn| {
+            let correction = Correction {
+                id,
+                expected_version: expected,
+                patch,
+                corrected_by: caller.user_id,
+                effective_at,
+            };
+            correct(conn, correction, &provinces, |household| {
+                caller.require_registration(household.center_id)
+            })
+        })
+        .await?;
+    Ok(respond_with(actix_web::http::StatusCode::OK, &household))
+}
