@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpServer, ResponseError};
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::db::Db;
+use crate::db::{Db, DbError};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::http::routes::resource;
 use crate::http::time;
@@ -29,7 +29,7 @@ pub enum StartError {
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
-    Database(#[from] crate::db::DbError),
+    Database(#[from] DbError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -61,7 +61,7 @@ impl Application {
         settings.check().map_err(StartError::Config)?;
         let provinces = Provinces::new(&settings.provinces.extra).map_err(StartError::Config)?;
         let db = Db::open(&settings.database)?;
-        let applied = db.migrate()?;
+        let applied = migrate(&db)?;
         if applied > 0 {
             tracing::info!(applied, backend = db.backend_name(), "migrations applied");
         }
@@ -131,6 +131,18 @@ impl Application {
         compaction.abort();
         result
     }
+}
+
+/// Brings the database up to date: applies the pending migrations, then
+/// rebuilds the derived rows whose derivation changed (the name search
+/// keys). Start-up, `refuge migrate` and every command that opens the
+/// database run it; storage itself knows nothing of derived rows.
+pub fn migrate(db: &Db) -> Result<usize, DbError> {
+    let applied = db.migrate()?;
+    let mut conn = db.connection_for_setup()?;
+    persons::name_keys::rebuild_stale_name_keys(&mut conn)
+        .map_err(|e| DbError::Migration(format!("rebuilding the name search keys: {e}")))?;
+    Ok(applied)
 }
 
 /// How often statistics shards are folded together (PostgreSQL only).
@@ -281,10 +293,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .get(referrals::get)
                         .patch(referrals::patch),
                 )
-                .service(resource("/stats/summary").get(stats::summary))
-                .service(resource("/stats/arrivals").get(stats::arrivals))
-                .service(resource("/stats/demographics").get(stats::demographics))
-                .service(resource("/stats/needs").get(stats::needs))
+                .configure(stats::routes)
                 .service(resource("/stats/coverage").get(coverage::coverage))
                 .service(resource("/reports/{name}").get(reports::download)),
         );

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
-use crate::db::{Db, DbConnection};
+use crate::db::{Db, DbConnection, Unit};
 use crate::error::ApiError;
 use crate::http::time;
 use crate::schema::idempotency_keys;
@@ -144,7 +144,7 @@ pub async fn run<F>(
     work: F,
 ) -> Result<(Stored, bool), ApiError>
 where
-    F: FnOnce(&mut DbConnection) -> Result<Stored, ApiError> + Send + 'static,
+    F: FnOnce(&mut Unit<'_>) -> Result<Stored, ApiError> + Send + 'static,
 {
     let lookup_keys = keys.clone();
     let hash = request_hash.clone();

@@ -47,7 +47,7 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
 use crate::config::ImportSettings;
-use crate::db::{self, Db, DbConnection};
+use crate::db::{self, Db, DbConnection, Unit};
 use crate::error::{ApiError, FieldError, ImportErrors, RowError};
 use crate::extract::Query;
 use crate::http::time::{self, Date, Timestamp};
@@ -1256,7 +1256,7 @@ async fn write(
         let bytes = reader.bytes_read();
         next = read_batch(reader, context.clone());
         let (created, unchanged) = db
-            .write(move |conn| write_batch(conn, batch, registered_by))
+            .write(move |unit| write_batch(unit, batch, registered_by))
             .await?;
         written.created.households += created.households;
         written.created.persons += created.persons;
@@ -1315,12 +1315,12 @@ fn file_changed(errors: Errors) -> ApiError {
 /// Writes one batch in the caller's transaction, skipping households an
 /// earlier import (or an earlier run of this one) already wrote.
 fn write_batch(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     batch: Vec<Prepared>,
     registered_by: Uuid,
 ) -> Result<(Created, Unchanged), ApiError> {
     let ids: Vec<Uuid> = batch.iter().map(Prepared::id).collect();
-    let stored = stored_fingerprints(conn, &ids)?;
+    let stored = stored_fingerprints(unit, &ids)?;
     let mut unchanged = Unchanged::default();
     let mut fresh = Vec::with_capacity(batch.len());
     for prepared in batch {
@@ -1350,7 +1350,7 @@ fn write_batch(
             "another import wrote some of these households at the same time; run the import again",
         )
     };
-    registration::register_many(conn, news, registered_by).map_err(|error| match error {
+    registration::register_many(unit, news, registered_by).map_err(|error| match error {
         ApiError::Conflict { .. } => race(),
         other => other,
     })?;

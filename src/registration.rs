@@ -14,17 +14,17 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::auth::{Caller, CenterScope};
-use crate::db::{self, parse_uuid, Db, DbConnection};
+use crate::db::{self, parse_uuid, Db, DbConnection, Unit};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::time::{self, Date, Timestamp};
 use crate::idempotency::{self, Key};
 use crate::needs;
-use crate::persons;
+use crate::persons::name_keys;
 use crate::provinces::Provinces;
 use crate::schema::{household_revisions, households, person_needs, persons as persons_table};
-use crate::stats;
+use crate::stats::aggregates::{self, Arrival, Arriving};
 
 /// Most members one household may have.
 pub const MAX_MEMBERS: usize = 40;
@@ -36,6 +36,18 @@ pub enum Sex {
     Male,
     Other,
     Unknown,
+}
+
+impl Sex {
+    /// The stored (and serialized) code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sex::Female => "female",
+            Sex::Male => "male",
+            Sex::Other => "other",
+            Sex::Unknown => "unknown",
+        }
+    }
 }
 
 /// A member's relationship to the head of the household.
@@ -326,7 +338,39 @@ pub struct Member {
     pub needs: Vec<String>,
 }
 
+impl Household {
+    /// This household as the arrival statistics count it.
+    pub fn arrival(&self) -> Arrival<'_> {
+        Arrival {
+            center_id: self.center_id,
+            arrived_at: self.arrived_at,
+            origin_settlement: &self.origin_settlement,
+            intended_destination: self.intended_destination.as_deref(),
+            persons: self
+                .members
+                .iter()
+                .map(|m| Arriving {
+                    sex: m.sex.as_str(),
+                    birth_date: m.birth_date,
+                    estimated_age: m.estimated_age,
+                    needs: &m.needs,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Member {
+    /// The names search should find this member by.
+    pub fn names(&self) -> Vec<&str> {
+        name_keys::name_list(
+            &self.given_name,
+            &self.family_name,
+            self.patronymic.as_deref(),
+            self.name_latin.as_deref(),
+        )
+    }
+
     fn from_new(mut new: NewMember) -> Member {
         new.needs.sort();
         Member {
@@ -381,10 +425,11 @@ pub fn validate_new(new: &NewHousehold, provinces: &Provinces) -> Result<(), Api
 /// every other writer (scenario replay, imports) so that all go through the
 /// same rules.
 pub fn register(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     new: NewHousehold,
     registered_by: Uuid,
 ) -> Result<Household, ApiError> {
+    let conn = unit.conn();
     let now = time::now();
     let household = household_from_new(new, registered_by, now);
     diesel::insert_into(households::table)
@@ -395,7 +440,7 @@ pub fn register(
             || household.id,
         ))?;
     insert_members(conn, household.id, 0, &household.members, now)?;
-    stats::record(conn, None, Some(&household))?;
+    unit.record(aggregates::change(None, Some(&household.arrival())));
     Ok(household)
 }
 
@@ -407,10 +452,11 @@ pub fn register(
 /// stored in its row. Each statement stays under SQLite's bound-parameter
 /// limit.
 pub fn register_many(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     news: Vec<(NewHousehold, String)>,
     registered_by: Uuid,
 ) -> Result<Vec<Household>, ApiError> {
+    let conn = unit.conn();
     let now = time::now();
     let (news, fingerprints): (Vec<NewHousehold>, Vec<String>) = news.into_iter().unzip();
     let households: Vec<Household> = news
@@ -425,11 +471,7 @@ pub fn register_many(
     // write's time) are derived on a second thread while the rows go in.
     std::thread::scope(|scope| {
         let keys = scope.spawn(|| {
-            persons::name_key_rows(
-                members
-                    .iter()
-                    .map(|m| (m.id.to_string(), persons::names_of(m))),
-            )
+            name_keys::name_key_rows(members.iter().map(|m| (m.id.to_string(), m.names())))
         });
         let rows: Vec<HouseholdInsert<'_>> = households
             .iter()
@@ -467,9 +509,11 @@ pub fn register_many(
         let keys = keys
             .join()
             .map_err(|_| ApiError::internal("deriving search keys failed"))?;
-        persons::insert_name_key_rows(conn, &keys)
+        name_keys::insert_name_key_rows(conn, &keys)
     })?;
-    stats::record_registrations(conn, &households)?;
+    unit.record(aggregates::registrations(
+        households.iter().map(Household::arrival),
+    ));
     Ok(households)
 }
 
@@ -643,10 +687,7 @@ fn insert_members(
 
 fn insert_needs_and_keys(conn: &mut DbConnection, members: Vec<&Member>) -> Result<(), ApiError> {
     insert_needs(conn, &members)?;
-    persons::insert_name_keys(
-        conn,
-        members.into_iter().map(|m| (m.id, persons::names_of(m))),
-    )
+    name_keys::insert_name_keys(conn, members.into_iter().map(|m| (m.id, m.names())))
 }
 
 fn insert_needs(conn: &mut DbConnection, members: &[&Member]) -> Result<(), ApiError> {
@@ -1243,11 +1284,12 @@ pub struct Correction {
 /// as a revision, bumps the version and keeps the statistics current.
 /// `authorize` sees the stored household before anything is written.
 pub fn correct(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     correction: Correction,
     provinces: &Provinces,
     authorize: impl FnOnce(&Household) -> Result<(), ApiError>,
 ) -> Result<Household, ApiError> {
+    let conn = unit.conn();
     let Correction {
         id,
         expected_version: expected,
@@ -1347,13 +1389,16 @@ pub fn correct(
     diesel::delete(person_needs::table.filter(person_needs::person_id.eq_any(&existing_ids)))
         .execute(conn)?;
     for member in &before.members {
-        persons::delete_name_keys(conn, member.id, &persons::names_of(member))?;
+        name_keys::delete_name_keys(conn, member.id, &member.names())?;
     }
     insert_needs_and_keys(conn, existing.iter().collect())?;
     if !added.is_empty() {
         insert_members(conn, id, old_count as i32, added, now)?;
     }
-    stats::record(conn, Some(&before), Some(&household))?;
+    unit.record(aggregates::change(
+        Some(&before.arrival()),
+        Some(&household.arrival()),
+    ));
     tracing::info!(household_id = %id, version = household.version, "household corrected");
     Ok(household)
 }
