@@ -211,8 +211,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .get(registration::get)
                         .patch(registration::patch),
                 )
-                .service(resource("/imports").post(imports::create))
-                .service(resource("/imports/template.csv").get(imports::template))
+                .configure(imports::routes)
                 .service(resource("/persons").get(persons::search))
                 .service(resource("/persons/{id}").get(persons::get))
                 .service(
