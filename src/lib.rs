@@ -3,7 +3,10 @@
 //!
 //! A tour, in the order a request travels:
 //!
-//! - [`app`] builds the HTTP service: routes, middleware, shared state.
+//! - [`app`] builds the HTTP service: it composes the routes each domain
+//!   module declares, the middleware and the shared state, and brings the
+//!   database up to date at start-up ([`app::migrate`]: migrations, then the
+//!   derived rows whose derivation changed).
 //! - [`auth`] turns a bearer token into a [`auth::Caller`] and decides what it may
 //!   do; [`accounts`] stores users, roles and password hashes.
 //! - [`extract`] parses request bodies and query strings strictly; [`error`]
@@ -12,18 +15,32 @@
 //!   (instants and dates a client may send), `If-Match` and ETags, and route
 //!   declaration (405 with `Allow`, a panicking handler answers 500).
 //! - Domain modules, one concept each: [`centers`], [`registration`]
-//!   (households and members), [`persons`] (reading and name search),
-//!   [`flows`] (border flow counts: people crossing per time window),
-//!   [`needs`] (the specific-needs code list), [`provinces`], [`age_bands`].
-//! - [`stats`] answers dashboards from aggregates kept current in every
-//!   registration transaction; [`suppression`] withholds small counts.
+//!   (households and members), [`persons`] (reading and name search, with
+//!   the derived search keys in [`persons::name_keys`]), [`flows`] (border
+//!   flow counts: people crossing per time window), [`needs`] (the
+//!   specific-needs code list), [`provinces`], [`age_bands`],
+//!   [`organizations`] (donors and agencies).
+//! - Aid: [`housing`] (sites, placements, occupancy), [`stock`] (items and the
+//!   stock ledger), [`entitlements`] (rules as data), [`distributions`] (aid
+//!   handed out, checked against entitlement and stock), [`assistance`]
+//!   (everything one household received), [`transport`] (trips, seats,
+//!   manifests), [`referrals`] (medical referrals).
+//! - [`stats`] answers dashboards from aggregates every registration and
+//!   correction records on its unit of work ([`stats::aggregates`]);
+//!   [`coverage`] says who was reached; [`suppression`] withholds small
+//!   counts.
 //! - [`reports`] streams CSV exports (with HXL hashtags) for aid agencies.
 //! - [`idempotency`] makes retried writes safe; [`imports`] loads households
 //!   in bulk from CSV files through the same rules, idempotently.
-//! - [`scenario`] plans a replay of the documented 2023 exodus (pure data,
-//!   no database), for demonstrations, load tests and checks of the reports.
-//! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
-//!   pools, migrations; [`schema`] the tables.
+//! - [`scenario`] plans a replay of the documented 2023 exodus (pure data)
+//!   and replays it, locally or over HTTP, for demonstrations, load tests
+//!   and checks of the reports.
+//! - [`db`] is storage, below every domain module: one diesel connection
+//!   type over SQLite and PostgreSQL, pools, migrations, the group-commit
+//!   writer, and the unit of work ([`db::Unit`]) each write gets, which
+//!   carries its connection and its statistics delta
+//!   ([`db::aggregates`]) so that both commit together; [`schema`] the
+//!   tables.
 //! - [`config`] loads settings; [`health`] answers probes.
 
 pub mod accounts;

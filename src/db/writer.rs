@@ -101,7 +101,9 @@ fn commit_group(pool: &Pool, mut group: Vec<Job>) {
 
 impl Db {
     /// Runs `work` in one transaction on the writer connection, off the async
-    /// workers. The transaction commits only if `work` returns `Ok`.
+    /// workers, with a [`Unit`] carrying the connection and the statistics
+    /// the work records. The transaction (rows and statistics together)
+    /// commits only if `work` returns `Ok`.
     pub async fn write<F, T>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut Unit<'_>) -> Result<T, ApiError> + Send + 'static,

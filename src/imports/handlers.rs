@@ -66,8 +66,7 @@ pub async fn template(_caller: Caller) -> HttpResponse {
         .body(TEMPLATE)
 }
 
-const ACCEPTED: &str =
-    "text/csv, or multipart/form-data with the file in a part named \"file\"";
+const ACCEPTED: &str = "text/csv, or multipart/form-data with the file in a part named \"file\"";
 
 /// Streams the upload to a temporary file, refusing it past `limit` bytes.
 async fn spool(
