@@ -356,7 +356,7 @@ fn insert_raw(
                         .iter()
                         .flat_map(|r| {
                             let person = &r.person_id;
-                            refuge::persons::search_keys(&[r.given, r.family])
+                            refuge::persons::name_keys::search_keys(&[r.given, r.family])
                                 .into_iter()
                                 .map(move |key| {
                                     (

@@ -15,7 +15,7 @@ use clap::Parser;
 use diesel::{Connection, RunQueryDsl};
 use refuge::app::Application;
 use refuge::config::Settings;
-use refuge::db::Db;
+use refuge::db::{Db, Unit};
 use refuge::registration::{self, NewHousehold};
 use secrecy::SecretString;
 use serde_json::json;
@@ -104,7 +104,7 @@ fn seed(settings: &Settings, persons: usize, centers: &[String]) -> Duration {
     let mut seeded = 0usize;
     let mut n = 0u64;
     while seeded < persons {
-        conn.transaction::<_, refuge::error::ApiError, _>(|conn| {
+        Unit::transaction::<_, refuge::error::ApiError>(&mut conn, |unit| {
             for _ in 0..2000 {
                 if seeded >= persons {
                     break;
@@ -136,7 +136,7 @@ fn seed(settings: &Settings, persons: usize, centers: &[String]) -> Duration {
                     "members": members,
                 });
                 let new: NewHousehold = serde_json::from_value(body).unwrap();
-                registration::register(conn, new, admin)?;
+                registration::register(unit, new, admin)?;
                 seeded += size;
             }
             Ok(())

@@ -12,9 +12,8 @@ use actix_web::{web, App, HttpServer, ResponseError};
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::db::Db;
+use crate::db::{Db, DbError};
 use crate::error::{ApiError, PROBLEM_JSON};
-use crate::http::routes::resource;
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::{
@@ -29,7 +28,7 @@ pub enum StartError {
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
-    Database(#[from] crate::db::DbError),
+    Database(#[from] DbError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -61,7 +60,7 @@ impl Application {
         settings.check().map_err(StartError::Config)?;
         let provinces = Provinces::new(&settings.provinces.extra).map_err(StartError::Config)?;
         let db = Db::open(&settings.database)?;
-        let applied = db.migrate()?;
+        let applied = migrate(&db)?;
         if applied > 0 {
             tracing::info!(applied, backend = db.backend_name(), "migrations applied");
         }
@@ -141,6 +140,18 @@ impl Application {
     }
 }
 
+/// Brings the database up to date: applies the pending migrations, then
+/// rebuilds the derived rows whose derivation changed (the name search
+/// keys). Start-up, `refuge migrate` and every command that opens the
+/// database run it; storage itself knows nothing of derived rows.
+pub fn migrate(db: &Db) -> Result<usize, DbError> {
+    let applied = db.migrate()?;
+    let mut conn = db.connection_for_setup()?;
+    persons::name_keys::rebuild_stale_name_keys(&mut conn)
+        .map_err(|e| DbError::Migration(format!("rebuilding the name search keys: {e}")))?;
+    Ok(applied)
+}
+
 /// How often statistics shards are folded together (PostgreSQL only).
 const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -187,8 +198,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(needs::routes)
             .configure(centers::routes)
             .configure(registration::routes)
-            .service(resource("/imports").post(imports::create))
-            .service(resource("/imports/template.csv").get(imports::template))
+            .configure(imports::routes)
             .configure(persons::routes)
             .configure(flows::routes)
             .configure(organizations::routes)
@@ -199,10 +209,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(assistance::routes)
             .configure(transport::routes)
             .configure(referrals::routes)
-            .service(resource("/stats/summary").get(stats::summary))
-            .service(resource("/stats/arrivals").get(stats::arrivals))
-            .service(resource("/stats/demographics").get(stats::demographics))
-            .service(resource("/stats/needs").get(stats::needs))
+            .configure(stats::routes)
             .configure(coverage::routes)
             .configure(reports::routes),
     );

@@ -320,7 +320,7 @@ pub async fn patch(
                     centers::timezone.eq(&timezone),
                     centers::updated_at.eq(time::now()),
                 ))
-                .execute(conn)
+                .execute(conn.conn())
                 .map_err(db::unique_violation(code_taken(&code)))?;
             find(conn, id)?.ok_or_else(|| not_found(id))
         })

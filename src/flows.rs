@@ -379,7 +379,7 @@ pub fn crossed_by_center(
 #[allow(clippy::type_complexity)]
 pub fn crossed_series(
     conn: &mut DbConnection,
-    range: crate::stats::Range,
+    range: crate::stats::queries::Range,
     scope: &CenterScope,
 ) -> Result<
     (
@@ -714,12 +714,12 @@ pub async fn patch(
                 flow_counts::version.eq(count.version),
                 flow_counts::updated_at.eq(now),
             ))
-            .execute(conn)?;
+            .execute(conn.conn())?;
             if updated == 0 {
                 let current: i32 = flow_counts::table
                     .find(id.to_string())
                     .select(flow_counts::version)
-                    .first(conn)?;
+                    .first(conn.conn())?;
                 return Err(ApiError::PreconditionFailed {
                     current_version: current,
                 });
@@ -734,7 +734,7 @@ pub async fn patch(
                     flow_count_corrections::corrected_by.eq(caller.user_id.to_string()),
                     flow_count_corrections::corrected_at.eq(now),
                 ))
-                .execute(conn)?;
+                .execute(conn.conn())?;
             tracing::info!(flow_count_id = %id, version = count.version, "flow count corrected");
             Ok(count)
         })

@@ -3,8 +3,10 @@
 //!
 //! A tour, in the order a request travels:
 //!
-//! - [`app`] builds the HTTP service: middleware, shared state, and the
-//!   routes each domain module declares (its `routes`).
+//! - [`app`] builds the HTTP service: it composes the routes each domain
+//!   module declares, the middleware and the shared state, and brings the
+//!   database up to date at start-up ([`app::migrate`]: migrations, then the
+//!   derived rows whose derivation changed).
 //! - [`auth`] turns a bearer token into a [`auth::Caller`] and decides what it may
 //!   do, including the one center-scope check ([`auth::CenterScope::require`]);
 //!   [`accounts`] stores users, roles and password hashes.
@@ -18,23 +20,31 @@
 //!   several domains share (codes, names, provinces).
 //! - Domain modules, one concept each: [`centers`], [`registration`]
 //!   (households and members: model, store, handlers), [`persons`] (reading
-//!   and name search), [`flows`] (border flow counts: people crossing per
-//!   time window), [`needs`] (the specific-needs code list), [`provinces`],
-//!   [`age_bands`].
-//! - Aid: [`organizations`] (donors and agencies), [`housing`] (sites,
-//!   placements, occupancy), [`stock`] (items and the ledger),
-//!   [`entitlements`] and [`distributions`], [`assistance`] (what one
-//!   household received), [`transport`] (trips, boardings, manifests),
-//!   [`referrals`] (medical referrals), [`coverage`] (who was reached).
-//! - [`stats`] answers dashboards from aggregates kept current in every
-//!   registration transaction; [`suppression`] withholds small counts.
+//!   and name search, with the derived search keys in
+//!   [`persons::name_keys`]), [`flows`] (border flow counts: people crossing
+//!   per time window), [`needs`] (the specific-needs code list),
+//!   [`provinces`], [`age_bands`], [`organizations`] (donors and agencies).
+//! - Aid: [`housing`] (sites, placements, occupancy), [`stock`] (items and the
+//!   stock ledger), [`entitlements`] (rules as data), [`distributions`] (aid
+//!   handed out, checked against entitlement and stock), [`assistance`]
+//!   (everything one household received), [`transport`] (trips, seats,
+//!   manifests), [`referrals`] (medical referrals).
+//! - [`stats`] answers dashboards from aggregates every registration and
+//!   correction records on its unit of work ([`stats::aggregates`]);
+//!   [`coverage`] says who was reached; [`suppression`] withholds small
+//!   counts.
 //! - [`reports`] streams CSV exports (with HXL hashtags) for aid agencies.
 //! - [`imports`] loads households in bulk from CSV files through the same
 //!   rules, idempotently.
-//! - [`scenario`] plans a replay of the documented 2023 exodus (pure data,
-//!   no database), for demonstrations, load tests and checks of the reports.
-//! - [`db`] is storage: one diesel connection type over SQLite and PostgreSQL,
-//!   pools, migrations; [`schema`] the tables.
+//! - [`scenario`] plans a replay of the documented 2023 exodus (pure data)
+//!   and replays it, locally or over HTTP, for demonstrations, load tests
+//!   and checks of the reports.
+//! - [`db`] is storage, below every domain module: one diesel connection
+//!   type over SQLite and PostgreSQL, pools, migrations, the group-commit
+//!   writer, and the unit of work ([`db::Unit`]) each write gets, which
+//!   carries its connection and its statistics delta
+//!   ([`db::aggregates`]) so that both commit together; [`schema`] the
+//!   tables.
 //! - [`config`] loads settings; [`health`] answers probes.
 
 pub mod accounts;

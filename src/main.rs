@@ -250,7 +250,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
         } => scenario(scale, seed, url.map(|url| (url, username)), &settings),
         Command::Migrate => {
             let db = open(&settings)?;
-            let applied = db.migrate().map_err(|e| e.to_string())?;
+            let applied = refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             println!(
                 "{applied} migration(s) applied to the {} database",
                 db.backend_name()
@@ -273,7 +273,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
                 .map_err(|e| format!("cannot read the password: {e}"))?;
             let password = password.trim_end_matches(['\r', '\n']);
             let db = open(&settings)?;
-            db.migrate().map_err(|e| e.to_string())?;
+            refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
             let user = accounts::create_user(
                 &mut conn,
@@ -303,7 +303,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
         } => {
             let provinces = Provinces::new(&settings.provinces.extra)?;
             let db = open(&settings)?;
-            db.migrate().map_err(|e| e.to_string())?;
+            refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
             let new = NewCenter {
                 code,
@@ -344,7 +344,7 @@ fn scenario(
         None => {
             let provinces = Provinces::new(&settings.provinces.extra)?;
             let db = open(settings)?;
-            db.migrate().map_err(|e| e.to_string())?;
+            refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
             let report = replay::replay(&mut conn, &options, &provinces, &progress)
                 .map_err(|e| e.to_string())?;
@@ -405,7 +405,7 @@ fn scenario(
 
 fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
     let db = open(settings)?;
-    db.migrate().map_err(|e| e.to_string())?;
+    refuge::app::migrate(&db).map_err(|e| e.to_string())?;
     let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
     let center_id = match &args.center {
         Some(code) => Some(
@@ -467,7 +467,7 @@ fn import(file: PathBuf, dry_run: bool, username: &str, settings: &Settings) -> 
         .len();
     let provinces = Provinces::new(&settings.provinces.extra)?;
     let db = open(settings)?;
-    db.migrate().map_err(|e| e.to_string())?;
+    refuge::app::migrate(&db).map_err(|e| e.to_string())?;
     let user = {
         let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
         accounts::find_by_username(&mut conn, username).map_err(|e| e.to_string())?
@@ -554,7 +554,7 @@ fn import(file: PathBuf, dry_run: bool, username: &str, settings: &Settings) -> 
 
 fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {
     let db = open(settings)?;
-    db.migrate().map_err(|e| e.to_string())?;
+    refuge::app::migrate(&db).map_err(|e| e.to_string())?;
     let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
     match command {
         StatsCommand::Verify => {

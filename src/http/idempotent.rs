@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::time;
 use crate::auth::Caller;
-use crate::db::{Db, DbConnection};
+use crate::db::{Db, DbConnection, Unit};
 use crate::error::ApiError;
 use crate::schema::idempotency_keys;
 
@@ -162,7 +162,7 @@ pub async fn create<T, F>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize,
-    F: FnOnce(&mut DbConnection) -> Result<Created<T>, ApiError> + Send + 'static,
+    F: FnOnce(&mut Unit<'_>) -> Result<Created<T>, ApiError> + Send + 'static,
 {
     let keys = Key::for_create(req, caller, client_id)?;
     let request_hash = fingerprint(req, document)?;
@@ -247,7 +247,7 @@ async fn run<F>(
     work: F,
 ) -> Result<(Stored, bool), ApiError>
 where
-    F: FnOnce(&mut DbConnection) -> Result<Stored, ApiError> + Send + 'static,
+    F: FnOnce(&mut Unit<'_>) -> Result<Stored, ApiError> + Send + 'static,
 {
     let lookup_keys = keys.clone();
     let hash = request_hash.clone();

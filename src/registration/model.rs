@@ -11,7 +11,9 @@ use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable};
 use crate::http::time::{self, Date, Timestamp};
 use crate::needs;
+use crate::persons::name_keys;
 use crate::provinces::Provinces;
+use crate::stats::aggregates::{Arrival, Arriving};
 
 /// Most members one household may have.
 pub const MAX_MEMBERS: usize = 40;
@@ -301,7 +303,38 @@ pub struct Member {
     pub needs: Vec<String>,
 }
 
+impl Household {
+    /// This household as the arrival statistics count it.
+    pub fn arrival(&self) -> Arrival<'_> {
+        Arrival {
+            center_id: self.center_id,
+            arrived_at: self.arrived_at,
+            origin_settlement: &self.origin_settlement,
+            intended_destination: self.intended_destination.as_deref(),
+            persons: self
+                .members
+                .iter()
+                .map(|m| Arriving {
+                    sex: m.sex.as_str(),
+                    birth_date: m.birth_date,
+                    estimated_age: m.estimated_age,
+                    needs: &m.needs,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Member {
+    /// The names search should find this member by.
+    pub fn names(&self) -> Vec<&str> {
+        name_keys::name_list(
+            &self.given_name,
+            &self.family_name,
+            self.patronymic.as_deref(),
+            self.name_latin.as_deref(),
+        )
+    }
     pub(super) fn from_new(mut new: NewMember) -> Member {
         new.needs.sort();
         Member {

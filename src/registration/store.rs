@@ -12,26 +12,27 @@ use super::model::{
     Member, NewHousehold, Relationship, Sex,
 };
 use crate::auth::CenterScope;
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, Unit};
 use crate::error::ApiError;
 use crate::http::idempotent::{self};
 use crate::http::paging::Page;
 use crate::http::paging::{Cursor, PageQuery};
 use crate::http::stored;
 use crate::http::time;
-use crate::persons;
+use crate::persons::name_keys;
 use crate::provinces::Provinces;
 use crate::schema::{household_revisions, households, person_needs, persons as persons_table};
-use crate::stats;
+use crate::stats::aggregates;
 
 /// Registers a validated household and its members; used by the API and by
 /// every other writer (scenario replay, imports) so that all go through the
 /// same rules.
 pub fn register(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     new: NewHousehold,
     registered_by: Uuid,
 ) -> Result<Household, ApiError> {
+    let conn = unit.conn();
     let now = time::now();
     let household = household_from_new(new, registered_by, now);
     diesel::insert_into(households::table)
@@ -42,7 +43,7 @@ pub fn register(
             || household.id,
         ))?;
     insert_members(conn, household.id, 0, &household.members, now)?;
-    stats::record(conn, None, Some(&household))?;
+    unit.record(aggregates::change(None, Some(&household.arrival())));
     Ok(household)
 }
 
@@ -54,10 +55,11 @@ pub fn register(
 /// stored in its row. Each statement stays under SQLite's bound-parameter
 /// limit.
 pub fn register_many(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     news: Vec<(NewHousehold, String)>,
     registered_by: Uuid,
 ) -> Result<Vec<Household>, ApiError> {
+    let conn = unit.conn();
     let now = time::now();
     let (news, fingerprints): (Vec<NewHousehold>, Vec<String>) = news.into_iter().unzip();
     let households: Vec<Household> = news
@@ -72,11 +74,7 @@ pub fn register_many(
     // write's time) are derived on a second thread while the rows go in.
     std::thread::scope(|scope| {
         let keys = scope.spawn(|| {
-            persons::name_key_rows(
-                members
-                    .iter()
-                    .map(|m| (m.id.to_string(), persons::names_of(m))),
-            )
+            name_keys::name_key_rows(members.iter().map(|m| (m.id.to_string(), m.names())))
         });
         let rows: Vec<HouseholdInsert<'_>> = households
             .iter()
@@ -114,9 +112,11 @@ pub fn register_many(
         let keys = keys
             .join()
             .map_err(|_| ApiError::internal("deriving search keys failed"))?;
-        persons::insert_name_key_rows(conn, &keys)
+        name_keys::insert_name_key_rows(conn, &keys)
     })?;
-    stats::record_registrations(conn, &households)?;
+    unit.record(aggregates::registrations(
+        households.iter().map(Household::arrival),
+    ));
     Ok(households)
 }
 
@@ -290,10 +290,7 @@ fn insert_members(
 
 fn insert_needs_and_keys(conn: &mut DbConnection, members: Vec<&Member>) -> Result<(), ApiError> {
     insert_needs(conn, &members)?;
-    persons::insert_name_keys(
-        conn,
-        members.into_iter().map(|m| (m.id, persons::names_of(m))),
-    )
+    name_keys::insert_name_keys(conn, members.into_iter().map(|m| (m.id, m.names())))
 }
 
 fn insert_needs(conn: &mut DbConnection, members: &[&Member]) -> Result<(), ApiError> {
@@ -533,11 +530,12 @@ pub struct Correction {
 /// as a revision, bumps the version and keeps the statistics current.
 /// `authorize` sees the stored household before anything is written.
 pub fn correct(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     correction: Correction,
     provinces: &Provinces,
     authorize: impl FnOnce(&Household) -> Result<(), ApiError>,
 ) -> Result<Household, ApiError> {
+    let conn = unit.conn();
     let Correction {
         id,
         expected_version: expected,
@@ -637,13 +635,16 @@ pub fn correct(
     diesel::delete(person_needs::table.filter(person_needs::person_id.eq_any(&existing_ids)))
         .execute(conn)?;
     for member in &before.members {
-        persons::delete_name_keys(conn, member.id, &persons::names_of(member))?;
+        name_keys::delete_name_keys(conn, member.id, &member.names())?;
     }
     insert_needs_and_keys(conn, existing.iter().collect())?;
     if !added.is_empty() {
         insert_members(conn, id, old_count as i32, added, now)?;
     }
-    stats::record(conn, Some(&before), Some(&household))?;
+    unit.record(aggregates::change(
+        Some(&before.arrival()),
+        Some(&household.arrival()),
+    ));
     tracing::info!(household_id = %id, version = household.version, "household corrected");
     Ok(household)
 }

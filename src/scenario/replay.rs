@@ -20,7 +20,7 @@ use super::{
 use crate::accounts::{self, NewUser, Role};
 use crate::centers::{self, CenterKind, NewCenter};
 use crate::config::PasswordHashSettings;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Unit};
 use crate::distributions::{self, NewDistribution};
 use crate::entitlements::{self, Basis, NewEntitlement};
 use crate::error::ApiError;
@@ -340,12 +340,14 @@ pub fn replay(
     while events.peek().is_some() {
         let batch: Vec<Event> = events.by_ref().take(BATCH).collect();
         let done = batch.len() as u64;
-        conn.transaction(|conn| {
+        // The batch's unit of work commits the statistics its registrations
+        // and corrections record with them.
+        Unit::transaction(conn, |unit| {
             for event in batch {
                 // Each event in a savepoint of its own, so that one already
                 // replayed is skipped without undoing the rest of the batch.
                 let outcome =
-                    conn.transaction(|conn| apply(conn, event, options, provinces, user, &places));
+                    unit.savepoint(|unit| apply(unit, event, options, provinces, user, &places));
                 match outcome {
                     Ok(Applied::Flow) => report.flow_counts += 1,
                     Ok(Applied::Household(persons)) => {
@@ -407,7 +409,7 @@ struct Places<'a> {
 }
 
 fn apply(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     event: Event,
     options: &Options,
     provinces: &Provinces,
@@ -440,7 +442,7 @@ fn apply(
                 by_sex_age: None,
             };
             flows::validate(&new, now)?;
-            flows::record(conn, new, user)?;
+            flows::record(unit, new, user)?;
             Ok(Applied::Flow)
         }
         Event::Register {
@@ -450,7 +452,7 @@ fn apply(
             let new = household.into_new(center(code)?);
             registration::validate_new(&new, provinces)?;
             let persons = new.members.len();
-            registration::register(conn, new, user)?;
+            registration::register(unit, new, user)?;
             Ok(Applied::Household(persons))
         }
         Event::SetSex {
@@ -459,7 +461,7 @@ fn apply(
             member_id,
             sex,
         } => {
-            let household = registration::find(conn, household_id)?
+            let household = registration::find(unit, household_id)?
                 .ok_or_else(|| ApiError::internal("a corrected household was not registered"))?;
             if household
                 .members
@@ -482,7 +484,7 @@ fn apply(
                 corrected_by: user,
                 effective_at: at.naive_utc(),
             };
-            registration::correct(conn, correction, provinces, |_| Ok(()))?;
+            registration::correct(unit, correction, provinces, |_| Ok(()))?;
             Ok(Applied::Correction)
         }
         Event::Place {
@@ -498,7 +500,7 @@ fn apply(
                 checked_in_at: Some(Timestamp::trusted(at)),
                 r#move: moved,
             };
-            housing::place(conn, site(province)?, new, user, |_| Ok(()))?;
+            housing::place(unit, site(province)?, new, user, |_| Ok(()))?;
             Ok(Applied::Placement)
         }
         Event::Leave { at, placement_id } => {
@@ -506,7 +508,7 @@ fn apply(
                 checked_out_at: Some(Timestamp::trusted(at)),
                 reason: Some(CheckoutReason::Left),
             };
-            housing::check_out(conn, placement_id, checkout, user, |_| Ok(()))?;
+            housing::check_out(unit, placement_id, checkout, user, |_| Ok(()))?;
             Ok(Applied::Departure)
         }
         Event::Trip {
@@ -516,7 +518,7 @@ fn apply(
             province,
             seats,
         } => {
-            if transport::find_trip(conn, trip_id)?.is_some() {
+            if transport::find_trip(unit, trip_id)?.is_some() {
                 return Ok(Applied::Nothing);
             }
             let trip = NewTrip {
@@ -529,7 +531,7 @@ fn apply(
                 seats,
                 organization_id: organization(STATE_ORGANIZATION)?,
             };
-            transport::create_trip(conn, trip, user, provinces)?;
+            transport::create_trip(unit, trip, user, provinces)?;
             Ok(Applied::Trip)
         }
         Event::Board {
@@ -543,7 +545,7 @@ fn apply(
                 household_id,
                 person_ids: None,
             };
-            transport::board(conn, trip_id, boarding, user, |_| Ok(()))?;
+            transport::board(unit, trip_id, boarding, user, |_| Ok(()))?;
             Ok(Applied::Boarding)
         }
         Event::Receive {
@@ -563,7 +565,7 @@ fn apply(
                 received_at: Some(Timestamp::trusted(at)),
                 reference: None,
             };
-            stock::receive(conn, receipt, user)?;
+            stock::receive(unit, receipt, user)?;
             Ok(Applied::Receipt)
         }
         Event::Distribute {
@@ -575,7 +577,7 @@ fn apply(
             quantity,
             organization: giver,
         } => {
-            if distributions::exists(conn, distribution_id)? {
+            if distributions::exists(unit, distribution_id)? {
                 return Ok(Applied::Nothing);
             }
             let new = NewDistribution {
@@ -588,7 +590,7 @@ fn apply(
                 distributed_at: Some(Timestamp::trusted(at)),
                 override_reason: None,
             };
-            distributions::distribute(conn, new, user)?;
+            distributions::distribute(unit, new, user)?;
             Ok(Applied::Distribution)
         }
     }

@@ -555,7 +555,6 @@ async fn batch_and_single_registration_store_identical_rows_and_statistics(app: 
     let center: uuid::Uuid = app.center("GORIS").await.parse().unwrap();
     let (one, many) = app
         .with_db(move |conn| {
-            use diesel::Connection;
             use refuge::registration::{self, NewHousehold};
             let provinces = refuge::provinces::Provinces::new(&[]).unwrap();
             let user = refuge::accounts::find_by_username(conn, "admin")
@@ -583,11 +582,11 @@ async fn batch_and_single_registration_store_identical_rows_and_statistics(app: 
                 registration::validate_new(&new, &provinces).unwrap();
                 new
             };
-            conn.transaction::<_, refuge::error::ApiError, _>(|conn| {
-                let one = registration::register(conn, body(1), user)?;
+            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(conn, |unit| {
+                let one = registration::register(unit, body(1), user)?;
                 let fingerprint = || "f".repeat(64);
                 let many = registration::register_many(
-                    conn,
+                    unit,
                     vec![(body(2), fingerprint()), (body(3), fingerprint())],
                     user,
                 )?;

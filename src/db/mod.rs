@@ -7,7 +7,8 @@
 //! means transactions never fail on a lock upgrade. PostgreSQL gets one pool
 //! for both; its invariants rely on row locks and constraints, so they hold
 //! with several API processes on one database. On both, writes are
-//! group-committed (see [`Writer`]).
+//! group-committed (see `writer`), and every write carries a [`Unit`]: its
+//! connection and the statistics it changes, committed together.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -23,7 +24,13 @@ use secrecy::ExposeSecret;
 
 use crate::config::{DatabaseSettings, SqliteSynchronous};
 use crate::error::ApiError;
-use crate::stats;
+
+pub mod aggregates;
+mod unit;
+mod writer;
+
+pub use unit::Unit;
+use writer::Writer;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -141,97 +148,6 @@ pub struct Db {
     writers: usize,
 }
 
-/// A write job for a writer thread: runs in its own savepoint and returns
-/// what it adds to the group.
-type Job = Box<dyn FnOnce(&mut DbConnection) -> Done + Send>;
-
-/// A job that has run: its aggregate changes (none if it failed) and what to
-/// do once the enclosing transaction has (or has not) committed.
-struct Done {
-    aggregates: stats::Delta,
-    answer: Box<dyn FnOnce(bool) + Send>,
-}
-
-/// Most jobs committed together.
-const MAX_GROUP: usize = 64;
-
-/// Writes are group-committed: a writer thread commits the jobs that queued
-/// up while its previous commit was flushing in one transaction, each in a
-/// savepoint of its own so that one failing job rolls back alone. Every
-/// caller is answered only after the commit that contains its work is durable.
-///
-/// SQLite allows one writer at a time and, with `synchronous=FULL`, each
-/// commit waits for the disk: it gets one writer thread. PostgreSQL gets
-/// several (`database.writers`), each with its own connection. In both, the
-/// statistics aggregates are written once per group, for the sum of its jobs
-/// (see [`stats::deferring`]), instead of once per job.
-struct Writer {
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl Writer {
-    fn start(pool: Pool, threads: usize) -> Writer {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = Arc::new(std::sync::Mutex::new(queue));
-        for i in 0..threads.max(1) {
-            let pool = pool.clone();
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name(format!("db-writer-{i}"))
-                .spawn(move || {
-                    while let Some(group) = next_group(&queue) {
-                        commit_group(&pool, group);
-                    }
-                })
-                .expect("a database writer thread starts");
-        }
-        Writer { jobs }
-    }
-}
-
-/// Waits for a job, then takes whatever else is queued (up to [`MAX_GROUP`]).
-/// None once every sender is gone.
-fn next_group(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
-    let queue = queue
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut group = vec![queue.recv().ok()?];
-    while group.len() < MAX_GROUP {
-        match queue.try_recv() {
-            Ok(job) => group.push(job),
-            Err(_) => break,
-        }
-    }
-    Some(group)
-}
-
-fn commit_group(pool: &Pool, mut group: Vec<Job>) {
-    let mut conn = match pool.get() {
-        Ok(conn) => conn,
-        Err(error) => {
-            tracing::error!(%error, "a database writer has no connection");
-            // Dropping the jobs answers their callers with an error.
-            return;
-        }
-    };
-    let mut answers = Vec::with_capacity(group.len());
-    let committed = (*conn)
-        .transaction::<_, ApiError, _>(|conn| {
-            let mut aggregates = stats::Delta::default();
-            for job in group.drain(..) {
-                let done = job(conn);
-                aggregates.merge(done.aggregates);
-                answers.push(done.answer);
-            }
-            aggregates.write(conn)
-        })
-        .inspect_err(|error| tracing::error!(%error, "group commit failed"))
-        .is_ok();
-    for answer in answers {
-        answer(committed);
-    }
-}
-
 impl Db {
     /// Opens the database the settings name, creating the SQLite file (and its
     /// directory) on first start. Does not migrate: see [`Db::migrate`].
@@ -311,8 +227,9 @@ impl Db {
         self.backend.name()
     }
 
-    /// Applies every pending migration of this backend, then rebuilds the
-    /// derived rows whose derivation changed (the name search keys).
+    /// Applies every pending migration of this backend. Derived rows (the
+    /// name search keys) are rebuilt by the application after this: see
+    /// `app::migrate`.
     pub fn migrate(&self) -> Result<usize, DbError> {
         let mut conn = self
             .write
@@ -324,8 +241,6 @@ impl Db {
         }
         .map_err(|e| DbError::Migration(e.to_string()))?
         .len();
-        crate::persons::rebuild_stale_name_keys(&mut conn)
-            .map_err(|e| DbError::Migration(format!("rebuilding the name search keys: {e}")))?;
         Ok(applied)
     }
 
@@ -342,57 +257,6 @@ impl Db {
         })
         .await
         .map_err(ApiError::internal)?
-    }
-
-    /// Runs `work` in one transaction on the writer connection, off the async
-    /// workers. The transaction commits only if `work` returns `Ok`.
-    pub async fn write<F, T>(&self, work: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.write_with(work).await
-    }
-
-    /// [`Db::write`] for work with its own error type.
-    pub async fn write_with<F, T, E>(&self, work: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<ApiError> + From<diesel::result::Error> + Send + 'static,
-    {
-        let writer = self
-            .writer
-            .get_or_init(|| Writer::start(self.write.clone(), self.writers));
-        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |conn| {
-            // A savepoint inside the group's transaction.
-            let (result, aggregates) = stats::deferring(|| conn.transaction(work));
-            let aggregates = if result.is_ok() {
-                aggregates
-            } else {
-                stats::Delta::default()
-            };
-            Done {
-                aggregates,
-                answer: Box::new(move |committed| {
-                    let result = match result {
-                        Ok(_) if !committed => Err(E::from(ApiError::unavailable(
-                            "the write could not be committed",
-                        ))),
-                        other => other,
-                    };
-                    let _ = answer.send(result);
-                }),
-            }
-        });
-        writer
-            .jobs
-            .send(job)
-            .map_err(|_| E::from(ApiError::internal("the database writer has stopped")))?;
-        answered
-            .await
-            .map_err(|_| E::from(ApiError::internal("the database writer dropped a write")))?
     }
 
     /// A reader connection for command-line work that only reads (exports):

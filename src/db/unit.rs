@@ -1,0 +1,112 @@
+//! The unit of work: what one write must commit together.
+
+use std::ops::{Deref, DerefMut};
+
+use diesel::Connection;
+
+use super::aggregates::Delta;
+use super::DbConnection;
+use crate::error::ApiError;
+
+/// One write in progress: its transaction's connection, and the change to
+/// the arrival statistics its records make, which commits with them.
+///
+/// Every writer gets one: a request through [`Db::write`](super::Db::write)
+/// (where the group-commit writer sums the deltas of a group's units and
+/// writes the sum once), and the command line, imports and the scenario
+/// replay through [`Unit::transaction`]. Either way the aggregates are
+/// written in the transaction of the rows they count, and only if it
+/// commits.
+///
+/// It dereferences to the connection, so work written against
+/// `&mut DbConnection` takes a `&mut Unit` unchanged; a diesel query, which
+/// wants the connection type itself, runs on [`Unit::conn`].
+pub struct Unit<'a> {
+    conn: &'a mut DbConnection,
+    aggregates: Delta,
+}
+
+impl<'a> Unit<'a> {
+    fn new(conn: &'a mut DbConnection) -> Unit<'a> {
+        Unit {
+            conn,
+            aggregates: Delta::default(),
+        }
+    }
+
+    /// The transaction's connection.
+    pub fn conn(&mut self) -> &mut DbConnection {
+        self.conn
+    }
+
+    /// Records a change to the arrival statistics, to be written with this
+    /// unit's rows.
+    pub fn record(&mut self, aggregates: Delta) {
+        self.aggregates.merge(aggregates);
+    }
+
+    /// Runs `work` in a savepoint: if it fails, its rows are rolled back and
+    /// the changes it recorded are dropped with them.
+    pub fn savepoint<T, E>(
+        &mut self,
+        work: impl FnOnce(&mut Unit<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        let (value, aggregates) = Unit::run(self.conn, work)?;
+        self.aggregates.merge(aggregates);
+        Ok(value)
+    }
+
+    /// Runs `work` in a transaction of its own on `conn` (a savepoint if one
+    /// is open) and writes the changes it recorded before committing: for
+    /// work outside the group-commit writer (the command line, the replay,
+    /// maintenance and tests).
+    pub fn transaction<T, E>(
+        conn: &mut DbConnection,
+        work: impl FnOnce(&mut Unit<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<diesel::result::Error> + From<ApiError>,
+    {
+        conn.transaction(|conn| {
+            let mut unit = Unit::new(conn);
+            let value = work(&mut unit)?;
+            let Unit { conn, aggregates } = unit;
+            aggregates.write(conn)?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `work` in a transaction (a savepoint inside the writer's group)
+    /// and returns the changes it recorded, to be written by the caller
+    /// before the enclosing transaction commits.
+    pub(super) fn run<T, E>(
+        conn: &mut DbConnection,
+        work: impl FnOnce(&mut Unit<'_>) -> Result<T, E>,
+    ) -> Result<(T, Delta), E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        conn.transaction(|conn| {
+            let mut unit = Unit::new(conn);
+            let value = work(&mut unit)?;
+            Ok((value, unit.aggregates))
+        })
+    }
+}
+
+impl Deref for Unit<'_> {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        self.conn
+    }
+}
+
+impl DerefMut for Unit<'_> {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        self.conn
+    }
+}

@@ -1,0 +1,291 @@
+//! The name search keys: derived rows (`person_name_keys`) that make a
+//! prefix search by name a range scan in any script. Registration writes
+//! them with the records; [`rebuild_stale_name_keys`] re-derives them all
+//! when their derivation changes (run at start-up and by `refuge migrate`).
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::http::time;
+use crate::schema::{derived_versions, person_name_keys, persons};
+
+/// The names a person is found by: given, family, patronymic and Latin.
+pub fn name_list<'a>(
+    given: &'a str,
+    family: &'a str,
+    patronymic: Option<&'a str>,
+    latin: Option<&'a str>,
+) -> Vec<&'a str> {
+    [Some(given), Some(family), patronymic, latin]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Normalizes text for matching: NFC, then Unicode lower case.
+fn fold(text: &str) -> String {
+    text.nfc().collect::<String>().to_lowercase()
+}
+
+/// The key a name word (or a query word) is stored and searched by: its fold
+/// transliterated to Latin and folded again, so that one key serves every
+/// script ("Հովհաննիսյան" and "Hovhannisyan" both give "hovhannisyan"). Text
+/// with no transliteration keeps its own fold. Transliteration goes character
+/// by character, so the key of a word's beginning begins the word's key: a
+/// prefix search stays a prefix search.
+pub fn key_of(word: &str) -> String {
+    key_of_folded(fold(word))
+}
+
+fn key_of_folded(folded: String) -> String {
+    // deunicode's output is ASCII, where folding is lower-casing.
+    let latin = deunicode::deunicode(&folded).to_ascii_lowercase();
+    if latin.is_empty() {
+        folded
+    } else {
+        latin
+    }
+}
+
+/// Every key a person's names are found by: each whole name and each of its
+/// words (split at spaces and hyphens).
+pub fn search_keys(names: &[&str]) -> BTreeSet<String> {
+    let is_separator = |c: char| c.is_whitespace() || c == '-';
+    let mut keys = BTreeSet::new();
+    for name in names {
+        let whole = fold(name.trim());
+        if whole.contains(is_separator) {
+            for word in whole.split(is_separator).filter(|w| !w.is_empty()) {
+                keys.insert(key_of_folded(word.to_string()));
+            }
+        }
+        if !whole.is_empty() {
+            keys.insert(key_of_folded(whole));
+        }
+    }
+    keys
+}
+
+/// Which derivation of the keys is stored (`derived_versions`). Change it
+/// whenever [`search_keys`] would give other keys for the same names,
+/// including after an upgrade of `deunicode` that changes a transliteration
+/// (the `keys_are_derived_as_recorded` test notices): every database then
+/// rebuilds its keys on its next start ([`rebuild_stale_name_keys`]).
+pub const NAME_KEYS_VERSION: &str = "2: latin fold of whole names and words";
+
+/// The `derived_versions` row of the name keys.
+const NAME_KEYS: &str = "person_name_keys";
+
+/// Stores the search keys of the given persons.
+pub fn insert_name_keys<'a>(
+    conn: &mut DbConnection,
+    persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
+) -> Result<(), ApiError> {
+    let rows = name_key_rows(persons.map(|(id, names)| (id.to_string(), names)));
+    Ok(write_keys(conn, &rows, false)?)
+}
+
+/// The (key, person id) rows of the given persons, to store with
+/// [`insert_name_key_rows`]: deriving them takes no connection, so a bulk
+/// write can derive them on another thread meanwhile.
+pub fn name_key_rows<'a>(
+    persons: impl Iterator<Item = (String, Vec<&'a str>)>,
+) -> Vec<(String, String)> {
+    persons
+        .flat_map(|(id, names)| {
+            search_keys(&names)
+                .into_iter()
+                .map(move |key| (key, id.clone()))
+        })
+        .collect()
+}
+
+/// Stores rows from [`name_key_rows`].
+pub fn insert_name_key_rows(
+    conn: &mut DbConnection,
+    rows: &[(String, String)],
+) -> Result<(), ApiError> {
+    Ok(write_keys(conn, rows, false)?)
+}
+
+/// Inserts (key, person id) rows; with `skip_existing`, rows already there
+/// (written meanwhile by another process) are left as they are.
+fn write_keys(
+    conn: &mut DbConnection,
+    keys: &[(String, String)],
+    skip_existing: bool,
+) -> QueryResult<()> {
+    let rows: Vec<_> = keys
+        .iter()
+        .map(|(key, id)| {
+            (
+                person_name_keys::name_key.eq(key),
+                person_name_keys::person_id.eq(id),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(crate::db::rows_per_insert(2)) {
+        let insert = diesel::insert_into(person_name_keys::table).values(chunk);
+        if skip_existing {
+            crate::per_backend!(conn, |c| insert.on_conflict_do_nothing().execute(c))?;
+        } else {
+            crate::per_backend!(conn, |c| insert.execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the search keys a person's names (as stored until now) gave, before
+/// new ones are derived. The keys are recomputed rather than looked up by
+/// person, so the table needs no index by person; they are what was stored
+/// because stored keys are always of the current derivation
+/// ([`rebuild_stale_name_keys`]).
+pub fn delete_name_keys(
+    conn: &mut DbConnection,
+    person: Uuid,
+    names: &[&str],
+) -> Result<(), ApiError> {
+    let keys: Vec<String> = search_keys(names).into_iter().collect();
+    diesel::delete(
+        person_name_keys::table
+            .filter(person_name_keys::name_key.eq_any(&keys))
+            .filter(person_name_keys::person_id.eq(person.to_string())),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A person's id and names: given, family, patronymic, Latin.
+type NamesRow = (String, String, String, Option<String>, Option<String>);
+
+/// Persons whose keys are derived per statement when rebuilding.
+const REBUILD_CHUNK: i64 = 5_000;
+
+/// Rebuilds every person's name keys if they were derived differently from
+/// [`NAME_KEYS_VERSION`] (or never): run on start, after the migrations.
+/// Returns how many persons were re-keyed, if any were.
+///
+/// One transaction: a search sees the old keys or the new, never a mix.
+/// On PostgreSQL, processes starting together queue on a lock and the later
+/// ones find the work done.
+pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u64>> {
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("LOCK TABLE derived_versions IN EXCLUSIVE MODE").execute(pg)?;
+        }
+        let stored: Option<String> = derived_versions::table
+            .find(NAME_KEYS)
+            .select(derived_versions::version)
+            .first(conn)
+            .optional()?;
+        if stored.as_deref() == Some(NAME_KEYS_VERSION) {
+            return Ok(None);
+        }
+        diesel::delete(person_name_keys::table).execute(conn)?;
+        let mut rekeyed = 0u64;
+        let mut after = String::new();
+        loop {
+            let chunk: Vec<NamesRow> = persons::table
+                .filter(persons::id.gt(&after))
+                .order(persons::id)
+                .limit(REBUILD_CHUNK)
+                .select((
+                    persons::id,
+                    persons::given_name,
+                    persons::family_name,
+                    persons::patronymic,
+                    persons::name_latin,
+                ))
+                .load(conn)?;
+            let Some((last, ..)) = chunk.last() else {
+                break;
+            };
+            after = last.clone();
+            rekeyed += chunk.len() as u64;
+            let keys = name_key_rows(chunk.iter().map(|(id, given, family, patronymic, latin)| {
+                let names = name_list(given, family, patronymic.as_deref(), latin.as_deref());
+                (id.clone(), names)
+            }));
+            write_keys(conn, &keys, true)?;
+        }
+        diesel::delete(derived_versions::table.find(NAME_KEYS)).execute(conn)?;
+        diesel::insert_into(derived_versions::table)
+            .values((
+                derived_versions::name.eq(NAME_KEYS),
+                derived_versions::version.eq(NAME_KEYS_VERSION),
+                derived_versions::rebuilt_at.eq(time::now()),
+            ))
+            .execute(conn)?;
+        tracing::info!(
+            persons = rekeyed,
+            version = NAME_KEYS_VERSION,
+            "name search keys rebuilt"
+        );
+        Ok(Some(rekeyed))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_in_any_script_gets_one_latin_key() {
+        assert_eq!(
+            search_keys(&["Հովհաննիսյան"]),
+            BTreeSet::from(["hovhannisyan".to_string()])
+        );
+        assert_eq!(key_of("ՀՈՎՀ"), "hovh", "a query word folds the same way");
+    }
+
+    /// Pins what [`search_keys`] derives for names in the scripts refuge
+    /// meets. If this fails after a change to the derivation or an upgrade of
+    /// `deunicode`, the stored keys no longer match what searches look for:
+    /// change [`NAME_KEYS_VERSION`] (every database then rebuilds its keys on
+    /// start) and update the expectations here.
+    #[test]
+    fn keys_are_derived_as_recorded() {
+        let derived: Vec<Vec<String>> = [
+            "Ղազարյան",
+            "Ծառուկյան-Էլոյան",
+            "Мария Петросян",
+            "ნინო",
+            "Şahbazyan Ağa",
+            "José Müller",
+            "محمد",
+            "🙂",
+        ]
+        .iter()
+        .map(|name| search_keys(&[name]).into_iter().collect())
+        .collect();
+        let recorded: Vec<Vec<&str>> = vec![
+            vec!["ghazaryan"],
+            vec!["eloyan", "tsarhowkyan", "tsarhowkyan-eloyan"],
+            vec!["mariia", "mariia petrosian", "petrosian"],
+            vec!["nino"],
+            vec!["aga", "sahbazyan", "sahbazyan aga"],
+            vec!["jose", "jose muller", "muller"],
+            vec!["mhmd"],
+            vec!["slight smile"],
+        ];
+        assert_eq!(derived, recorded, "NAME_KEYS_VERSION {NAME_KEYS_VERSION:?}");
+    }
+
+    #[test]
+    fn compound_names_are_found_by_each_part_and_whole() {
+        let keys = search_keys(&["Ter-Petrosyan"]);
+        assert!(keys.contains("ter-petrosyan"));
+        assert!(keys.contains("ter"));
+        assert!(keys.contains("petrosyan"));
+    }
+
+    #[test]
+    fn upper_case_armenian_folds_to_lower_case() {
+        assert_eq!(fold("ԱՐԱՄ"), "արամ");
+    }
+}

@@ -1,0 +1,104 @@
+//! What a registration contributes to the arrival statistics.
+//!
+//! Every registration and correction records the change it makes on its
+//! write's [`Unit`](crate::db::Unit) (see `registration`), so the aggregate
+//! tables (stored by [`crate::db::aggregates`]) commit with the records they
+//! count. This module decides what is counted: per center, UTC hour of
+//! arrival and dimension (sex × age band, origin, destination, household
+//! size, specific need).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::age_bands::AgeBand;
+use crate::db::aggregates::{dimension, Count, Delta, Key};
+use crate::http::time;
+
+/// The sexes the statistics count, as registration stores them.
+pub(super) const SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
+
+/// A household as the arrival statistics count it: where and when it
+/// arrived, and who.
+#[derive(Debug, Clone)]
+pub struct Arrival<'a> {
+    pub center_id: Uuid,
+    pub arrived_at: DateTime<Utc>,
+    pub origin_settlement: &'a str,
+    pub intended_destination: Option<&'a str>,
+    pub persons: Vec<Arriving<'a>>,
+}
+
+/// One person of an [`Arrival`].
+#[derive(Debug, Clone)]
+pub struct Arriving<'a> {
+    /// One of [`SEXES`]; anything else counts as unknown.
+    pub sex: &'a str,
+    pub birth_date: Option<NaiveDate>,
+    pub estimated_age: Option<i32>,
+    pub needs: &'a [String],
+}
+
+/// What one household adds to the aggregates.
+pub fn contributions(arrival: &Arrival<'_>) -> BTreeMap<Key, Count> {
+    let mut out: BTreeMap<Key, Count> = BTreeMap::new();
+    let bucket = time::hour_of(arrival.arrived_at.naive_utc());
+    let center = arrival.center_id;
+    let mut add = |dimension: &'static str, value: String, persons: i64, households: i64| {
+        let count = out.entry((center, bucket, dimension, value)).or_default();
+        count.persons += persons;
+        count.households += households;
+    };
+    let size = arrival.persons.len() as i64;
+    let arrival_date = arrival.arrived_at.date_naive();
+    for person in &arrival.persons {
+        let band = AgeBand::of_person(person.birth_date, person.estimated_age, arrival_date);
+        let sex = SEXES
+            .into_iter()
+            .find(|s| *s == person.sex)
+            .unwrap_or("unknown");
+        add(dimension::SEX_AGE, format!("{sex}|{}", band.label()), 1, 0);
+        for need in person.needs {
+            add(dimension::NEED, need.clone(), 1, 0);
+        }
+    }
+    add(
+        dimension::ORIGIN,
+        arrival.origin_settlement.to_string(),
+        size,
+        1,
+    );
+    add(
+        dimension::DESTINATION,
+        arrival.intended_destination.unwrap_or_default().to_string(),
+        size,
+        1,
+    );
+    add(dimension::SIZE, size.to_string(), size, 1);
+    out
+}
+
+/// The change a write makes to the aggregates: a registration (`before` =
+/// None), a correction, or a removal (`after` = None).
+pub fn change(before: Option<&Arrival<'_>>, after: Option<&Arrival<'_>>) -> Delta {
+    let mut delta = Delta::default();
+    add(&mut delta, after, 1);
+    add(&mut delta, before, -1);
+    delta
+}
+
+/// What many registrations add, summed (one upsert per table for a bulk write).
+pub fn registrations<'a>(arrivals: impl IntoIterator<Item = Arrival<'a>>) -> Delta {
+    let mut delta = Delta::default();
+    for arrival in arrivals {
+        add(&mut delta, Some(&arrival), 1);
+    }
+    delta
+}
+
+fn add(delta: &mut Delta, arrival: Option<&Arrival<'_>>, sign: i64) {
+    for (key, count) in arrival.map(contributions).unwrap_or_default() {
+        delta.add(key, count, sign);
+    }
+}
