@@ -202,6 +202,11 @@ fn parse_kind(text: &str) -> Result<CenterKind, String> {
 }
 
 fn main() -> ExitCode {
+    // Initialise the OpenSSL that libpq links without its exit-time clean-up:
+    // that clean-up runs while r2d2's threads may still hold (or be opening)
+    // TLS connections to PostgreSQL, and crashes the process as it exits
+    // (diesel issue #3441), turning a successful command into a failure.
+    openssl_sys::init();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
