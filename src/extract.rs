@@ -70,13 +70,14 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
             req.query_string().as_bytes(),
         ));
-        if let Some((name, _)) =
-            form_urlencoded::parse(req.query_string().as_bytes()).find(|(_, v)| v.contains('\0'))
+        if let Some((name, _)) = form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
         {
+            let name = name.replace('\0', "\\u0000");
             let message = "must not contain the NUL character (U+0000)";
             return std::future::ready(Err(ApiError::BadRequest {
                 detail: format!("invalid query parameter {name}: {message}"),
-                errors: vec![FieldError::new(name.into_owned(), "nul_character", message)],
+                errors: vec![FieldError::new(name, "nul_character", message)],
             }));
         }
         let result = serde_path_to_error::deserialize(deserializer)
@@ -134,12 +135,15 @@ fn nul_character(value: &serde_json::Value, path: String) -> Option<String> {
             .enumerate()
             .find_map(|(i, item)| nul_character(item, format!("{path}[{i}]"))),
         Value::Object(fields) => fields.iter().find_map(|(name, field)| {
+            // A key holding it is named with the character escaped: the error
+            // must not carry it either.
+            let escaped = name.replace('\0', "\\u0000");
             let path = if path.is_empty() {
-                name.clone()
+                escaped.clone()
             } else {
-                format!("{path}.{name}")
+                format!("{path}.{escaped}")
             };
-            if name.contains('\0') {
+            if escaped != *name {
                 return Some(path);
             }
             nul_character(field, path)
@@ -267,6 +271,8 @@ mod tests {
         let error =
             parse::<Outer>(b"{\"members\":[{\"age\":1},{\"age\":\"a\\u0000\"}]}").unwrap_err();
         assert_eq!(field_of(error), "members[1].age");
+        let error = parse::<Outer>(b"{\"a\\u0000b\":1}").unwrap_err();
+        assert_eq!(field_of(error), "a\\u0000b");
     }
 
     #[test]

@@ -56,7 +56,7 @@ use std::io::Write;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Deserializer};
@@ -217,8 +217,20 @@ pub fn timezone() -> Tz {
 
 /// One end of a period, in UTC, and its label for the filename.
 fn bound(field: &str, text: &str, is_end: bool) -> Result<(NaiveDateTime, String), ApiError> {
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let date = Date::new(date).ok_or_else(|| time::out_of_range(field))?;
+    // Parsed by the same rules as every other date and instant (openapi.yaml's
+    // `Day` and `Instant`): ten characters can only be a date.
+    let refused = |message: String| {
+        if message.starts_with(time::OUT_OF_RANGE) {
+            time::out_of_range(field)
+        } else {
+            ApiError::bad_parameter(
+                field,
+                "must be a date (2023-09-24) or an RFC 3339 instant (2023-09-24T08:00:00+04:00)",
+            )
+        }
+    };
+    if text.len() == 10 {
+        let date = Date::parse(text).map_err(refused)?;
         let day = if is_end { date.succ_opt() } else { Some(*date) };
         let start = day
             .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -226,18 +238,8 @@ fn bound(field: &str, text: &str, is_end: bool) -> Result<(NaiveDateTime, String
             .ok_or_else(|| time::out_of_range(field))?;
         return Ok((start.naive_utc(), date.to_string()));
     }
-    match DateTime::<FixedOffset>::parse_from_rfc3339(text) {
-        Ok(at) => {
-            let utc = Timestamp::new(at)
-                .ok_or_else(|| time::out_of_range(field))?
-                .stored();
-            Ok((utc, utc.format("%Y-%m-%dT%H%MZ").to_string()))
-        }
-        Err(_) => Err(ApiError::bad_parameter(
-            field,
-            "must be a date (2023-09-24) or an RFC 3339 instant (2023-09-24T08:00:00+04:00)",
-        )),
-    }
+    let utc = Timestamp::parse(text).map_err(refused)?.stored();
+    Ok((utc, utc.format("%Y-%m-%dT%H%MZ").to_string()))
 }
 
 /// `GET /api/v1/reports/{name}.csv` query; also what `refuge export` asks.
