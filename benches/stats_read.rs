@@ -141,7 +141,11 @@ fn seed(settings: &Settings, persons: usize, centers: &[String]) -> Duration {
             }
             Ok(())
         })
-        .expect("seed");
+        .unwrap_or_else(|error| {
+            // The panic hook withholds panic messages (they may carry request data).
+            eprintln!("seeding failed: {error:?}");
+            std::process::exit(1)
+        });
         if seeded % 100_000 < 8_000 {
             eprintln!("seeded {seeded} persons");
         }

@@ -176,9 +176,11 @@ fn upsert(conn: &mut DbConnection, delta: BTreeMap<Key, Count>) -> Result<(), Ap
             )
         })
         .collect();
-    if !totals.is_empty() {
+    // A large unit (a bulk load, a replay's day) can touch more rows than one
+    // statement may carry parameters for.
+    for totals in totals.chunks(super::rows_per_insert(9)) {
         crate::per_backend!(conn, |c| diesel::insert_into(arrival_totals::table)
-            .values(&totals)
+            .values(totals)
             .on_conflict((
                 arrival_totals::center_id,
                 arrival_totals::bucket,
@@ -213,22 +215,25 @@ fn upsert(conn: &mut DbConnection, delta: BTreeMap<Key, Count>) -> Result<(), Ap
             )
         })
         .collect();
-    crate::per_backend!(conn, |c| diesel::insert_into(arrival_counts::table)
-        .values(&rows)
-        .on_conflict((
-            arrival_counts::center_id,
-            arrival_counts::bucket,
-            arrival_counts::dimension,
-            arrival_counts::value,
-            arrival_counts::shard,
-        ))
-        .do_update()
-        .set((
-            arrival_counts::persons.eq(arrival_counts::persons + excluded(arrival_counts::persons)),
-            arrival_counts::households
-                .eq(arrival_counts::households + excluded(arrival_counts::households)),
-        ))
-        .execute(c))?;
+    for rows in rows.chunks(super::rows_per_insert(7)) {
+        crate::per_backend!(conn, |c| diesel::insert_into(arrival_counts::table)
+            .values(rows)
+            .on_conflict((
+                arrival_counts::center_id,
+                arrival_counts::bucket,
+                arrival_counts::dimension,
+                arrival_counts::value,
+                arrival_counts::shard,
+            ))
+            .do_update()
+            .set((
+                arrival_counts::persons
+                    .eq(arrival_counts::persons + excluded(arrival_counts::persons)),
+                arrival_counts::households
+                    .eq(arrival_counts::households + excluded(arrival_counts::households)),
+            ))
+            .execute(c))?;
+    }
     Ok(())
 }
 
