@@ -106,12 +106,21 @@ async fn a_unit_touching_more_aggregate_rows_than_one_statement_carries_commits(
     let center: uuid::Uuid = app.center("GORIS").await.parse().unwrap();
     let written = app
         .with_db(move |conn| {
-            let start = chrono::DateTime::from_timestamp(1_695_542_400, 0).unwrap().naive_utc();
+            let start = chrono::DateTime::from_timestamp(1_695_542_400, 0)
+                .unwrap()
+                .naive_utc();
             let mut delta = Delta::default();
             for hour in 0..6_000 {
                 let bucket = start + chrono::TimeDelta::hours(hour);
-                let count = Count { persons: 1, households: 1 };
-                delta.add((center, bucket, dimension::ORIGIN, "Stepanakert".into()), count, 1);
+                let count = Count {
+                    persons: 1,
+                    households: 1,
+                };
+                delta.add(
+                    (center, bucket, dimension::ORIGIN, "Stepanakert".into()),
+                    count,
+                    1,
+                );
             }
             refuge::db::Unit::transaction::<_, refuge::error::ApiError>(conn, |unit| {
                 unit.record(delta);
