@@ -8,16 +8,17 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
-use actix_web::{web, App, HttpServer, ResponseError};
+use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::db::audit::Actor;
 use crate::db::{Db, DbError};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::{
-    accounts, assistance, auth, centers, coverage, distributions, entitlements, flows, health,
+    accounts, assistance, audit, auth, centers, coverage, distributions, entitlements, flows, health,
     housing, imports, needs, organizations, persons, referrals, registration, reports, stats,
     stock, transport,
 };
@@ -41,6 +42,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    audit_retention_days: u32,
 }
 
 impl Application {
@@ -79,7 +81,11 @@ impl Application {
         let background_db = db.clone();
         let db = web::Data::new(db);
         let tokens = web::Data::new(auth::Tokens::new(&settings.auth));
-        let password_cost = web::Data::new(settings.auth.password_hash);
+        let passwords = web::Data::new(accounts::Passwords::new(&settings.auth));
+        let revocations = web::Data::new(auth::Revocations::new(
+            settings.auth.revocation_refresh_seconds,
+        ));
+        let login_throttle = web::Data::new(settings.auth.login_throttle);
         let provinces = web::Data::new(provinces);
         let stats_settings = web::Data::new(settings.stats.clone());
         let import_settings = web::Data::new(settings.imports.clone());
@@ -88,7 +94,9 @@ impl Application {
             App::new()
                 .app_data(db.clone())
                 .app_data(tokens.clone())
-                .app_data(password_cost.clone())
+                .app_data(passwords.clone())
+                .app_data(revocations.clone())
+                .app_data(login_throttle.clone())
                 .app_data(provinces.clone())
                 .app_data(stats_settings.clone())
                 .app_data(import_settings.clone())
@@ -117,6 +125,7 @@ impl Application {
             port,
             server: server.run(),
             db: background_db,
+            audit_retention_days: settings.audit.retention_days,
         })
     }
 
@@ -133,9 +142,11 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM drain in-flight requests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let compaction = tokio::spawn(compact_statistics(self.db));
+        let compaction = tokio::spawn(compact_statistics(self.db.clone()));
+        let purge = tokio::spawn(purge_audit_trail(self.db, self.audit_retention_days));
         let result = self.server.await;
         compaction.abort();
+        purge.abort();
         result
     }
 }
@@ -167,7 +178,9 @@ async fn compact_statistics(db: Db) {
         interval.tick().await;
         let before = time::now() - chrono::TimeDelta::hours(2);
         match db
-            .write(move |conn| crate::stats::compact(conn, before))
+            .write(&Actor::system("compaction"), move |conn| {
+                crate::stats::compact(conn, before)
+            })
             .await
         {
             Ok(0) => {}
@@ -177,9 +190,34 @@ async fn compact_statistics(db: Db) {
     }
 }
 
+/// How often audit entries past their retention are purged.
+const AUDIT_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Once a day (and at start-up), deletes the audit entries older than
+/// `audit.retention_days`.
+async fn purge_audit_trail(db: Db, retention_days: u32) {
+    let mut interval = tokio::time::interval(AUDIT_PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        let db = db.clone();
+        let purged = actix_web::web::block(move || {
+            let mut conn = db.connection_for_setup().map_err(ApiError::unavailable)?;
+            audit::purge(&mut conn, retention_days, &Actor::system("retention"))
+        })
+        .await;
+        match purged {
+            Ok(Ok(0)) => {}
+            Ok(Ok(entries)) => tracing::info!(entries, retention_days, "audit entries purged"),
+            Ok(Err(error)) => tracing::warn!(%error, "audit purge failed; retrying tomorrow"),
+            Err(error) => tracing::warn!(%error, "audit purge failed; retrying tomorrow"),
+        }
+    }
+}
+
 fn bootstrap(db: &Db, settings: &Settings) -> Result<(), StartError> {
     let mut conn = db.connection_for_setup()?;
-    match accounts::bootstrap_admin(&mut conn, &settings.bootstrap, &settings.auth.password_hash) {
+    let passwords = accounts::Passwords::new(&settings.auth);
+    match accounts::bootstrap_admin(&mut conn, &settings.bootstrap, &passwords) {
         Ok(Some(message)) => {
             tracing::warn!("{message}");
             Ok(())
@@ -195,6 +233,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes).service(
         web::scope("/api/v1")
             .configure(auth::routes)
+            .configure(accounts::routes)
+            .configure(audit::routes)
             .configure(needs::routes)
             .configure(centers::routes)
             .configure(registration::routes)
@@ -280,6 +320,8 @@ async fn request_log(
         .map(str::to_string)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
     let method = req.method().clone();
+    req.extensions_mut()
+        .insert(auth::RequestId(request_id.clone()));
     let mut res = next.call(req).await?;
     let route = res
         .request()

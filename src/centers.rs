@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
@@ -257,7 +258,11 @@ pub async fn create_handler(
     caller.require_admin()?;
     let provinces = provinces.into_inner();
     let center = db
-        .write(move |conn| create(conn, body.value, &provinces))
+        .write(&caller.actor(), move |unit| {
+            let center = create(unit, body.value, &provinces)?;
+            unit.audit(Event::new("center.create").resource("center", center.id).center(center.id));
+            Ok(center)
+        })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/centers/{}", center.id)))
@@ -291,7 +296,8 @@ pub async fn patch(
     let patch = body.value;
     let provinces = provinces.into_inner();
     let center = db
-        .write(move |conn| {
+        .write(&caller.actor(), move |conn| {
+            conn.audit(Event::new("center.update").resource("center", id).center(id));
             let current = find(conn, id)?.ok_or_else(|| not_found(id))?;
             let code = patch.code.unwrap_or(current.code);
             let name = patch.name.unwrap_or(current.name);

@@ -24,6 +24,7 @@ pub struct Settings {
     pub provinces: ProvinceSettings,
     pub stats: StatsSettings,
     pub imports: ImportSettings,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -69,7 +70,42 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub token_lifetime_seconds: u64,
+    /// How stale (in seconds, 1 to 5) a server's copy of the revocations may
+    /// get before a request reloads it: another process's revocation takes
+    /// effect here within this time.
+    pub revocation_refresh_seconds: u64,
+    /// Least zxcvbn strength score (0 to 4) a new password must reach.
+    pub password_min_score: u8,
     pub password_hash: PasswordHashSettings,
+    pub login_throttle: LoginThrottleSettings,
+}
+
+/// `[auth.login_throttle]`: how failed logins are slowed down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginThrottleSettings {
+    /// Failed logins for one username within the window before it is locked.
+    pub max_failures_per_username: u32,
+    /// Failed logins from one client address within the window before it is locked.
+    pub max_failures_per_address: u32,
+    /// The window failures are counted in, in seconds.
+    pub window_seconds: u64,
+    /// The first lockout, in seconds; each further one doubles it.
+    pub lockout_seconds: u64,
+    /// The longest lockout, in seconds.
+    pub max_lockout_seconds: u64,
+    /// Take the client address from the first X-Forwarded-For entry (only
+    /// behind a reverse proxy that sets it), not from the connection.
+    pub trust_forwarded_for: bool,
+}
+
+/// `[audit]`: the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Days an audit entry is kept before the purge removes it: at least
+    /// 365 (the database refuses to delete younger entries).
+    pub retention_days: u32,
 }
 
 /// `[auth.password_hash]`: the argon2id cost of new password hashes. A stored
@@ -220,6 +256,26 @@ impl Settings {
         self.auth.password_hash.params()?;
         if self.auth.token_lifetime_seconds == 0 {
             return Err("auth.token_lifetime_seconds must be at least 1".into());
+        }
+        if !(1..=5).contains(&self.auth.revocation_refresh_seconds) {
+            return Err("auth.revocation_refresh_seconds must be 1 to 5".into());
+        }
+        if self.auth.password_min_score > 4 {
+            return Err("auth.password_min_score must be 0 to 4".into());
+        }
+        let throttle = &self.auth.login_throttle;
+        if throttle.max_failures_per_username == 0
+            || throttle.max_failures_per_address == 0
+            || throttle.window_seconds == 0
+            || throttle.lockout_seconds == 0
+            || throttle.max_lockout_seconds < throttle.lockout_seconds
+        {
+            return Err("auth.login_throttle: failures, window and lockout must be at least 1, \
+                        and max_lockout_seconds at least lockout_seconds"
+                .into());
+        }
+        if self.audit.retention_days < 365 {
+            return Err("audit.retention_days must be at least 365".into());
         }
         if self.stats.origin_population < 1 {
             return Err("stats.origin_population must be at least 1".into());

@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::accounts::Role;
 use crate::auth::{Caller, CenterScope};
 use crate::db::{Db, DbConnection};
@@ -336,6 +337,12 @@ pub async fn create(
     let client_id = ClientId::of("distribution", new.id);
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let distribution = distribute(conn, new, by)?;
+        conn.audit(
+            Event::new("distribution.create")
+                .resource("distribution", distribution.id)
+                .center(distribution.center_id)
+                .household(distribution.household_id),
+        );
         if distribution.override_reason.is_some() {
             // The reason itself is the recorder's words and could name someone: not logged.
             tracing::info!(distribution_id = %distribution.id, "distribution beyond the entitlement recorded");

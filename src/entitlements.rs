@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::centers::DEFAULT_TIMEZONE;
 use crate::db::{self, Db, DbConnection};
@@ -396,7 +397,13 @@ pub async fn create_handler(
     body: JsonBody<NewEntitlement>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let rule = db.write(move |conn| create(conn, body.value)).await?;
+    let rule = db
+        .write(&caller.actor(), move |unit| {
+            let rule = create(unit, body.value)?;
+            unit.audit(Event::new("entitlement.create").resource("entitlement", rule.id));
+            Ok(rule)
+        })
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

@@ -75,8 +75,14 @@ pub enum ApiError {
         detail: &'static str,
         invalid_token: bool,
     },
+    /// 401: a token that was valid, but has been revoked (logout, or the
+    /// account was disabled, changed or had its password reset).
+    TokenRevoked,
     /// 403: authenticated, but the role or center scope does not allow this.
     Forbidden(String),
+    /// 403: the account holds a temporary password; only changing it
+    /// (`POST /api/v1/me/password`), `GET /api/v1/me` and logout are allowed.
+    PasswordChangeRequired,
     /// 404: no such resource (or route).
     NotFound(String),
     /// 405: the route exists, the method does not; `allow` lists the methods it has.
@@ -105,6 +111,8 @@ pub enum ApiError {
     ImportInvalid(Box<ImportErrors>),
     /// 428: a conditional request is required (`If-Match`).
     PreconditionRequired,
+    /// 429: too many failed logins; try again after `retry_after_seconds`.
+    LoginThrottled { retry_after_seconds: u64 },
     /// 503: the database is unreachable or the pool is exhausted.
     Unavailable(String),
     /// 500: a bug or an unexpected failure; the cause is logged, not sent.
@@ -145,7 +153,10 @@ impl ApiError {
             ApiError::MalformedBody(_) => "malformed-body",
             ApiError::BadRequest { .. } => "bad-request",
             ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::TokenRevoked => "token-revoked",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::PasswordChangeRequired => "password-change-required",
+            ApiError::LoginThrottled { .. } => "login-throttled",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::Conflict { code, .. } | ApiError::EntitlementRefused { code, .. } => code,
@@ -166,7 +177,10 @@ impl ApiError {
             ApiError::MalformedBody(_) => "Malformed request body",
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::Unauthorized { .. } => "Authentication required",
+            ApiError::TokenRevoked => "Token revoked",
             ApiError::Forbidden(_) => "Not allowed",
+            ApiError::PasswordChangeRequired => "Password change required",
+            ApiError::LoginThrottled { .. } => "Too many failed logins",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::Conflict { .. } => "Conflict",
@@ -189,6 +203,18 @@ impl ApiError {
             ApiError::BadRequest { detail, .. } => detail.clone(),
             ApiError::Unauthorized { detail, .. } => detail.to_string(),
             ApiError::Forbidden(detail) | ApiError::NotFound(detail) => detail.clone(),
+            ApiError::TokenRevoked => {
+                "this token was revoked (logout, or a change to the account); log in again".into()
+            }
+            ApiError::PasswordChangeRequired => "this account has a temporary password: \
+                change it with POST /api/v1/me/password before doing anything else"
+                .into(),
+            ApiError::LoginThrottled {
+                retry_after_seconds,
+            } => format!(
+                "too many failed logins for this username or from this address; \
+                 try again in {retry_after_seconds} s"
+            ),
             ApiError::MethodNotAllowed { allow } => {
                 format!("this resource does not support that method; it allows {allow}")
             }
@@ -334,8 +360,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MalformedBody(_) | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized { .. } | ApiError::TokenRevoked => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::PasswordChangeRequired => StatusCode::FORBIDDEN,
+            ApiError::LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::EntitlementRefused { .. } => StatusCode::CONFLICT,
@@ -393,6 +420,17 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized { .. } => {
                 response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="refuge""#));
+            }
+            ApiError::TokenRevoked => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    r#"Bearer realm="refuge", error="invalid_token", error_description="revoked""#,
+                ));
+            }
+            ApiError::LoginThrottled {
+                retry_after_seconds,
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
             ApiError::PreconditionFailed { current_version } => {
                 response.insert_header((header::ETAG, crate::http::etag::etag(*current_version)));

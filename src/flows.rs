@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use validator::Validate;
 
+use crate::db::audit::Event;
 use crate::age_bands::AgeBand;
 use crate::auth::{Caller, CenterScope};
 use crate::db::{self, Db, DbConnection};
@@ -505,6 +506,12 @@ pub async fn create(
     let client_id = ClientId::of("flow_count", new.id);
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let count = record(conn, new, user_id)?;
+        conn.audit(
+            Event::new("flow_count.create")
+                .resource("flow_count", count.id)
+                .center(count.center_id)
+                .version(count.version),
+        );
         let (location, version) = (location(count.id), count.version);
         Ok(Created::new(count, location).versioned(version))
     })
@@ -644,7 +651,7 @@ pub async fn patch(
     let id = id.into_inner();
     let patch = body.value;
     let count = db
-        .write(move |conn| {
+        .write(&caller.actor(), move |conn| {
             let previous = find(conn, id)?.ok_or_else(|| not_found(id))?;
             caller.require_registration(previous.center_id)?;
             if previous.version != expected {
@@ -736,6 +743,12 @@ pub async fn patch(
                 ))
                 .execute(conn.conn())?;
             tracing::info!(flow_count_id = %id, version = count.version, "flow count corrected");
+            conn.audit(
+                Event::new("flow_count.update")
+                    .resource("flow_count", id)
+                    .center(count.center_id)
+                    .version(count.version),
+            );
             Ok(count)
         })
         .await?;

@@ -50,6 +50,7 @@
 pub mod accounts;
 pub mod age_bands;
 pub mod app;
+pub mod audit;
 pub mod assistance;
 pub mod auth;
 pub mod centers;

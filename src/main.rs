@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use refuge::accounts::{self, NewUser, Role};
+use refuge::accounts::store::{self as account_store, Change};
+use refuge::accounts::{self, NewUser, Passwords, Role, User};
 use refuge::centers::{self, CenterKind, NewCenter};
 use refuge::config::Settings;
-use refuge::db::Db;
+use refuge::db::audit::{Actor, Event};
+use refuge::db::{Db, DbConnection, Unit};
+use refuge::error::ApiError;
 use refuge::provinces::Provinces;
 use refuge::reports::{self, Report, ReportQuery};
 
@@ -62,6 +65,11 @@ enum Command {
         /// an admin, or a registrar assigned to the file's centers.
         #[arg(long, default_value = "admin")]
         username: String,
+    },
+    /// Read or purge the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Check or rebuild the statistics aggregates.
     Stats {
@@ -153,6 +161,25 @@ enum StatsCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the audit entries of a period as CSV (oldest first).
+    Export {
+        /// A date (from its start, UTC) or an RFC 3339 instant; included.
+        #[arg(long)]
+        from: Option<String>,
+        /// A date (up to its end, UTC) or an RFC 3339 instant; excluded.
+        #[arg(long)]
+        to: Option<String>,
+        /// The file to write; `-` (the default) for standard output.
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+    /// Delete the entries older than `audit.retention_days` (at least 365).
+    /// `refuge serve` does this daily.
+    Purge,
+}
+
+#[derive(Subcommand)]
 enum UserCommand {
     /// Create an account. The password is read from the first line of standard input.
     Add {
@@ -164,10 +191,38 @@ enum UserCommand {
         /// for registrars and aid workers, refused for the other roles.
         #[arg(long = "center")]
         centers: Vec<String>,
+        /// The person's name, as admins see it.
+        #[arg(long)]
+        display_name: Option<String>,
         /// Read the password from standard input (the only way: never on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// List the accounts, with their role, centers and state.
+    List,
+    /// Disable an account: its tokens stop working (within
+    /// auth.revocation_refresh_seconds on running servers) and it cannot log in.
+    Disable { username: String },
+    /// Enable a disabled account.
+    Enable { username: String },
+    /// Change an account's role (and centers); its tokens stop working.
+    SetRole {
+        username: String,
+        #[arg(long)]
+        role: Role,
+        /// Center code (repeat for several): required for registrars and aid workers.
+        #[arg(long = "center")]
+        centers: Vec<String>,
+    },
+    /// Set a temporary password, read from the first line of standard input;
+    /// the account must change it at its next login, and its tokens stop working.
+    ResetPassword {
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Clear the failed logins that lock an account's username.
+    Unlock { username: String },
 }
 
 #[derive(Subcommand)]
@@ -262,38 +317,8 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::User {
-            command:
-                UserCommand::Add {
-                    username,
-                    role,
-                    centers,
-                    password_stdin: _,
-                },
-        } => {
-            let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
-                .map_err(|e| format!("cannot read the password: {e}"))?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            let db = open(&settings)?;
-            refuge::app::migrate(&db).map_err(|e| e.to_string())?;
-            let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
-            let user = accounts::create_user(
-                &mut conn,
-                NewUser {
-                    username: &username,
-                    password,
-                    role,
-                    center_codes: &centers,
-                    password_cost: &settings.auth.password_hash,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            println!("created {} {} ({})", user.role, user.username, user.id);
-            Ok(())
-        }
+        Command::User { command } => user(command, &settings),
+        Command::Audit { command } => audit(command, &settings),
         Command::Center {
             command:
                 CenterCommand::Add {
@@ -436,9 +461,10 @@ fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout().lock();
-        reports::export(&mut conn, &request, std::io::BufWriter::new(stdout))
+        let (rows, _) = reports::export(&mut conn, &request, std::io::BufWriter::new(stdout))
             .map_err(|e| e.to_string())?;
-        return Ok(());
+        drop(conn);
+        return record_export(settings, &request, rows);
     }
     // Written beside the target and renamed at the end, so that a failed
     // export never leaves a file that looks complete.
@@ -452,12 +478,25 @@ fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     std::fs::rename(&partial, &args.out)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    drop(conn);
+    record_export(settings, &request, rows)?;
     eprintln!(
         "wrote {rows} rows of the {} report to {}",
         args.name.name(),
         args.out.display()
     );
     Ok(())
+}
+
+/// Records a person-level export in the audit trail (aggregate reports are not personal data).
+fn record_export(settings: &Settings, request: &reports::Request, rows: u64) -> Result<(), String> {
+    match request.audit_event(rows) {
+        Some(event) => as_operator(settings, |unit| {
+            unit.audit(event);
+            Ok(())
+        }),
+        None => Ok(()),
+    }
 }
 
 /// `refuge import`: the API's import, run directly on the configured database.
@@ -479,12 +518,7 @@ fn import(file: PathBuf, dry_run: bool, username: &str, settings: &Settings) -> 
     }
     .filter(|user| !user.disabled)
     .ok_or_else(|| format!("no active account named {username:?}"))?;
-    let caller = refuge::auth::Caller {
-        user_id: user.id,
-        username: user.username,
-        role: user.role,
-        centers: user.centers,
-    };
+    let caller = refuge::auth::Caller::acting_as(&user);
     let scope = caller
         .registration_scope()
         .map_err(|e| format!("{username}: {e}"))?;
@@ -510,6 +544,7 @@ fn import(file: PathBuf, dry_run: bool, username: &str, settings: &Settings) -> 
     let options = imports::Options {
         dry_run,
         registered_by: caller.user_id,
+        actor: caller.actor(),
         scope,
         provinces,
     };
@@ -554,6 +589,232 @@ fn import(file: PathBuf, dry_run: bool, username: &str, settings: &Settings) -> 
             ))
         }
         Err(error) => Err(error.to_string()),
+    }
+}
+
+fn read_password() -> Result<String, String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Runs `work` on the database as the operator at the command line, in one
+/// transaction with the audit entries it records.
+fn as_operator<T>(
+    settings: &Settings,
+    work: impl FnOnce(&mut Unit<'_>) -> Result<T, ApiError>,
+) -> Result<T, String> {
+    let db = open(settings)?;
+    refuge::app::migrate(&db).map_err(|e| e.to_string())?;
+    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+    Unit::transaction(&mut conn, &Actor::system("cli"), work).map_err(|e| e.to_string())
+}
+
+fn account_named(conn: &mut DbConnection, username: &str) -> Result<User, ApiError> {
+    accounts::find_by_username(conn, username)?
+        .ok_or_else(|| ApiError::NotFound(format!("no account named {username:?}")))
+}
+
+/// `refuge user ...`: the same rules as `/api/v1/users`.
+fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
+    let passwords = Passwords::new(&settings.auth);
+    let change = |username: &str, change: Change| -> Result<User, String> {
+        as_operator(settings, |unit| {
+            let user = account_named(unit, username)?;
+            let centers = change.centers.clone();
+            let updated = account_store::update(unit, user.id, user.version, change)?;
+            unit.audit(
+                Event::new("account.update")
+                    .resource("account", updated.user.id)
+                    .version(updated.user.version)
+                    .detail(serde_json::json!({
+                        "role": updated.user.role,
+                        "centers": centers.unwrap_or(updated.user.centers.clone()),
+                        "disabled": updated.user.disabled,
+                        "tokens_revoked": updated.revoked,
+                    })),
+            );
+            Ok(updated.user)
+        })
+    };
+    match command {
+        UserCommand::Add {
+            username,
+            role,
+            centers,
+            display_name,
+            password_stdin: _,
+        } => {
+            let password = read_password()?;
+            let user = as_operator(settings, |unit| {
+                let user = accounts::create_user(
+                    unit,
+                    NewUser {
+                        username: &username,
+                        display_name: display_name.as_deref(),
+                        password: &password,
+                        role,
+                        center_codes: &centers,
+                        passwords: &passwords,
+                    },
+                )?;
+                unit.audit(
+                    Event::new("account.create")
+                        .resource("account", user.id)
+                        .version(user.version),
+                );
+                Ok(user)
+            })?;
+            println!("created {} {} ({})", user.role, user.username, user.id);
+        }
+        UserCommand::List => {
+            let db = open(settings)?;
+            refuge::app::migrate(&db).map_err(|e| e.to_string())?;
+            let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
+            let mut paging = refuge::http::paging::PageQuery::new(Some(500), None)
+                .map_err(|e| e.to_string())?;
+            println!("{:<24} {:<11} {:<9} {:<8} centers", "username", "role", "state", "password");
+            loop {
+                let users = account_store::list(&mut conn, &Default::default(), &paging)
+                    .map_err(|e| e.to_string())?;
+                let more = users.len() as i64 > 500;
+                for user in users.iter().take(500) {
+                    println!(
+                        "{:<24} {:<11} {:<9} {:<8} {}",
+                        user.username,
+                        user.role,
+                        if user.disabled { "disabled" } else { "active" },
+                        if user.must_change_password { "temporary" } else { "set" },
+                        user.centers.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                    );
+                }
+                match users.get(499) {
+                    Some(last) if more => {
+                        let cursor = refuge::http::paging::Cursor::encode(last.created_at, &last.id.to_string());
+                        paging = refuge::http::paging::PageQuery::new(Some(500), Some(&cursor))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        UserCommand::Disable { username } => {
+            let user = change(&username, Change { disabled: Some(true), ..Change::default() })?;
+            println!("disabled {}; its tokens no longer work", user.username);
+        }
+        UserCommand::Enable { username } => {
+            let user = change(&username, Change { disabled: Some(false), ..Change::default() })?;
+            println!("enabled {}", user.username);
+        }
+        UserCommand::SetRole { username, role, centers } => {
+            let db = open(settings)?;
+            let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
+            let (ids, errors) =
+                account_store::centers_by_code(&mut conn, &centers).map_err(|e| e.to_string())?;
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors).to_string());
+            }
+            drop(conn);
+            let user = change(
+                &username,
+                Change { role: Some(role), centers: Some(ids), ..Change::default() },
+            )?;
+            println!("{} is now {}; its tokens no longer work", user.username, user.role);
+        }
+        UserCommand::ResetPassword { username, password_stdin: _ } => {
+            let password = read_password()?;
+            let user = as_operator(settings, |unit| {
+                let user = account_named(unit, &username)?;
+                let user =
+                    account_store::set_password(unit, &user, &password, true, "password", &passwords)?;
+                unit.audit(
+                    Event::new("account.password_reset")
+                        .resource("account", user.id)
+                        .version(user.version),
+                );
+                Ok(user)
+            })?;
+            println!(
+                "set a temporary password for {}; it must be changed at the next login",
+                user.username
+            );
+        }
+        UserCommand::Unlock { username } => {
+            let user = as_operator(settings, |unit| {
+                let user = account_named(unit, &username)?;
+                refuge::auth::throttle::clear(unit, &refuge::auth::throttle::Key::username(&username))?;
+                unit.audit(Event::new("account.unlock").resource("account", user.id));
+                Ok(user)
+            })?;
+            println!("unlocked {}", user.username);
+        }
+    }
+    Ok(())
+}
+
+/// A `--from`/`--to` bound: a date (its midnight, UTC) or an RFC 3339 instant.
+fn instant_arg(name: &str, text: &str, end_of_day: bool) -> Result<chrono::NaiveDateTime, String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let date = if end_of_day { date.succ_opt().unwrap_or(date) } else { date };
+        return Ok(date.and_time(chrono::NaiveTime::MIN));
+    }
+    refuge::http::time::Timestamp::parse(text)
+        .map(|t| t.stored())
+        .map_err(|e| format!("--{name}: {e} (or a date such as 2023-09-26)"))
+}
+
+fn audit(command: AuditCommand, settings: &Settings) -> Result<(), String> {
+    match command {
+        AuditCommand::Export { from, to, out } => {
+            let from = from.map(|t| instant_arg("from", &t, false)).transpose()?;
+            let to = to.map(|t| instant_arg("to", &t, true)).transpose()?;
+            let db = open(settings)?;
+            refuge::app::migrate(&db).map_err(|e| e.to_string())?;
+            let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
+            let rows = if out.as_os_str() == "-" {
+                let stdout = std::io::stdout().lock();
+                refuge::audit::export_csv(&mut conn, from, to, std::io::BufWriter::new(stdout))
+                    .map_err(|e| e.to_string())?
+            } else {
+                let partial = out.with_extension("csv.partial");
+                let file = std::fs::File::create(&partial)
+                    .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+                let rows = refuge::audit::export_csv(&mut conn, from, to, std::io::BufWriter::new(file))
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_file(&partial);
+                    })
+                    .map_err(|e| e.to_string())?;
+                std::fs::rename(&partial, &out)
+                    .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                rows
+            };
+            drop(conn);
+            as_operator(settings, |unit| {
+                unit.audit(Event::new("audit.export").detail(serde_json::json!({
+                    "from": from.map(|t| t.and_utc()),
+                    "to": to.map(|t| t.and_utc()),
+                    "rows": rows,
+                })));
+                Ok(())
+            })?;
+            eprintln!("wrote {rows} audit entries");
+            Ok(())
+        }
+        AuditCommand::Purge => {
+            let db = open(settings)?;
+            refuge::app::migrate(&db).map_err(|e| e.to_string())?;
+            let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+            let purged = refuge::audit::purge(&mut conn, settings.audit.retention_days, &Actor::system("cli"))
+                .map_err(|e| e.to_string())?;
+            println!(
+                "purged {purged} audit entries older than {} days",
+                settings.audit.retention_days
+            );
+            Ok(())
+        }
     }
 }
 

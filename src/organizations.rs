@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
@@ -157,7 +158,15 @@ pub async fn create_handler(
     body: JsonBody<NewOrganization>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let organization = db.write(move |conn| create(conn, body.value)).await?;
+    let organization = db
+        .write(&caller.actor(), move |unit| {
+            let organization = create(unit, body.value)?;
+            unit.audit(
+                Event::new("organization.create").resource("organization", organization.id),
+            );
+            Ok(organization)
+        })
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,

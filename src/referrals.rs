@@ -19,6 +19,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError};
@@ -464,6 +465,13 @@ pub async fn create_handler(
         let record = create(conn, new, user_id, &provinces, |household| {
             caller.require_aid(household.center_id)
         })?;
+        conn.audit(
+            Event::new("referral.create")
+                .resource("referral", record.referral.id)
+                .household(record.referral.household_id)
+                .persons([record.referral.person_id])
+                .version(record.referral.version),
+        );
         let (location, version) = (location(record.referral.id), record.referral.version);
         Ok(Created::new(record, location).versioned(version))
     })
@@ -566,10 +574,18 @@ pub async fn patch(
     let id = id.into_inner();
     let status = body.value.status;
     let record = db
-        .write(move |conn| {
-            change_status(conn, id, expected, status, caller.user_id, |center| {
+        .write(&caller.actor(), move |unit| {
+            let record = change_status(unit, id, expected, status, caller.user_id, |center| {
                 caller.require_aid(center)
-            })
+            })?;
+            unit.audit(
+                Event::new("referral.update")
+                    .resource("referral", record.referral.id)
+                    .household(record.referral.household_id)
+                    .persons([record.referral.person_id])
+                    .version(record.referral.version),
+            );
+            Ok(record)
         })
         .await?;
     Ok(respond_with(StatusCode::OK, &record))

@@ -27,6 +27,54 @@ diesel::table! {
         role -> Text,
         disabled -> Bool,
         created_at -> Timestamp,
+        display_name -> Nullable<Text>,
+        token_generation -> Integer,
+        must_change_password -> Bool,
+        version -> Integer,
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        user_id -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_throttles (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        lockouts -> Integer,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        request_id -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        username -> Nullable<Text>,
+        role -> Nullable<Text>,
+        action -> Text,
+        center_id -> Nullable<Text>,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        version -> Nullable<Integer>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_subjects (subject_type, subject_id, event_id) {
+        subject_type -> Text,
+        subject_id -> Text,
+        event_id -> Text,
     }
 }
 
@@ -350,6 +398,7 @@ diesel::table! {
 }
 
 diesel::joinable!(user_centers -> users (user_id));
+diesel::joinable!(audit_subjects -> audit_events (event_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
 diesel::joinable!(arrival_counts -> centers (center_id));
@@ -383,6 +432,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     centers,
     users,
     user_centers,
+    revoked_tokens,
+    login_throttles,
+    audit_events,
+    audit_subjects,
     households,
     persons,
     person_needs,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
 use crate::centers;
 use crate::db::{self, Db, DbConnection};
@@ -705,7 +706,13 @@ pub async fn create_item_handler(
     body: JsonBody<NewItem>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let item = db.write(move |conn| create_item(conn, body.value)).await?;
+    let item = db
+        .write(&caller.actor(), move |unit| {
+            let item = create_item(unit, body.value)?;
+            unit.audit(Event::new("item.create").resource("item", item.id));
+            Ok(item)
+        })
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/items/{}", item.id)))
         .json(item))
@@ -738,6 +745,7 @@ async fn create_movement<T: Serialize + Send + 'static>(
     let client_id = ClientId::of(kind, client_id);
     idempotent::create(db, req, caller, document, client_id, move |conn| {
         let (body, id) = work(conn)?;
+        conn.audit(Event::new(format!("stock.{kind}")).resource(kind, id));
         let location = match kind {
             "transfer" => format!("/api/v1/stock/movements?transfer_id={id}"),
             _ => format!("/api/v1/stock/movements?id={id}"),

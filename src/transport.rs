@@ -23,6 +23,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::centers;
 use crate::db::{self, Db, DbConnection};
@@ -585,6 +586,11 @@ pub async fn create_trip_handler(
     let client_id = ClientId::of("trip", new.id);
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let trip = create_trip(conn, new, user_id, &provinces)?;
+        conn.audit(
+            Event::new("trip.create")
+                .resource("trip", trip.id)
+                .center(trip.center_id),
+        );
         let location = trip_location(trip.id);
         Ok(Created::new(trip, location))
     })
@@ -625,6 +631,12 @@ pub async fn board_handler(
         let boarding = board(conn, trip, new, user_id, |trip| {
             caller.require_aid(trip.center_id)
         })?;
+        conn.audit(
+            Event::new("trip.boarding")
+                .resource("boarding", boarding.id)
+                .household(boarding.household_id)
+                .persons(boarding.persons.iter().copied()),
+        );
         // A boarding has no page of its own: its persons are on the manifest.
         let location = format!("{}/manifest", trip_location(boarding.trip_id));
         Ok(Created::new(boarding, location))

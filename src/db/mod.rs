@@ -26,6 +26,7 @@ use crate::config::{DatabaseSettings, SqliteSynchronous};
 use crate::error::ApiError;
 
 pub mod aggregates;
+pub mod audit;
 mod unit;
 mod writer;
 

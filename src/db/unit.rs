@@ -5,11 +5,17 @@ use std::ops::{Deref, DerefMut};
 use diesel::Connection;
 
 use super::aggregates::Delta;
+use super::audit::{self, Actor, Event};
 use super::DbConnection;
 use crate::error::ApiError;
 
-/// One write in progress: its transaction's connection, and the change to
-/// the arrival statistics its records make, which commits with them.
+/// One write in progress: its transaction's connection, the change to the
+/// arrival statistics its records make, and the audit entries that say who
+/// made them, all of which commit together.
+///
+/// A write by an account must record at least one audit [`Event`] (what it
+/// changed, with the version it produced): one that records none is refused
+/// as a bug, so no write escapes the trail.
 ///
 /// Every writer gets one: a request through [`Db::write`](super::Db::write)
 /// (where the group-commit writer sums the deltas of a group's units and
@@ -24,6 +30,7 @@ use crate::error::ApiError;
 pub struct Unit<'a> {
     conn: &'a mut DbConnection,
     aggregates: Delta,
+    events: Vec<Event>,
 }
 
 impl<'a> Unit<'a> {
@@ -31,7 +38,13 @@ impl<'a> Unit<'a> {
         Unit {
             conn,
             aggregates: Delta::default(),
+            events: Vec::new(),
         }
+    }
+
+    /// Records an audit entry, written with this unit's rows.
+    pub fn audit(&mut self, event: Event) {
+        self.events.push(event);
     }
 
     /// The transaction's connection.
@@ -54,8 +67,13 @@ impl<'a> Unit<'a> {
     where
         E: From<diesel::result::Error>,
     {
-        let (value, aggregates) = Unit::run(self.conn, work)?;
+        let (value, aggregates, events) = self.conn.transaction(|conn| {
+            let mut unit = Unit::new(conn);
+            let value = work(&mut unit)?;
+            Ok::<_, E>((value, unit.aggregates, unit.events))
+        })?;
         self.aggregates.merge(aggregates);
+        self.events.extend(events);
         Ok(value)
     }
 
@@ -65,6 +83,7 @@ impl<'a> Unit<'a> {
     /// maintenance and tests).
     pub fn transaction<T, E>(
         conn: &mut DbConnection,
+        actor: &Actor,
         work: impl FnOnce(&mut Unit<'_>) -> Result<T, E>,
     ) -> Result<T, E>
     where
@@ -73,7 +92,12 @@ impl<'a> Unit<'a> {
         conn.transaction(|conn| {
             let mut unit = Unit::new(conn);
             let value = work(&mut unit)?;
-            let Unit { conn, aggregates } = unit;
+            let Unit {
+                conn,
+                aggregates,
+                events,
+            } = unit;
+            finish(conn, actor, &events)?;
             aggregates.write(conn)?;
             Ok(value)
         })
@@ -84,17 +108,34 @@ impl<'a> Unit<'a> {
     /// before the enclosing transaction commits.
     pub(super) fn run<T, E>(
         conn: &mut DbConnection,
+        actor: &Actor,
         work: impl FnOnce(&mut Unit<'_>) -> Result<T, E>,
     ) -> Result<(T, Delta), E>
     where
-        E: From<diesel::result::Error>,
+        E: From<diesel::result::Error> + From<ApiError>,
     {
         conn.transaction(|conn| {
             let mut unit = Unit::new(conn);
             let value = work(&mut unit)?;
-            Ok((value, unit.aggregates))
+            let Unit {
+                conn,
+                aggregates,
+                events,
+            } = unit;
+            finish(conn, actor, &events)?;
+            Ok((value, aggregates))
         })
     }
+}
+
+/// Appends a unit's audit entries; refuses an account's write that recorded none.
+fn finish(conn: &mut DbConnection, actor: &Actor, events: &[Event]) -> Result<(), ApiError> {
+    if events.is_empty() && actor.account_id.is_some() {
+        return Err(ApiError::internal(
+            "a write by an account recorded no audit event",
+        ));
+    }
+    audit::append(conn, actor, crate::http::time::now(), events)
 }
 
 impl Deref for Unit<'_> {

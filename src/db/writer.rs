@@ -5,6 +5,7 @@ use std::sync::Arc;
 use diesel::Connection;
 
 use super::aggregates::Delta;
+use super::audit::{Actor, Event};
 use super::{Db, DbConnection, Pool, Unit};
 use crate::error::ApiError;
 
@@ -100,20 +101,38 @@ fn commit_group(pool: &Pool, mut group: Vec<Job>) {
 }
 
 impl Db {
-    /// Runs `work` in one transaction on the writer connection, off the async
-    /// workers, with a [`Unit`] carrying the connection and the statistics
-    /// the work records. The transaction (rows and statistics together)
-    /// commits only if `work` returns `Ok`.
-    pub async fn write<F, T>(&self, work: F) -> Result<T, ApiError>
+    /// Runs `work` by `actor` in one transaction on the writer connection,
+    /// off the async workers, with a [`Unit`] carrying the connection, the
+    /// statistics the work records and its audit entries. The transaction
+    /// (rows, statistics and audit entries together) commits only if `work`
+    /// returns `Ok`.
+    pub async fn write<F, T>(&self, actor: &Actor, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut Unit<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_with(work).await
+        self.write_with(actor, work).await
+    }
+
+    /// Appends audit entries by `actor` (reads of personal data), durably:
+    /// it returns once the group commit that carries them is on disk, so a
+    /// handler that awaits it before answering never acknowledges a read
+    /// that a crash could leave unrecorded. Concurrent reads share commits.
+    pub async fn record(&self, actor: &Actor, events: Vec<Event>) -> Result<(), ApiError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.write(actor, move |unit| {
+            for event in events {
+                unit.audit(event);
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// [`Db::write`] for work with its own error type.
-    pub async fn write_with<F, T, E>(&self, work: F) -> Result<T, E>
+    pub async fn write_with<F, T, E>(&self, actor: &Actor, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut Unit<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -123,10 +142,11 @@ impl Db {
             .writer
             .get_or_init(|| Writer::start(self.write.clone(), self.writers));
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let actor = actor.clone();
         let job: Job = Box::new(move |conn| {
             // A savepoint inside the group's transaction; the statistics its
             // unit recorded join the group's sum only if it succeeded.
-            let (result, aggregates) = match Unit::run(conn, work) {
+            let (result, aggregates) = match Unit::run(conn, &actor, work) {
                 Ok((value, aggregates)) => (Ok(value), aggregates),
                 Err(error) => (Err(error), Delta::default()),
             };

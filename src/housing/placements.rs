@@ -13,6 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::sites::{find_site, site_not_found};
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
@@ -416,6 +417,11 @@ pub async fn place_handler(
         let placement = place(conn, site, new, user_id, |household| {
             caller.require_aid(household.center_id)
         })?;
+        conn.audit(
+            Event::new("placement.create")
+                .resource("placement", placement.id)
+                .household(placement.household_id),
+        );
         let location = placement_location(placement.id);
         Ok(Created::new(placement, location))
     })
@@ -444,6 +450,11 @@ pub async fn checkout_handler(
             let placement = check_out(conn, id, checkout, user_id, |center| {
                 caller.require_aid(center)
             })?;
+            conn.audit(
+                Event::new("placement.checkout")
+                    .resource("placement", placement.id)
+                    .household(placement.household_id),
+            );
             let location = placement_location(placement.id);
             Ok(Created::new(placement, location).status(StatusCode::OK))
         },

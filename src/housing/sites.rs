@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
@@ -320,7 +321,11 @@ pub async fn create_site_handler(
     caller.require_admin()?;
     let provinces = provinces.into_inner();
     let site = db
-        .write(move |conn| create_site(conn, body.value, &provinces))
+        .write(&caller.actor(), move |unit| {
+            let site = create_site(unit, body.value, &provinces)?;
+            unit.audit(Event::new("site.create").resource("site", site.id));
+            Ok(site)
+        })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/sites/{}", site.id)))
@@ -351,7 +356,11 @@ pub async fn patch_site(
     caller.require_admin()?;
     let id = id.into_inner();
     let site = db
-        .write(move |conn| correct_site(conn, id, body.value))
+        .write(&caller.actor(), move |unit| {
+            let site = correct_site(unit, id, body.value)?;
+            unit.audit(Event::new("site.update").resource("site", site.id));
+            Ok(site)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(site))
 }

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::time;
 use crate::auth::Caller;
+use crate::db::audit::{Actor, Event};
 use crate::db::{Db, DbConnection, Unit};
 use crate::error::ApiError;
 use crate::schema::idempotency_keys;
@@ -166,7 +167,8 @@ where
 {
     let keys = Key::for_create(req, caller, client_id)?;
     let request_hash = fingerprint(req, document)?;
-    let (stored, replayed) = run(db, keys, request_hash, move |conn| {
+    let actor = caller.actor();
+    let (stored, replayed) = run(db, &actor, keys, request_hash, move |conn| {
         let created = work(conn)?;
         Ok(Stored {
             status: created.status.as_u16(),
@@ -176,6 +178,14 @@ where
         })
     })
     .await?;
+    if replayed {
+        // A replay sends the stored response again: a read of what it holds.
+        db.record(
+            &actor,
+            vec![Event::new("request.replayed").resource("response", &stored.location)],
+        )
+        .await?;
+    }
     Ok(stored.respond(replayed))
 }
 
@@ -242,6 +252,7 @@ impl From<diesel::result::Error> for Abort {
 /// two). Returns the response to send and whether it is a replay.
 async fn run<F>(
     db: &Db,
+    actor: &Actor,
     keys: Vec<Key>,
     request_hash: String,
     work: F,
@@ -252,7 +263,7 @@ where
     let lookup_keys = keys.clone();
     let hash = request_hash.clone();
     let result = db
-        .write_with(move |conn| -> Result<(Stored, bool), Abort> {
+        .write_with(actor, move |conn| -> Result<(Stored, bool), Abort> {
             // No lookup first: a fresh request (the common case) pays nothing
             // extra, and a retry fails on the stored key and is replayed below.
             let stored = work(conn)?;

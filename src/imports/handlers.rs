@@ -43,6 +43,7 @@ pub async fn create(
     let options = Options {
         dry_run: query.0.dry_run,
         registered_by: caller.user_id,
+        actor: caller.actor(),
         scope,
         provinces: provinces.get_ref().clone(),
     };

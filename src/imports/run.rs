@@ -14,6 +14,7 @@ use super::errors::*;
 use super::layout::*;
 use super::reader::*;
 use super::validation::*;
+use crate::db::audit::{Actor, Event};
 use crate::auth::CenterScope;
 use crate::db::{Db, DbConnection, Unit};
 use crate::error::{ApiError, ImportErrors};
@@ -81,6 +82,8 @@ pub struct Options {
     pub dry_run: bool,
     /// The account recorded as `registered_by`.
     pub registered_by: Uuid,
+    /// Who runs the import, for the audit trail.
+    pub actor: Actor,
     /// Centers the account may register at.
     pub scope: CenterScope,
     pub provinces: Provinces,
@@ -97,6 +100,7 @@ pub async fn run(
     let Options {
         dry_run,
         registered_by,
+        actor,
         scope,
         provinces,
     } = options;
@@ -114,11 +118,13 @@ pub async fn run(
     summary.dry_run = dry_run;
     if dry_run || summary.created.households == 0 {
         // Nothing to write (a re-import): the second pass would only skip.
+        db.record(&actor, vec![audit_event(&summary)]).await?;
         return Ok(summary);
     }
-    let written = write(db, source, Arc::new(context), registered_by, progress).await?;
+    let written = write(db, &actor, source, Arc::new(context), registered_by, progress).await?;
     summary.created = written.created;
     summary.unchanged = written.unchanged;
+    db.record(&actor, vec![audit_event(&summary)]).await?;
     tracing::info!(
         rows = summary.rows,
         households = summary.households,
@@ -127,6 +133,23 @@ pub async fn run(
         "import written"
     );
     Ok(summary)
+}
+
+/// The audit entry of a finished import: its row and household counts.
+fn audit_event(summary: &Summary) -> Event {
+    Event::new(if summary.dry_run {
+        "import.dry_run"
+    } else {
+        "import.create"
+    })
+    .resource("import", "registrations")
+    .detail(serde_json::json!({
+        "rows": summary.rows,
+        "households": summary.households,
+        "households_created": summary.created.households,
+        "persons_created": summary.created.persons,
+        "households_unchanged": summary.unchanged.households,
+    }))
 }
 
 /// The first pass: every row and household checked, fingerprints compared.
@@ -250,6 +273,7 @@ pub(super) type Reader = Households<Box<dyn Read + Send>>;
 /// the next batch is read while the previous one is being written.
 pub(super) async fn write(
     db: &Db,
+    actor: &Actor,
     source: Arc<dyn Source>,
     context: Arc<Context>,
     registered_by: Uuid,
@@ -278,7 +302,14 @@ pub(super) async fn write(
         let bytes = reader.bytes_read();
         next = read_batch(reader, context.clone());
         let (created, unchanged) = db
-            .write(move |unit| write_batch(unit, batch, registered_by))
+            .write(actor, move |unit| {
+                let (created, unchanged) = write_batch(unit, batch, registered_by)?;
+                unit.audit(Event::new("import.batch").detail(serde_json::json!({
+                    "households_created": created.households,
+                    "persons_created": created.persons,
+                })));
+                Ok((created, unchanged))
+            })
             .await?;
         written.created.households += created.households;
         written.created.persons += created.persons;

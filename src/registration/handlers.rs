@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::model::{validate_new, Household, HouseholdPatch, ListQuery, NewHousehold};
 use super::store::{correct, find, list, not_found, register, Correction};
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -43,6 +44,14 @@ pub async fn create(
     let client_id = ClientId::of("household", new.id);
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let household = register(conn, new, user_id)?;
+        conn.audit(
+            Event::new("household.create")
+                .resource("household", household.id)
+                .center(household.center_id)
+                .household(household.id)
+                .persons(household.members.iter().map(|m| m.id))
+                .version(household.version),
+        );
         let (location, version) = (location(household.id), household.version);
         Ok(Created::new(household, location).versioned(version))
     })
@@ -106,7 +115,7 @@ pub async fn patch(
         Some(at) => at.stored(),
     };
     let household = db
-        .write(move |conn| {
+        .write(&caller.actor(), move |conn| {
             let correction = Correction {
                 id,
                 expected_version: expected,
@@ -114,9 +123,18 @@ pub async fn patch(
                 corrected_by: caller.user_id,
                 effective_at,
             };
-            correct(conn, correction, &provinces, |household| {
+            let household = correct(conn, correction, &provinces, |household| {
                 caller.require_registration(household.center_id)
-            })
+            })?;
+            conn.audit(
+                Event::new("household.update")
+                    .resource("household", household.id)
+                    .center(household.center_id)
+                    .household(household.id)
+                    .persons(household.members.iter().map(|p| p.id))
+                    .version(household.version),
+            );
+            Ok(household)
         })
         .await?;
     Ok(respond_with(actix_web::http::StatusCode::OK, &household))

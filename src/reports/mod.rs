@@ -62,6 +62,7 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
 use crate::config::StatsSettings;
 use crate::db::{Db, DbConnection};
@@ -411,6 +412,34 @@ fn access(
     }
 }
 
+impl Request {
+    /// The audit entry of an export of this report with `rows` rows, for
+    /// the reports that list persons (registrations, transport); None for
+    /// aggregate reports, which hold no personal data.
+    pub fn audit_event(&self, rows: u64) -> Option<Event> {
+        if !matches!(self.report, Report::Registrations | Report::Transport) {
+            return None;
+        }
+        let centers = match &self.scope {
+            CenterScope::All => None,
+            CenterScope::Only(centers) => Some(centers.clone()),
+        };
+        let event = Event::new("report.export")
+            .resource("report", self.report.name())
+            .detail(serde_json::json!({
+                "report": self.report.name(),
+                "from": self.period.from.map(|t| t.and_utc()),
+                "to": self.period.to.map(|t| t.and_utc()),
+                "centers": centers,
+                "rows": rows,
+            }));
+        Some(match &self.scope {
+            CenterScope::Only(centers) if centers.len() == 1 => event.center(centers[0]),
+            _ => event,
+        })
+    }
+}
+
 /// What a report's file is called: `refuge-registrations_2023-09-19_2023-10-05.csv`.
 pub fn filename(request: &Request) -> String {
     format!(
@@ -535,9 +564,11 @@ impl Chunks {
 
 impl Chunks {
     /// Hands over the last, partial chunk: the report is complete.
-    fn done(mut self) -> Result<(), ApiError> {
-        self.send()
-            .map_err(|e| ApiError::internal(format!("the report could not be sent: {e}")))
+    async fn done(self) -> Result<(), ApiError> {
+        self.sender
+            .send(Ok(Bytes::from(self.buffer)))
+            .await
+            .map_err(|_| ApiError::internal("the report could not be sent: the client went away"))
     }
 }
 
@@ -581,17 +612,28 @@ pub async fn download(
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
     let failed = sender.clone();
     let db = db.get_ref().clone();
+    let actor = caller.actor();
     actix_web::rt::spawn(async move {
-        let result = db
-            .read(move |conn| {
-                let out = Chunks {
-                    buffer: Vec::with_capacity(CHUNK_BYTES),
-                    sender,
-                };
-                let (_, out) = export(conn, &request, out)?;
-                out.done()
-            })
-            .await;
+        let result = async {
+            let (event, out) = db
+                .read(move |conn| {
+                    let out = Chunks {
+                        buffer: Vec::with_capacity(CHUNK_BYTES),
+                        sender,
+                    };
+                    let (rows, out) = export(conn, &request, out)?;
+                    Ok((request.audit_event(rows), out))
+                })
+                .await?;
+            // A person-level export is recorded, durably, before its last
+            // chunk goes out: the client never holds a complete file that
+            // the trail does not know of.
+            if let Some(event) = event {
+                db.record(&actor, vec![event]).await?;
+            }
+            out.done().await
+        }
+        .await;
         if let Err(error) = result {
             // Before the first chunk this becomes the response; after it, the
             // stream ends in an error and the client sees a truncated body.

@@ -17,9 +17,10 @@ use super::{
     accommodation, aid, centers as planned_centers, checkpoints, nk2023, plan, state_site_code,
     Checkpoint, Event, Options, STATE_ORGANIZATION,
 };
-use crate::accounts::{self, NewUser, Role};
+use crate::accounts::{self, NewUser, Passwords, Role};
 use crate::centers::{self, CenterKind, NewCenter};
 use crate::config::PasswordHashSettings;
+use crate::db::audit::{Actor, Event as AuditEvent};
 use crate::db::{DbConnection, Unit};
 use crate::distributions::{self, NewDistribution};
 use crate::entitlements::{self, Basis, NewEntitlement};
@@ -232,7 +233,11 @@ fn prepare(conn: &mut DbConnection, provinces: &Provinces) -> Result<(Uuid, Cent
                     role: Role::Admin,
                     center_codes: &[],
                     // Nobody logs in as it: the least cost the settings allow.
-                    password_cost: &PasswordHashSettings::OWASP_MINIMUM,
+                    display_name: None,
+                    passwords: &Passwords {
+                        cost: PasswordHashSettings::OWASP_MINIMUM,
+                        min_score: 0,
+                    },
                 },
             )?
             .id
@@ -342,7 +347,7 @@ pub fn replay(
         let done = batch.len() as u64;
         // The batch's unit of work commits the statistics its registrations
         // and corrections record with them.
-        Unit::transaction(conn, |unit| {
+        Unit::transaction(conn, &Actor::system("scenario"), |unit| {
             for event in batch {
                 // Each event in a savepoint of its own, so that one already
                 // replayed is skipped without undoing the rest of the batch.
@@ -366,6 +371,9 @@ pub fn replay(
                     Err(error) => return Err(error),
                 }
             }
+            unit.audit(
+                AuditEvent::new("scenario.replay").detail(serde_json::json!({ "events": done })),
+            );
             Ok::<_, ApiError>(())
         })?;
         progress.inc(done);

@@ -1,97 +1,36 @@
-//! Authentication and authorization: login, signed access tokens, and the
-//! `Caller` extractor that every protected handler takes.
+//! Authentication and authorization: the `Caller` extractor that every
+//! protected handler takes, and what a role may see and do.
 //!
-//! Tokens are HS256 JWTs; the algorithm is pinned on verification so a token
-//! cannot choose its own (`alg: none` or a key-confusion attack), and `exp`,
-//! `iat`, `iss` and `aud` are all required and checked. The role and center
-//! scope travel in the token, so a request needs no database read to be
-//! authorized; changes to an account take effect at its next login, at most
-//! one token lifetime later.
+//! - [`tokens`]: signed access tokens (HS256 JWTs).
+//! - [`revocation`]: tokens revoked by logout or by a change to the
+//!   account, checked on every request.
+//! - [`throttle`]: failed logins slowed down per username and address.
+//! - [`handlers`]: login, logout, `/me` and changing one's own password.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
-use std::future::{ready, Ready};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
-use crate::accounts::{self, Role, User};
-use crate::config::{AuthSettings, PasswordHashSettings};
+use crate::accounts::Role;
+use crate::db::audit::Actor;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
-use crate::http::routes::resource;
 
-/// The claims of an access token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Claims {
-    sub: Uuid,
-    username: String,
-    role: Role,
-    centers: Vec<Uuid>,
-    iat: u64,
-    exp: u64,
-    iss: String,
-    aud: String,
-    jti: Uuid,
-}
+mod handlers;
+pub mod revocation;
+pub mod throttle;
+pub mod tokens;
 
-/// Issues and verifies access tokens.
-pub struct Tokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-    issuer: String,
-    audience: String,
-    lifetime_seconds: u64,
-}
+pub use handlers::routes;
+pub use revocation::Revocations;
+pub use tokens::Tokens;
 
-impl Tokens {
-    pub fn new(settings: &AuthSettings) -> Tokens {
-        let secret = settings.jwt_secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        Tokens {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-            lifetime_seconds: settings.token_lifetime_seconds,
-        }
-    }
-
-    fn issue(&self, user: &User) -> Result<String, ApiError> {
-        let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let claims = Claims {
-            sub: user.id,
-            username: user.username.clone(),
-            role: user.role,
-            centers: user.centers.clone(),
-            iat: now,
-            exp: now + self.lifetime_seconds,
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            jti: Uuid::new_v4(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(ApiError::internal)
-    }
-
-    fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|_| ApiError::Unauthorized {
-                detail: "the access token is invalid or expired; log in again",
-                invalid_token: true,
-            })
-    }
-}
+/// The id of the request being served (`X-Request-Id`), put in the
+/// request's extensions by the request log, and carried into audit entries.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// The authenticated user making a request.
 #[derive(Debug, Clone)]
@@ -100,6 +39,11 @@ pub struct Caller {
     pub username: String,
     pub role: Role,
     pub centers: Vec<Uuid>,
+    /// The token's id and expiry (for logout).
+    pub token_id: Uuid,
+    pub token_expires_at: u64,
+    /// The request's id, for the audit trail.
+    pub request_id: Option<String>,
 }
 
 /// Which centers' person-level records a caller may see.
@@ -142,6 +86,40 @@ impl CenterScope {
 }
 
 impl Caller {
+    /// An account acting at the server's command line (`refuge import
+    /// --as`): no token, no request.
+    pub fn acting_as(user: &crate::accounts::User) -> Caller {
+        Caller {
+            user_id: user.id,
+            username: user.username.clone(),
+            role: user.role,
+            centers: user.centers.clone(),
+            token_id: Uuid::nil(),
+            token_expires_at: 0,
+            request_id: None,
+        }
+    }
+
+    /// Who is acting, for the audit trail.
+    pub fn actor(&self) -> Actor {
+        Actor::account(
+            self.user_id,
+            &self.username,
+            self.role.as_str(),
+            self.request_id.clone(),
+        )
+    }
+
+    /// Reading the audit trail: admins and auditors.
+    pub fn require_auditor(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Auditor => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "only an admin or an auditor may read the audit trail".into(),
+            )),
+        }
+    }
+
     /// Admins only (centers, accounts).
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self.role {
@@ -226,14 +204,19 @@ impl Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+/// What a token holding a temporary password may still reach.
+const ALLOWED_WITH_TEMPORARY_PASSWORD: [&str; 3] =
+    ["/api/v1/me", "/api/v1/me/password", "/api/v1/auth/logout"];
+
+async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let tokens = req
         .app_data::<web::Data<Tokens>>()
         .ok_or_else(|| ApiError::internal("token service not configured"))?;
@@ -254,86 +237,23 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             invalid_token: true,
         })?;
     let claims = tokens.verify(token)?;
+    let revocations = req
+        .app_data::<web::Data<Revocations>>()
+        .ok_or_else(|| ApiError::internal("revocations not configured"))?;
+    let db = req
+        .app_data::<web::Data<Db>>()
+        .ok_or_else(|| ApiError::internal("database not configured"))?;
+    revocations.check(db, &claims).await?;
+    if claims.pwc && !ALLOWED_WITH_TEMPORARY_PASSWORD.contains(&req.path()) {
+        return Err(ApiError::PasswordChangeRequired);
+    }
     Ok(Caller {
         user_id: claims.sub,
         username: claims.username,
         role: claims.role,
         centers: claims.centers,
+        token_id: claims.jti,
+        token_expires_at: claims.exp,
+        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    username: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
-}
-
-/// `POST /api/v1/auth/login`: exchanges a username and password for a token.
-pub async fn login(
-    db: web::Data<Db>,
-    tokens: web::Data<Tokens>,
-    password_cost: web::Data<PasswordHashSettings>,
-    body: JsonBody<LoginRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { username, password } = body.value;
-    let password_cost = **password_cost;
-    // The lookup and the (deliberately slow) hash check both run off the async workers.
-    let user = db
-        .read(move |conn| {
-            let user = accounts::find_by_username(conn, &username)?;
-            Ok(match user {
-                Some(user) if user.password_matches(&password) && !user.disabled => Some(user),
-                Some(_) => None,
-                None => {
-                    accounts::spend_verification_time(&password, &password_cost);
-                    None
-                }
-            })
-        })
-        .await?;
-    let user = user.ok_or(ApiError::Unauthorized {
-        detail: "wrong username or password",
-        invalid_token: false,
-    })?;
-    tracing::info!(user_id = %user.id, role = %user.role, "login");
-    let access_token = tokens.issue(&user)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: tokens.lifetime_seconds,
-        }))
-}
-
-#[derive(Serialize)]
-struct Me {
-    id: Uuid,
-    username: String,
-    role: Role,
-    centers: Vec<Uuid>,
-}
-
-/// `GET /api/v1/me`: who the token belongs to.
-pub async fn me(caller: Caller) -> HttpResponse {
-    HttpResponse::Ok().json(Me {
-        id: caller.user_id,
-        username: caller.username,
-        role: caller.role,
-        centers: caller.centers,
-    })
-}
-
-/// The auth routes, under `/api/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/auth/login").post(login))
-        .service(resource("/me").get(me));
 }
