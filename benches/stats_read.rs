@@ -39,7 +39,7 @@ struct Args {
     bench: bool,
 }
 
-const PASSWORD: &str = "benchmark admin password";
+const PASSWORD: &str = "benchmark admin lantern 2023";
 const CENTERS: [&str; 5] = ["KORNIDZOR", "GORIS", "VAYK", "PARAKAR", "YEREVAN"];
 const ORIGINS: [&str; 8] = [
     "Ստեփանակերտ",
@@ -104,7 +104,7 @@ fn seed(settings: &Settings, persons: usize, centers: &[String]) -> Duration {
     let mut seeded = 0usize;
     let mut n = 0u64;
     while seeded < persons {
-        Unit::transaction::<_, refuge::error::ApiError>(&mut conn, |unit| {
+        Unit::transaction::<_, refuge::error::ApiError>(&mut conn, &refuge::db::audit::Actor::system("bench"), |unit| {
             for _ in 0..2000 {
                 if seeded >= persons {
                     break;

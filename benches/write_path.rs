@@ -6,6 +6,10 @@
 //!   cargo bench --bench write_path -- --clients 16 --households 20000
 //!   cargo bench --bench write_path -- --clients 16 --database postgres://postgres@127.0.0.1/refuge_bench
 //!
+//! With `--reads N`, the same clients then read N persons registered in the
+//! first phase (`GET /api/v1/persons/{id}`, in a shuffled order) and the
+//! reads' rate and latency are printed too: the audited read path.
+//!
 //! A benchmark, not a test: it measures and prints, it asserts nothing about speed.
 
 use std::sync::Arc;
@@ -40,12 +44,15 @@ struct Args {
     /// PostgreSQL writer threads of the started server (0: one per core).
     #[arg(long, default_value_t = 0)]
     writers: usize,
+    /// Person reads after the writes (0: none).
+    #[arg(long, default_value_t = 0)]
+    reads: usize,
     /// cargo bench passes --bench; ignored.
     #[arg(long, hide = true)]
     bench: bool,
 }
 
-const PASSWORD: &str = "benchmark admin password";
+const PASSWORD: &str = "benchmark admin lantern 2023";
 
 fn start_server(args: &Args, dir: &std::path::Path) -> String {
     let mut settings = Settings::load(None).expect("settings");
@@ -143,6 +150,7 @@ fn main() {
             let share = (c..args.households).step_by(args.clients).collect::<Vec<_>>();
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(share.len());
+                let mut persons = Vec::with_capacity(share.len());
                 let mut errors = 0usize;
                 for n in share {
                     let body = household(&center, n);
@@ -156,21 +164,28 @@ fn main() {
                         .await;
                     match response {
                         Ok(r) if r.status() == 201 => {
-                            let _ = r.bytes().await;
+                            let body = r.bytes().await.unwrap_or_default();
                             latencies.push(sent.elapsed());
+                            if let Ok(household) = serde_json::from_slice::<serde_json::Value>(&body) {
+                                if let Some(id) = household["members"][n % 4]["id"].as_str() {
+                                    persons.push(id.to_string());
+                                }
+                            }
                         }
                         _ => errors += 1,
                     }
                 }
-                (latencies, errors)
+                (latencies, errors, persons)
             }));
         }
         let mut latencies: Vec<Duration> = Vec::new();
+        let mut persons: Vec<String> = Vec::new();
         let mut errors = 0;
         for task in tasks {
-            let (l, e) = task.await.unwrap();
+            let (l, e, p) = task.await.unwrap();
             latencies.extend(l);
             errors += e;
+            persons.extend(p);
         }
         let elapsed = started.elapsed();
         if latencies.is_empty() {
@@ -196,5 +211,77 @@ fn main() {
             pct(0.50),
             pct(0.99),
         );
+        if args.reads > 0 && !persons.is_empty() {
+            read_persons(&client, &base, &token, persons, &args, &backend).await;
+        }
     });
+}
+
+/// The read phase: `args.reads` person reads spread over the clients.
+async fn read_persons(
+    client: &reqwest::Client,
+    base: &str,
+    token: &Arc<String>,
+    mut persons: Vec<String>,
+    args: &Args,
+    backend: &str,
+) {
+    // A fixed shuffle (an LCG), so that both builds of an A/B comparison read alike.
+    let mut state = 2023u64;
+    for i in (1..persons.len()).rev() {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        persons.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let persons = Arc::new(persons);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (client, base, token, persons) = (client.clone(), base.to_string(), token.clone(), persons.clone());
+        let share = (c..args.reads).step_by(args.clients).collect::<Vec<_>>();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share.len());
+            let mut errors = 0usize;
+            for n in share {
+                let person = &persons[n % persons.len()];
+                let sent = Instant::now();
+                match client
+                    .get(format!("{base}/api/v1/persons/{person}"))
+                    .bearer_auth(token.as_str())
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => {
+                        let _ = r.bytes().await;
+                        latencies.push(sent.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    if latencies.is_empty() {
+        eprintln!("write_path: every read failed ({errors} errors)");
+        std::process::exit(1);
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64() * 1000.0;
+    println!(
+        "person_read backend={backend} clients={} reads={} errors={errors} elapsed={:.2}s \
+         reads/s={:.0} p50={:.2}ms p99={:.2}ms",
+        args.clients,
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+    );
 }

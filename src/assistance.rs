@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -37,6 +38,14 @@ pub async fn of_household(
         })
         .await?;
     scope.require(center, "this household's center")?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("assistance.read")
+            .resource("household", id)
+            .center(center)
+            .household(id)],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 

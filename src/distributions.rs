@@ -367,6 +367,14 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no distribution with id {id}")))?;
     scope.require(distribution.center_id, "this center")?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("distribution.read")
+            .resource("distribution", distribution.id)
+            .center(distribution.center_id)
+            .household(distribution.household_id)],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(distribution))
 }
 
@@ -393,6 +401,11 @@ pub async fn list(
     let query = query.0;
     scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
+    let detail = serde_json::json!({
+        "household_id": query.household_id,
+        "center_id": query.center_id,
+        "item_id": query.item_id,
+    });
     let page = db
         .read(move |conn| {
             let mut q = distributions::table
@@ -437,6 +450,13 @@ pub async fn list(
             )
         })
         .await?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("distribution.list")
+            .detail(detail)
+            .households(page.items.iter().map(|d| d.household_id))],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
@@ -78,6 +79,15 @@ pub async fn get(
         .pop()
         .ok_or_else(|| ApiError::NotFound(format!("no person with id {id}")))?;
     scope.require(person.center_id, "this person's center")?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("person.read")
+            .resource("person", person.member.id)
+            .center(person.center_id)
+            .household(person.household_id)
+            .persons([person.member.id])],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(person))
 }
 
@@ -115,6 +125,11 @@ pub async fn search(
         return Err(ApiError::bad_parameter("name", "at most 5 words"));
     }
     let paging = PageQuery::limit_only(query.limit)?;
+    // Which filters were used, never what was searched for.
+    let detail = serde_json::json!({
+        "by_name": !words.is_empty(),
+        "by_birth_date": query.birth_date.is_some(),
+    });
     let page = db
         .read(move |conn| {
             let mut q = persons::table
@@ -151,6 +166,14 @@ pub async fn search(
             paging.page(ids, String::clone, |ids| load_persons(conn, ids))
         })
         .await?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("person.search")
+            .detail(detail)
+            .persons(page.items.iter().map(|p| p.member.id))
+            .households(page.items.iter().map(|p| p.household_id))],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

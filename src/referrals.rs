@@ -501,6 +501,11 @@ pub async fn list(
     let query = query.0;
     scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
+    let detail = serde_json::json!({
+        "household_id": query.household_id,
+        "center_id": query.center_id,
+        "status": query.status,
+    });
     let page = db
         .read(move |conn| {
             let mut q = referrals::table
@@ -538,6 +543,14 @@ pub async fn list(
             )
         })
         .await?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("referral.list")
+            .detail(detail)
+            .households(page.items.iter().map(|r| r.household_id))
+            .persons(page.items.iter().map(|r| r.person_id))],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -549,16 +562,23 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let scope = caller.person_read_scope()?;
     let id = id.into_inner();
-    let record = db
+    let (record, center) = db
         .read(move |conn| {
             let record = find_record(conn, id)?.ok_or_else(|| not_found(id))?;
-            scope.require(
-                center_of(conn, record.referral.household_id)?,
-                "this household's center",
-            )?;
-            Ok(record)
+            let center = center_of(conn, record.referral.household_id)?;
+            scope.require(center, "this household's center")?;
+            Ok((record, center))
         })
         .await?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("referral.read")
+            .resource("referral", record.referral.id)
+            .center(center)
+            .household(record.referral.household_id)
+            .persons([record.referral.person_id])],
+    )
+    .await?;
     Ok(respond_with(StatusCode::OK, &record))
 }
 

@@ -313,7 +313,13 @@ pub(crate) struct Entry {
 /// refused (409 `insufficient-stock`) rather than go below zero.
 pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, ApiError> {
     if entry.quantity < 0 {
-        take(conn, entry.center_id, entry.item_id, -entry.quantity)?;
+        take(
+            conn,
+            entry.center_id,
+            entry.item_id,
+            -entry.quantity,
+            entry.occurred_at,
+        )?;
     } else {
         put(conn, entry.center_id, entry.item_id, entry.quantity)?;
     }
@@ -377,10 +383,23 @@ fn put(conn: &mut DbConnection, center: Uuid, item: Uuid, quantity: i64) -> Resu
     Ok(())
 }
 
-/// Takes `quantity` out of a center's stock if it is there; 409
-/// `insufficient-stock`, naming what is available, if not.
-fn take(conn: &mut DbConnection, center: Uuid, item: Uuid, quantity: i64) -> Result<(), ApiError> {
-    let taken = diesel::update(
+/// Takes `quantity` out of a center's stock, as of `at`, if it is there;
+/// 409 `insufficient-stock`, naming what is available, if not.
+///
+/// A backdated outflow must also have been possible then: the stock may not
+/// go below zero at any instant from `at` on, or `GET /stock?as_of=` would
+/// report a negative level. The level row is locked by the update first, so
+/// movements of the same item at the center are checked one at a time; only
+/// the movements dated after `at` are read (none, for an outflow recorded
+/// as it happens).
+fn take(
+    conn: &mut DbConnection,
+    center: Uuid,
+    item: Uuid,
+    quantity: i64,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let left: Option<i64> = diesel::update(
         stock_levels::table
             .find((center.to_string(), item.to_string()))
             .filter(stock_levels::quantity.ge(quantity)),
@@ -389,9 +408,36 @@ fn take(conn: &mut DbConnection, center: Uuid, item: Uuid, quantity: i64) -> Res
         stock_levels::quantity.eq(stock_levels::quantity - quantity),
         stock_levels::updated_at.eq(time::now()),
     ))
-    .execute(conn)?;
-    if taken == 1 {
-        return Ok(());
+    .returning(stock_levels::quantity)
+    .get_result(conn)
+    .optional()?;
+    if let Some(left) = left {
+        // The level just after the outflow at `at` is `left` minus what
+        // moved later; it must stay >= 0 after every later movement too:
+        // `left` must cover the largest sum of a tail of later movements.
+        let later: Vec<i64> = stock_movements::table
+            .filter(stock_movements::center_id.eq(center.to_string()))
+            .filter(stock_movements::item_id.eq(item.to_string()))
+            .filter(stock_movements::occurred_at.gt(at))
+            .order((stock_movements::occurred_at.desc(), stock_movements::id.desc()))
+            .select(stock_movements::quantity)
+            .load(conn)?;
+        let mut tail = 0i64;
+        let mut largest_tail = 0i64;
+        for moved in later {
+            tail += moved;
+            largest_tail = largest_tail.max(tail);
+        }
+        if left >= largest_tail {
+            return Ok(());
+        }
+        return Err(ApiError::Conflict {
+            code: "insufficient-stock",
+            detail: format!(
+                "{quantity} needed at that time, but only {} was in stock then or after at this center",
+                left + quantity - largest_tail
+            ),
+        });
     }
     let available: i64 = stock_levels::table
         .find((center.to_string(), item.to_string()))

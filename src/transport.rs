@@ -662,6 +662,15 @@ pub async fn manifest(
             Ok(Manifest { trip, passengers })
         })
         .await?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("trip.manifest_read")
+            .resource("trip", manifest.trip.id)
+            .center(manifest.trip.center_id)
+            .households(manifest.passengers.iter().map(|p| p.household_id))
+            .persons(manifest.passengers.iter().map(|p| p.person_id))],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(manifest))
 }
 

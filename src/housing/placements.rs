@@ -479,6 +479,14 @@ pub async fn get_placement(
         })
         .await?;
     scope.require(center, "this household's center")?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("placement.read")
+            .resource("placement", placement.id)
+            .center(center)
+            .household(placement.household_id)],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(placement))
 }
 
@@ -524,5 +532,13 @@ pub async fn site_placements(
             Ok(items)
         })
         .await?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("placement.list")
+            .resource("site", id)
+            .detail(json!({ "open": open }))
+            .households(items.iter().map(|p: &Placement| p.household_id))],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }

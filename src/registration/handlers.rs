@@ -71,6 +71,15 @@ pub async fn get(
         .await?
         .ok_or_else(|| not_found(id))?;
     scope.require(household.center_id, "this household's center")?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("household.read")
+            .resource("household", household.id)
+            .center(household.center_id)
+            .household(household.id)
+            .persons(household.members.iter().map(|m| m.id))],
+    )
+    .await?;
     Ok(respond_with(actix_web::http::StatusCode::OK, &household))
 }
 
@@ -84,9 +93,22 @@ pub async fn list_handler(
     let query = query.0;
     scope.require_filter(query.center_id)?;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
+    let detail = serde_json::json!({
+        "center_id": query.center_id,
+        "by_arrival": query.arrived_from.is_some() || query.arrived_to.is_some(),
+        "by_origin": query.origin_settlement.is_some(),
+    });
     let page = db
         .read(move |conn| list(conn, &query, &scope, &paging))
         .await?;
+    db.record(
+        &caller.actor(),
+        vec![Event::new("household.list")
+            .detail(detail)
+            .households(page.items.iter().map(|h| h.id))
+            .persons(page.items.iter().flat_map(|h| h.members.iter().map(|m| m.id)))],
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

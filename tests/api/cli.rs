@@ -330,3 +330,71 @@ fn the_binary_connects_to_postgresql_over_tls() {
         );
     }
 }
+
+#[test]
+fn accounts_are_administered_and_the_trail_exported_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let output = refuge(dir.path(), args, stdin);
+        (output.status.success(), text(&output))
+    };
+    assert!(run(&["migrate"], "").0);
+    let (ok, out) = run(
+        &["center", "add", "--code", "GORIS", "--name", "Goris hub", "--kind",
+          "registration_center", "--province", "AM-SU"],
+        "",
+    );
+    assert!(ok, "{out}");
+    for (name, role) in [("boss", "admin"), ("anna", "registrar")] {
+        let mut args = vec!["user", "add", name, "--role", role, "--password-stdin"];
+        if role == "registrar" {
+            args.extend(["--center", "GORIS", "--display-name", "Anna K."]);
+        }
+        let (ok, out) = run(&args, "copper meadow violin 1987\n");
+        assert!(ok, "{out}");
+    }
+    let (ok, out) = run(&["user", "disable", "anna"], "");
+    assert!(ok && out.contains("disabled anna"), "{out}");
+    let (_, listed) = run(&["user", "list"], "");
+    let anna = listed.lines().find(|l| l.starts_with("anna ")).unwrap();
+    assert!(anna.contains("registrar") && anna.contains("disabled"), "{listed}");
+    assert!(run(&["user", "enable", "anna"], "").0);
+    let (ok, out) = run(&["user", "set-role", "anna", "--role", "aid_worker", "--center", "GORIS"], "");
+    assert!(ok && out.contains("is now aid_worker"), "{out}");
+    let (ok, out) = run(&["user", "set-role", "anna", "--role", "aid_worker"], "");
+    assert!(!ok && out.contains("centers"), "{out}");
+    let (ok, out) = run(&["user", "reset-password", "anna", "--password-stdin"], "password123\n");
+    assert!(!ok && out.contains("password"), "a weak temporary password is refused: {out}");
+    let (ok, out) = run(&["user", "reset-password", "anna", "--password-stdin"], "temporary harbor kettle 55\n");
+    assert!(ok && out.contains("temporary password"), "{out}");
+    let (_, listed) = run(&["user", "list"], "");
+    assert!(listed.lines().any(|l| l.starts_with("anna ") && l.contains("temporary")), "{listed}");
+    assert!(run(&["user", "unlock", "anna"], "").0);
+    let (ok, out) = run(&["user", "disable", "boss"], "");
+    assert!(!ok && out.contains("last active admin"), "{out}");
+    let (ok, out) = run(&["user", "disable", "nobody"], "");
+    assert!(!ok && out.contains("no account named"), "{out}");
+
+    let (ok, out) = run(&["audit", "export", "--from", "2020-01-01", "--out", "audit.csv"], "");
+    assert!(ok, "{out}");
+    let csv = std::fs::read_to_string(dir.path().join("audit.csv")).unwrap();
+    let actions: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(6).unwrap()).collect();
+    assert_eq!(
+        actions,
+        vec![
+            "account.create",
+            "account.create",
+            "account.update",
+            "account.update",
+            "account.update",
+            "account.password_reset",
+            "account.unlock"
+        ],
+        "{csv}"
+    );
+    assert!(csv.lines().skip(1).all(|l| l.contains(",cli,system,")), "{csv}");
+    let (ok, out) = run(&["audit", "export", "--to", "2020-01-01"], "");
+    assert!(ok && out.starts_with("id,occurred_at") && out.contains("wrote 0 audit entries"), "{out}");
+    let (ok, out) = run(&["audit", "purge"], "");
+    assert!(ok && out.contains("purged 0 audit entries older than 730 days"), "{out}");
+}

@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
-pub const USER_PASSWORD: &str = "registrar password 123";
+pub const USER_PASSWORD: &str = "amber lantern orchard 47";
 
 /// Runs each named `async fn(TestApp)` once per backend, as `name::sqlite`
 /// and `name::postgres`.
@@ -459,10 +459,14 @@ impl TestApp {
                 conn,
                 NewUser {
                     username: &username,
+                    display_name: None,
                     password: USER_PASSWORD,
                     role,
                     center_codes: &codes,
-                    password_cost: &TEST_PASSWORD_COST,
+                    passwords: &refuge::accounts::Passwords {
+                        cost: TEST_PASSWORD_COST,
+                        min_score: 3,
+                    },
                 },
             )
             .unwrap()

@@ -4,8 +4,10 @@ mod contract;
 mod helpers;
 
 mod access;
+mod accounts;
 mod aid_reports;
 mod app;
+mod audit;
 mod auth;
 mod centers;
 mod cli;

@@ -122,7 +122,7 @@ async fn a_unit_touching_more_aggregate_rows_than_one_statement_carries_commits(
                     1,
                 );
             }
-            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(conn, |unit| {
+            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(conn, &refuge::db::audit::Actor::system("test"), |unit| {
                 unit.record(delta);
                 Ok(())
             })

@@ -15,7 +15,8 @@ backend_tests!(
     the_stock_ledger_records_receipts_transfers_and_adjustments,
     entitlements_refuse_double_issuance_and_accept_overrides,
     concurrent_distributions_never_oversell_nor_exceed_entitlements,
-    a_household_lists_everything_it_received
+    a_household_lists_everything_it_received,
+    a_backdated_outflow_may_not_take_what_was_not_there_yet,
 );
 
 struct Setup {
@@ -735,4 +736,47 @@ async fn a_household_lists_everything_it_received(app: TestApp) {
         )
         .await;
     assert_eq!(one.status, 403);
+}
+
+/// `GET /stock?as_of=` must never report a negative level: an outflow dated
+/// in the past must have been covered at that time and at every instant
+/// since, not only by today's level.
+async fn a_backdated_outflow_may_not_take_what_was_not_there_yet(app: TestApp) {
+    let s = setup(&app).await;
+    let kits = item(&app, "HYG-KIT", "kit", "wash").await;
+    let receipt = |quantity: i64, at: &'static str| {
+        json!({"center_id": s.goris, "item_id": kits, "quantity": quantity,
+               "organization_id": s.unhcr, "received_at": at})
+    };
+    let adjustment = |quantity: i64, at: &'static str| {
+        json!({"center_id": s.goris, "item_id": kits, "quantity": quantity,
+               "reason": "recount", "adjusted_at": at})
+    };
+    for body in [
+        receipt(10, "2023-09-25T10:00:00+04:00"),
+        receipt(10, "2023-09-28T10:00:00+04:00"),
+    ] {
+        let r = app.post("/api/v1/stock/receipts", Some(app.admin()), &body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let taken = app
+        .post("/api/v1/stock/adjustments", Some(app.admin()), &adjustment(-8, "2023-09-27T10:00:00+04:00"))
+        .await;
+    assert_eq!(taken.status, 201, "{}", taken.text);
+    // Today's level (12) would cover 5, but on the 27th only 2 were left.
+    for at in ["2023-09-26T10:00:00+04:00", "2023-09-24T10:00:00+04:00"] {
+        let refused = app
+            .post("/api/v1/stock/adjustments", Some(app.admin()), &adjustment(-5, at))
+            .await;
+        assert_eq!(refused.status, 409, "{at}: {}", refused.text);
+        assert_eq!(refused.body["code"], "insufficient-stock");
+    }
+    assert_eq!(level(&app, &s.goris, &kits, Some("2023-09-27T12:00:00+04:00")).await, 2);
+    assert_eq!(level(&app, &s.goris, &kits, None).await, 12);
+    // After the second receipt there is enough.
+    let later = app
+        .post("/api/v1/stock/adjustments", Some(app.admin()), &adjustment(-5, "2023-09-29T10:00:00+04:00"))
+        .await;
+    assert_eq!(later.status, 201, "{}", later.text);
+    assert_eq!(level(&app, &s.goris, &kits, None).await, 7);
 }

@@ -1,0 +1,496 @@
+//! Account administration, token revocation and login throttling (issue 12).
+
+use std::time::{Duration, Instant};
+
+use refuge::accounts::Role;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, ADMIN_PASSWORD, USER_PASSWORD};
+
+backend_tests!(
+    admins_create_list_read_and_change_accounts,
+    accounts_are_for_admins_only,
+    disabling_or_changing_an_account_revokes_its_tokens_at_once,
+    a_revocation_made_elsewhere_reaches_this_process_within_five_seconds,
+    logout_revokes_the_presented_token_only,
+    a_reset_password_must_be_changed_before_anything_else,
+    the_last_active_admin_can_be_neither_disabled_nor_demoted,
+    failed_logins_are_throttled_and_an_admin_can_unlock,
+);
+
+const STRONG: &str = "copper meadow violin 1987";
+
+async fn create(app: &TestApp, body: serde_json::Value) -> crate::helpers::Response {
+    app.post("/api/v1/users", Some(app.admin()), &body).await
+}
+
+async fn admins_create_list_read_and_change_accounts(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    let kornidzor = app.center("KORNIDZOR").await;
+    let created = create(
+        &app,
+        json!({"username": "anahit", "display_name": "Anahit Petrosyan", "password": STRONG,
+               "role": "registrar", "centers": [goris]}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.header("etag"), Some("\"1\""));
+    let id = created.id();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/users/{id}").as_str())
+    );
+    assert_eq!(created.body["role"], "registrar");
+    assert_eq!(created.body["centers"], json!([goris]));
+    assert_eq!(created.body["must_change_password"], false);
+    assert!(created.body.get("password").is_none() && created.body.get("password_hash").is_none());
+    // The new account logs in.
+    app.login("anahit", STRONG).await;
+
+    // Weak, common and personal passwords are refused, naming the field.
+    for (username, weak) in [
+        ("weak", "short"),
+        ("weak", "password1234"),
+        ("weak", "qwertyuiop12"),
+        // Strong on its own, but made of the account's own name.
+        ("anahit.petrosyan", "anahit.petrosyan2023"),
+    ] {
+        let refused = create(
+            &app,
+            json!({"username": username, "password": weak, "role": "analyst"}),
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{weak}: {}", refused.text);
+        assert_eq!(refused.error_fields(), vec!["password"], "{weak}");
+    }
+    let taken = create(
+        &app,
+        json!({"username": "anahit", "password": STRONG, "role": "analyst"}),
+    )
+    .await;
+    assert_eq!(taken.status, 409);
+    assert_eq!(taken.body["code"], "username-taken");
+    let unscoped = create(
+        &app,
+        json!({"username": "nocenter", "password": STRONG, "role": "aid_worker"}),
+    )
+    .await;
+    assert_eq!(unscoped.status, 422);
+    assert_eq!(unscoped.error_fields(), vec!["centers"]);
+
+    let registrars = app
+        .get("/api/v1/users?role=registrar", Some(app.admin()))
+        .await;
+    assert_eq!(registrars.status, 200);
+    let names: Vec<&str> = registrars.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["anahit"]);
+    let first = app.get("/api/v1/users?limit=1", Some(app.admin())).await;
+    assert_eq!(first.body["items"][0]["username"], "admin");
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
+    let second = app
+        .get(
+            &format!("/api/v1/users?limit=1&cursor={cursor}"),
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(second.body["items"][0]["username"], "anahit");
+
+    let path = format!("/api/v1/users/{id}");
+    let read = app.get(&path, Some(app.admin())).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["display_name"], "Anahit Petrosyan");
+    assert_eq!(read.body["locked_until"], serde_json::Value::Null);
+
+    let change = json!({"centers": [goris, kornidzor], "display_name": "Anahit P."});
+    let unconditional = app.patch(&path, Some(app.admin()), &change, None).await;
+    assert_eq!(unconditional.status, 428);
+    let stale = app
+        .patch(&path, Some(app.admin()), &change, Some("\"7\""))
+        .await;
+    assert_eq!(stale.status, 412);
+    let changed = app
+        .patch(&path, Some(app.admin()), &change, Some("\"1\""))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.body["version"], 2);
+    assert_eq!(changed.header("etag"), Some("\"2\""));
+    assert_eq!(changed.body["display_name"], "Anahit P.");
+    let mut both = vec![goris.clone(), kornidzor.clone()];
+    both.sort();
+    assert_eq!(changed.body["centers"], json!(both));
+    let demoted = app
+        .patch(
+            &path,
+            Some(app.admin()),
+            &json!({"role": "analyst"}),
+            Some("\"2\""),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{}", demoted.text);
+    assert_eq!(demoted.body["centers"], json!([]), "an analyst has no centers");
+    let unknown = app
+        .get(
+            &format!("/api/v1/users/{}", uuid::Uuid::new_v4()),
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+}
+
+async fn accounts_are_for_admins_only(app: TestApp) {
+    app.center("GORIS").await;
+    let auditor = app.user("aud", Role::Auditor, &[]).await;
+    let registrar = app.user("reg", Role::Registrar, &["GORIS"]).await;
+    for token in [&auditor, &registrar] {
+        assert_eq!(app.get("/api/v1/users", Some(token)).await.status, 403);
+        let create = app
+            .post(
+                "/api/v1/users",
+                Some(token),
+                &json!({"username": "x1x", "password": STRONG, "role": "admin"}),
+            )
+            .await;
+        assert_eq!(create.status, 403);
+    }
+}
+
+/// The token works, then answers 401 token-revoked.
+async fn assert_revoked(app: &TestApp, token: &str) {
+    let refused = app.get("/api/v1/centers", Some(token)).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert_eq!(refused.body["code"], "token-revoked");
+    assert!(refused
+        .header("www-authenticate")
+        .unwrap()
+        .contains("invalid_token"));
+}
+
+async fn disabling_or_changing_an_account_revokes_its_tokens_at_once(app: TestApp) {
+    app.center("GORIS").await;
+    let kornidzor = app.center("KORNIDZOR").await;
+    let user = app
+        .create_user_with("narek", Role::Registrar, &["GORIS"])
+        .await;
+    let path = format!("/api/v1/users/{}", user.id);
+    let token = app.login("narek", USER_PASSWORD).await;
+    let other = app.login("narek", USER_PASSWORD).await;
+    assert_eq!(app.get("/api/v1/centers", Some(&token)).await.status, 200);
+
+    // A display name is not a reason to cut anyone off.
+    let renamed = app
+        .patch(
+            &path,
+            Some(app.admin()),
+            &json!({"display_name": "Narek"}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(renamed.status, 200);
+    assert_eq!(app.get("/api/v1/centers", Some(&token)).await.status, 200);
+
+    let disabled = app
+        .patch(
+            &path,
+            Some(app.admin()),
+            &json!({"disabled": true}),
+            Some("\"2\""),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    // At once, in this process: every token the account holds.
+    assert_revoked(&app, &token).await;
+    assert_revoked(&app, &other).await;
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "narek", "password": USER_PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status, 401);
+
+    let enabled = app
+        .patch(
+            &path,
+            Some(app.admin()),
+            &json!({"disabled": false}),
+            Some("\"3\""),
+        )
+        .await;
+    assert_eq!(enabled.status, 200);
+    let token = app.login("narek", USER_PASSWORD).await;
+    let moved = app
+        .patch(
+            &path,
+            Some(app.admin()),
+            &json!({"centers": [kornidzor]}),
+            Some("\"4\""),
+        )
+        .await;
+    assert_eq!(moved.status, 200);
+    assert_revoked(&app, &token).await;
+    // The next token carries the new centers.
+    let token = app.login("narek", USER_PASSWORD).await;
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.body["centers"], json!([kornidzor]));
+}
+
+/// On PostgreSQL, a second server process on the same database; on SQLite
+/// (one server process by design), the command line's direct change to the
+/// database file. Either way the server that holds the token learns of the
+/// revocation from the database, within `auth.revocation_refresh_seconds`.
+async fn a_revocation_made_elsewhere_reaches_this_process_within_five_seconds(app: TestApp) {
+    app.center("GORIS").await;
+    let user = app
+        .create_user_with("sona", Role::Registrar, &["GORIS"])
+        .await;
+    let token = app.login("sona", USER_PASSWORD).await;
+    let second = app.second_server().await;
+    let check = |token: String| {
+        let app = &app;
+        let second = second.clone();
+        async move {
+            match &second {
+                Some(base) => {
+                    app.send_to(base, Method::GET, "/api/v1/centers", Some(&token), None, &[])
+                        .await
+                }
+                None => app.get("/api/v1/centers", Some(&token)).await,
+            }
+        }
+    };
+    // The token works on the other process (which has read the revocation state).
+    assert_eq!(check(token.clone()).await.status, 200);
+    let disabled_at = Instant::now();
+    if second.is_some() {
+        let disabled = app
+            .patch(
+                &format!("/api/v1/users/{}", user.id),
+                Some(app.admin()),
+                &json!({"disabled": true}),
+                Some("\"1\""),
+            )
+            .await;
+        assert_eq!(disabled.status, 200);
+    } else {
+        let id = user.id;
+        app.with_db(move |conn| {
+            refuge::accounts::store::update(
+                conn,
+                id,
+                1,
+                refuge::accounts::store::Change {
+                    disabled: Some(true),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        })
+        .await;
+    }
+    loop {
+        let response = check(token.clone()).await;
+        if response.status == 401 {
+            assert_eq!(response.body["code"], "token-revoked");
+            break;
+        }
+        assert!(
+            disabled_at.elapsed() < Duration::from_secs(5),
+            "the disabled account's token still works after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn logout_revokes_the_presented_token_only(app: TestApp) {
+    let first = app.login("admin", ADMIN_PASSWORD).await;
+    let second = app.login("admin", ADMIN_PASSWORD).await;
+    let out = app
+        .send(Method::POST, "/api/v1/auth/logout", Some(&first), None, &[])
+        .await;
+    assert_eq!(out.status, 204, "{}", out.text);
+    assert_revoked(&app, &first).await;
+    assert_eq!(app.get("/api/v1/centers", Some(&second)).await.status, 200);
+    let again = app
+        .send(Method::POST, "/api/v1/auth/logout", Some(&first), None, &[])
+        .await;
+    assert_eq!(again.status, 401);
+}
+
+async fn a_reset_password_must_be_changed_before_anything_else(app: TestApp) {
+    let user = app.create_user_with("lilit", Role::Analyst, &[]).await;
+    let old_token = app.login("lilit", USER_PASSWORD).await;
+    let path = format!("/api/v1/users/{}/password-reset", user.id);
+    let weak = app
+        .post(&path, Some(app.admin()), &json!({"password": "12345678"}))
+        .await;
+    assert_eq!(weak.status, 422);
+    let reset = app
+        .post(
+            &path,
+            Some(app.admin()),
+            &json!({"password": "temporary harbor kettle 55"}),
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+    assert_eq!(reset.body["must_change_password"], true);
+    assert_revoked(&app, &old_token).await;
+    let refused = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "lilit", "password": USER_PASSWORD}),
+        )
+        .await;
+    assert_eq!(refused.status, 401, "the old password no longer works");
+
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "lilit", "password": "temporary harbor kettle 55"}),
+        )
+        .await;
+    assert_eq!(login.status, 200);
+    assert_eq!(login.body["password_change_required"], true);
+    let temporary = login.body["access_token"].as_str().unwrap().to_string();
+    let blocked = app.get("/api/v1/stats/summary", Some(&temporary)).await;
+    assert_eq!(blocked.status, 403);
+    assert_eq!(blocked.body["code"], "password-change-required");
+    assert_eq!(app.get("/api/v1/me", Some(&temporary)).await.status, 200);
+
+    let wrong = app
+        .post(
+            "/api/v1/me/password",
+            Some(&temporary),
+            &json!({"current_password": "not it at all", "new_password": STRONG}),
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert_eq!(wrong.error_fields(), vec!["current_password"]);
+    let too_weak = app
+        .post(
+            "/api/v1/me/password",
+            Some(&temporary),
+            &json!({"current_password": "temporary harbor kettle 55", "new_password": "lilit12345678"}),
+        )
+        .await;
+    assert_eq!(too_weak.status, 422);
+    assert_eq!(too_weak.error_fields(), vec!["new_password"]);
+    let changed = app
+        .post(
+            "/api/v1/me/password",
+            Some(&temporary),
+            &json!({"current_password": "temporary harbor kettle 55", "new_password": STRONG}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.body["password_change_required"], false);
+    let fresh = changed.body["access_token"].as_str().unwrap().to_string();
+    assert_revoked(&app, &temporary).await;
+    assert_eq!(
+        app.get("/api/v1/stats/summary", Some(&fresh)).await.status,
+        200
+    );
+    app.login("lilit", STRONG).await;
+}
+
+async fn the_last_active_admin_can_be_neither_disabled_nor_demoted(app: TestApp) {
+    let admin = app
+        .with_db(|conn| {
+            refuge::accounts::find_by_username(conn, "admin")
+                .unwrap()
+                .unwrap()
+        })
+        .await;
+    let path = format!("/api/v1/users/{}", admin.id);
+    for change in [json!({"disabled": true}), json!({"role": "auditor"})] {
+        let refused = app
+            .patch(&path, Some(app.admin()), &change, Some("\"1\""))
+            .await;
+        assert_eq!(refused.status, 409, "{change}: {}", refused.text);
+        assert_eq!(refused.body["code"], "last-admin");
+    }
+    // With a second admin, the first may go.
+    let second = create(
+        &app,
+        json!({"username": "second", "password": STRONG, "role": "admin"}),
+    )
+    .await;
+    assert_eq!(second.status, 201);
+    let disabled = app
+        .patch(
+            &path,
+            Some(app.admin()),
+            &json!({"disabled": true}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    // ...and then the second is the last.
+    let token = app.login("second", STRONG).await;
+    let last = app
+        .patch(
+            &format!("/api/v1/users/{}", second.id()),
+            Some(&token),
+            &json!({"role": "analyst"}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(last.status, 409);
+    assert_eq!(last.body["code"], "last-admin");
+}
+
+async fn failed_logins_are_throttled_and_an_admin_can_unlock(app: TestApp) {
+    let user = app.create_user_with("gor", Role::Analyst, &[]).await;
+    let attempt = |username: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/auth/login",
+                None,
+                &json!({"username": username, "password": password}),
+            )
+            .await
+        }
+    };
+    // A success clears the count: four failures, a success, four more stay under the limit.
+    for _ in 0..4 {
+        assert_eq!(attempt("gor", "wrong password guess").await.status, 401);
+    }
+    assert_eq!(attempt("gor", USER_PASSWORD).await.status, 200);
+    for _ in 0..4 {
+        assert_eq!(attempt("gor", "wrong password guess").await.status, 401);
+    }
+    assert_eq!(attempt("gor", "wrong password guess").await.status, 401);
+    // The fifth failure in the window locks the username, even for the right password.
+    let locked = attempt("gor", USER_PASSWORD).await;
+    assert_eq!(locked.status, 429, "{}", locked.text);
+    assert_eq!(locked.body["code"], "login-throttled");
+    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+
+    // An unknown username is throttled exactly like a known one.
+    for _ in 0..5 {
+        assert_eq!(attempt("nobody", "wrong password guess").await.status, 401);
+    }
+    assert_eq!(attempt("nobody", "wrong password guess").await.status, 429);
+
+    // Admins see the lock and can lift it.
+    let path = format!("/api/v1/users/{}", user.id);
+    let seen = app.get(&path, Some(app.admin())).await;
+    assert!(seen.body["locked_until"].is_string(), "{}", seen.text);
+    let unlocked = app
+        .post(&format!("{path}/unlock"), Some(app.admin()), &json!({}))
+        .await;
+    assert_eq!(unlocked.status, 200, "{}", unlocked.text);
+    assert_eq!(unlocked.body["locked_until"], serde_json::Value::Null);
+    assert_eq!(attempt("gor", USER_PASSWORD).await.status, 200);
+}
