@@ -228,6 +228,9 @@ pub async fn change_password(
     let outcome = db
         .write(&caller.actor(), move |unit| {
             if let Some(retry_after_seconds) = throttle::locked_for(unit, &keys, time::now())? {
+                unit.audit(
+                    Event::new("account.password_change_throttled").resource("account", user_id),
+                );
                 return Ok(Err(ApiError::LoginThrottled {
                     retry_after_seconds,
                 }));

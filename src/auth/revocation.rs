@@ -72,6 +72,11 @@ impl Revocations {
             .loaded_at = None;
     }
 
+    fn knows(&self, account: Uuid) -> bool {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        state.accounts.contains_key(&account)
+    }
+
     fn is_fresh(&self) -> bool {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         state.loaded_at.is_some_and(|at| at.elapsed() < self.refresh)
@@ -79,7 +84,10 @@ impl Revocations {
 
     /// Ok if the token still counts; 401 `token-revoked` if not.
     pub(super) async fn check(&self, db: &Db, claims: &Claims) -> Result<(), ApiError> {
-        if !self.is_fresh() {
+        if !self.is_fresh() || !self.knows(claims.sub) {
+            // An account created since the copy was read (its token is
+            // signed, so this cannot be forced with made-up accounts) is
+            // looked up at once rather than refused until the next reload.
             self.reload(db).await?;
         }
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
@@ -94,8 +102,15 @@ impl Revocations {
     }
 
     async fn reload(&self, db: &Db) -> Result<(), ApiError> {
+        let asked_at = Instant::now();
         let _one_at_a_time = self.reloading.lock().await;
-        if self.is_fresh() {
+        let reloaded_meanwhile = self
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .loaded_at
+            .is_some_and(|at| at >= asked_at);
+        if reloaded_meanwhile {
             return Ok(()); // another request reloaded it while this one waited
         }
         match db.read(load).await {
