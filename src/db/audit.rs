@@ -147,12 +147,20 @@ pub fn append(
     at: NaiveDateTime,
     events: &[Event],
 ) -> Result<(), ApiError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let account_id = actor.account_id.map(|id| id.to_string());
-    let mut rows = Vec::with_capacity(events.len());
+    append_all(conn, at, &[(actor.clone(), events.to_vec())])
+}
+
+/// Appends the events of several actors at once: two multi-row INSERTs for
+/// a whole group commit, however many writes and reads it carries.
+pub fn append_all(
+    conn: &mut DbConnection,
+    at: NaiveDateTime,
+    batch: &[(Actor, Vec<Event>)],
+) -> Result<(), ApiError> {
+    let mut rows = Vec::new();
     let mut subjects = Vec::new();
+    for (actor, events) in batch {
+    let account_id = actor.account_id.map(|id| id.to_string());
     for event in events {
         let id = Uuid::now_v7().to_string();
         let detail = event
@@ -187,6 +195,10 @@ pub fn append(
             audit_events::version.eq(event.version),
             audit_events::detail.eq(detail),
         ));
+    }
+    }
+    if rows.is_empty() {
+        return Ok(());
     }
     for chunk in rows.chunks(super::rows_per_insert(12)) {
         crate::per_backend!(conn, |c| diesel::insert_into(audit_events::table)
@@ -249,7 +261,9 @@ pub fn entries(
         query = query.filter(audit_events::center_id.eq(center.to_string()));
     }
     if let Some(from) = filter.from {
-        query = query.filter(audit_events::occurred_at.ge(from));
+        query = query
+            .filter(audit_events::id.ge(first_id_at(from)))
+            .filter(audit_events::occurred_at.ge(from));
     }
     if let Some(to) = filter.to {
         query = query.filter(audit_events::occurred_at.lt(to));
@@ -273,6 +287,16 @@ pub fn entries(
         .order(audit_events::id.asc())
         .limit(limit)
         .load::<Entry>(conn)?)
+}
+
+/// The smallest id an entry made at `at` or later can have: ids are
+/// UUIDv7, whose text begins with the milliseconds since the epoch, and an
+/// entry's id is made after its time is taken. Lets time ranges use the
+/// primary key.
+fn first_id_at(at: NaiveDateTime) -> String {
+    let millis = at.and_utc().timestamp_millis().max(0) as u64;
+    let hex = format!("{:012x}", millis & 0xffff_ffff_ffff);
+    format!("{}-{}-0000-0000-000000000000", &hex[..8], &hex[8..])
 }
 
 /// The persons and households each of `events` touched, as
@@ -302,13 +326,36 @@ pub fn subjects_of(
 /// purge); the database refuses it for entries younger than 365 days.
 /// Returns how many entries went.
 pub fn purge(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, ApiError> {
+    // Every entry before `before` has an id below this (see `first_id_at`).
+    let bound = first_id_at(before + chrono::TimeDelta::milliseconds(1));
     conn.transaction(|conn| {
         let old = audit_events::table
+            .filter(audit_events::id.lt(bound.clone()))
             .filter(audit_events::occurred_at.lt(before))
             .select(audit_events::id);
         diesel::delete(audit_subjects::table.filter(audit_subjects::event_id.eq_any(old)))
             .execute(conn)?;
-        Ok(diesel::delete(audit_events::table.filter(audit_events::occurred_at.lt(before)))
-            .execute(conn)?)
+        Ok(diesel::delete(
+            audit_events::table
+                .filter(audit_events::id.lt(bound))
+                .filter(audit_events::occurred_at.lt(before)),
+        )
+        .execute(conn)?)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_made_at_or_after_an_instant_sort_after_its_first_id() {
+        let at = chrono::Utc::now().naive_utc();
+        let id = Uuid::now_v7().to_string();
+        let bound = first_id_at(at);
+        assert!(id >= bound, "{id} < {bound}");
+        let later = first_id_at(at + chrono::TimeDelta::seconds(1));
+        assert!(id < later, "{id} >= {later}");
+        assert_eq!(first_id_at(at).len(), 36);
+    }
 }

@@ -104,37 +104,39 @@ impl<'a> Unit<'a> {
     }
 
     /// Runs `work` in a transaction (a savepoint inside the writer's group)
-    /// and returns the changes it recorded, to be written by the caller
-    /// before the enclosing transaction commits.
+    /// and returns the statistics changes and audit entries it recorded, to
+    /// be written by the caller, for the whole group, before the enclosing
+    /// transaction commits.
     pub(super) fn run<T, E>(
         conn: &mut DbConnection,
         actor: &Actor,
         work: impl FnOnce(&mut Unit<'_>) -> Result<T, E>,
-    ) -> Result<(T, Delta), E>
+    ) -> Result<(T, Delta, Vec<Event>), E>
     where
         E: From<diesel::result::Error> + From<ApiError>,
     {
         conn.transaction(|conn| {
             let mut unit = Unit::new(conn);
             let value = work(&mut unit)?;
-            let Unit {
-                conn,
-                aggregates,
-                events,
-            } = unit;
-            finish(conn, actor, &events)?;
-            Ok((value, aggregates))
+            require_events(actor, &unit.events)?;
+            Ok((value, unit.aggregates, unit.events))
         })
     }
 }
 
-/// Appends a unit's audit entries; refuses an account's write that recorded none.
-fn finish(conn: &mut DbConnection, actor: &Actor, events: &[Event]) -> Result<(), ApiError> {
+/// Refuses an account's write that recorded no audit entry (a bug).
+fn require_events(actor: &Actor, events: &[Event]) -> Result<(), ApiError> {
     if events.is_empty() && actor.account_id.is_some() {
         return Err(ApiError::internal(
             "a write by an account recorded no audit event",
         ));
     }
+    Ok(())
+}
+
+/// Appends a unit's audit entries (outside the group-commit writer).
+fn finish(conn: &mut DbConnection, actor: &Actor, events: &[Event]) -> Result<(), ApiError> {
+    require_events(actor, events)?;
     audit::append(conn, actor, crate::http::time::now(), events)
 }
 

@@ -13,10 +13,12 @@ use crate::error::ApiError;
 /// what it adds to the group.
 pub(super) type Job = Box<dyn FnOnce(&mut DbConnection) -> Done + Send>;
 
-/// A job that has run: its aggregate changes (none if it failed) and what to
-/// do once the enclosing transaction has (or has not) committed.
+/// A job that has run: its aggregate changes and audit entries (none if it
+/// failed) and what to do once the enclosing transaction has (or has not)
+/// committed.
 pub(super) struct Done {
     aggregates: Delta,
+    audit: Option<(Actor, Vec<Event>)>,
     answer: Box<dyn FnOnce(bool) + Send>,
 }
 
@@ -86,11 +88,14 @@ fn commit_group(pool: &Pool, mut group: Vec<Job>) {
     let committed = (*conn)
         .transaction::<_, ApiError, _>(|conn| {
             let mut aggregates = Delta::default();
+            let mut audit = Vec::new();
             for job in group.drain(..) {
                 let done = job(conn);
                 aggregates.merge(done.aggregates);
+                audit.extend(done.audit);
                 answers.push(done.answer);
             }
+            super::audit::append_all(conn, crate::http::time::now(), &audit)?;
             aggregates.write(conn)
         })
         .inspect_err(|error| tracing::error!(%error, "group commit failed"))
@@ -117,18 +122,36 @@ impl Db {
     /// Appends audit entries by `actor` (reads of personal data), durably:
     /// it returns once the group commit that carries them is on disk, so a
     /// handler that awaits it before answering never acknowledges a read
-    /// that a crash could leave unrecorded. Concurrent reads share commits.
+    /// that a crash could leave unrecorded. Concurrent reads share commits,
+    /// and a group's entries are inserted together.
     pub async fn record(&self, actor: &Actor, events: Vec<Event>) -> Result<(), ApiError> {
         if events.is_empty() {
             return Ok(());
         }
-        self.write(actor, move |unit| {
-            for event in events {
-                unit.audit(event);
-            }
-            Ok(())
-        })
-        .await
+        let (answer, answered) = tokio::sync::oneshot::channel::<bool>();
+        let actor = actor.clone();
+        // Nothing to roll back alone: no savepoint, only the rows.
+        let job: Job = Box::new(move |_| Done {
+            aggregates: Delta::default(),
+            audit: Some((actor, events)),
+            answer: Box::new(move |committed| {
+                let _ = answer.send(committed);
+            }),
+        });
+        self.writer()
+            .jobs
+            .send(job)
+            .map_err(|_| ApiError::internal("the database writer has stopped"))?;
+        match answered.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ApiError::unavailable("the audit entry could not be committed")),
+            Err(_) => Err(ApiError::internal("the database writer dropped a write")),
+        }
+    }
+
+    fn writer(&self) -> &Writer {
+        self.writer
+            .get_or_init(|| Writer::start(self.write.clone(), self.writers))
     }
 
     /// [`Db::write`] for work with its own error type.
@@ -138,20 +161,19 @@ impl Db {
         T: Send + 'static,
         E: From<ApiError> + From<diesel::result::Error> + Send + 'static,
     {
-        let writer = self
-            .writer
-            .get_or_init(|| Writer::start(self.write.clone(), self.writers));
+        let writer = self.writer();
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let actor = actor.clone();
         let job: Job = Box::new(move |conn| {
             // A savepoint inside the group's transaction; the statistics its
             // unit recorded join the group's sum only if it succeeded.
-            let (result, aggregates) = match Unit::run(conn, &actor, work) {
-                Ok((value, aggregates)) => (Ok(value), aggregates),
-                Err(error) => (Err(error), Delta::default()),
+            let (result, aggregates, audit) = match Unit::run(conn, &actor, work) {
+                Ok((value, aggregates, events)) => (Ok(value), aggregates, Some((actor, events))),
+                Err(error) => (Err(error), Delta::default(), None),
             };
             Done {
                 aggregates,
+                audit,
                 answer: Box::new(move |committed| {
                     let result = match result {
                         Ok(_) if !committed => Err(E::from(ApiError::unavailable(

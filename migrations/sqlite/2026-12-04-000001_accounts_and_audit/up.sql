@@ -27,7 +27,8 @@ CREATE TABLE login_throttles (
 
 -- The audit trail: who did or saw what, when, where. Append-only: the
 -- database refuses any change, and deletion of entries younger than a year
--- (the retention purge removes only older ones).
+-- (the retention purge removes only older ones). Ids are UUIDv7, ordered by
+-- time: the trail pages, and is cut by time, by id (no index on the time).
 CREATE TABLE audit_events (
     id TEXT PRIMARY KEY NOT NULL,
     occurred_at TIMESTAMP NOT NULL,
@@ -41,8 +42,7 @@ CREATE TABLE audit_events (
     resource_id TEXT,
     version INTEGER,
     detail TEXT
-);
-CREATE INDEX audit_events_time ON audit_events (occurred_at);
+) WITHOUT ROWID;
 CREATE INDEX audit_events_account ON audit_events (account_id, id);
 CREATE INDEX audit_events_action ON audit_events (action, id);
 CREATE INDEX audit_events_center ON audit_events (center_id, id);
@@ -53,7 +53,7 @@ CREATE TABLE audit_subjects (
     subject_id TEXT NOT NULL,
     event_id TEXT NOT NULL REFERENCES audit_events (id),
     PRIMARY KEY (subject_type, subject_id, event_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX audit_subjects_event ON audit_subjects (event_id);
 
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
