@@ -229,14 +229,21 @@ async fn read_persons(
     // A fixed shuffle (an LCG), so that both builds of an A/B comparison read alike.
     let mut state = 2023u64;
     for i in (1..persons.len()).rev() {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         persons.swap(i, (state >> 33) as usize % (i + 1));
     }
     let persons = Arc::new(persons);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let (client, base, token, persons) = (client.clone(), base.to_string(), token.clone(), persons.clone());
+        let (client, base, token, persons) = (
+            client.clone(),
+            base.to_string(),
+            token.clone(),
+            persons.clone(),
+        );
         let share = (c..args.reads).step_by(args.clients).collect::<Vec<_>>();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(share.len());
@@ -273,7 +280,10 @@ async fn read_persons(
         std::process::exit(1);
     }
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64() * 1000.0;
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64()
+            * 1000.0
+    };
     println!(
         "person_read backend={backend} clients={} reads={} errors={errors} elapsed={:.2}s \
          reads/s={:.0} p50={:.2}ms p99={:.2}ms",

@@ -18,9 +18,9 @@ use crate::error::{ApiError, PROBLEM_JSON};
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::{
-    accounts, assistance, audit, auth, centers, coverage, distributions, entitlements, flows, health,
-    housing, imports, needs, organizations, persons, referrals, registration, reports, stats,
-    stock, transport,
+    accounts, assistance, audit, auth, centers, coverage, distributions, entitlements, flows,
+    health, housing, imports, needs, organizations, persons, referrals, registration, reports,
+    stats, stock, transport,
 };
 
 /// Why the service could not start.

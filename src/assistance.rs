@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::Caller;
+use crate::db::audit::Event;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::routes::resource;

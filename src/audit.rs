@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::db::audit::{self as trail, Actor, Entry, Event, Filter};
+use crate::db::audit::{self as trail, Actor, Entry, Event, Filter, Subject};
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
@@ -24,6 +24,39 @@ use crate::http::paging::{Cursor, Page, PageQuery};
 use crate::http::routes::resource;
 use crate::http::time::{self, Timestamp};
 use crate::schema::persons;
+
+/// The entries about a person: those naming the person, and those about
+/// the person's household as a whole (its registration, reads of the whole
+/// household, its assistance).
+fn about_person(conn: &mut DbConnection, person: Uuid) -> Result<Option<Vec<Subject>>, ApiError> {
+    let household: Option<String> = persons::table
+        .find(person.to_string())
+        .select(persons::household_id)
+        .first(conn)
+        .optional()?;
+    household
+        .map(|h| {
+            Ok(vec![
+                Subject::Person(person),
+                Subject::Household(crate::http::stored::id(&h)?),
+            ])
+        })
+        .transpose()
+}
+
+/// The entries about a household: those naming it, and those naming any of
+/// its members.
+fn about_household(conn: &mut DbConnection, household: Uuid) -> Result<Vec<Subject>, ApiError> {
+    let members: Vec<String> = persons::table
+        .filter(persons::household_id.eq(household.to_string()))
+        .select(persons::id)
+        .load(conn)?;
+    let mut subjects = vec![Subject::Household(household)];
+    for member in members {
+        subjects.push(Subject::Person(crate::http::stored::id(&member)?));
+    }
+    Ok(subjects)
+}
 
 /// An audit entry as the API and the CSV export show it.
 #[derive(Debug, Serialize)]
@@ -61,7 +94,10 @@ fn views(conn: &mut DbConnection, entries: Vec<Entry>) -> Result<Vec<EntryView>,
             EntryView {
                 person_ids: of("person"),
                 household_ids: of("household"),
-                detail: e.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+                detail: e
+                    .detail
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str(d).ok()),
                 id: e.id,
                 occurred_at: e.occurred_at.and_utc(),
                 request_id: e.request_id,
@@ -93,14 +129,26 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-/// A page of entries matching `filter`, oldest first.
+/// A page of entries matching `filter` (and about `person` and `household`,
+/// if given), oldest first.
 async fn page(
     db: &Db,
     mut filter: Filter,
+    person: Option<Uuid>,
+    household: Option<Uuid>,
     paging: PageQuery,
 ) -> Result<Page<EntryView>, ApiError> {
     filter.after = paging.after.as_ref().map(|c| c.id.clone());
     db.read(move |conn| {
+        if let Some(person) = person {
+            // An unknown person has no entries but its own.
+            filter
+                .subjects
+                .push(about_person(conn, person)?.unwrap_or(vec![Subject::Person(person)]));
+        }
+        if let Some(household) = household {
+            filter.subjects.push(about_household(conn, household)?);
+        }
         let entries = trail::entries(conn, &filter, paging.rows_to_load())?;
         paging.page(
             entries,
@@ -116,7 +164,9 @@ fn check_action(action: &Option<String>) -> Result<(), ApiError> {
         Some(a)
             if a.is_empty()
                 || a.len() > 64
-                || !a.bytes().all(|b| b.is_ascii_lowercase() || b"._".contains(&b)) =>
+                || !a
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b"._".contains(&b)) =>
         {
             Err(ApiError::bad_parameter(
                 "action",
@@ -139,8 +189,7 @@ pub async fn list(
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
     let filter = Filter {
         account_id: query.account_id,
-        person_id: query.person_id,
-        household_id: query.household_id,
+        subjects: Vec::new(),
         action: query.action,
         center_id: query.center_id,
         from: query.from.map(|t| t.stored()),
@@ -149,12 +198,12 @@ pub async fn list(
     };
     let detail = serde_json::json!({
         "account_id": filter.account_id,
-        "person_id": filter.person_id,
-        "household_id": filter.household_id,
+        "person_id": query.person_id,
+        "household_id": query.household_id,
         "action": filter.action,
         "center_id": filter.center_id,
     });
-    let page = page(&db, filter, paging).await?;
+    let page = page(&db, filter, query.person_id, query.household_id, paging).await?;
     db.record(
         &caller.actor(),
         vec![Event::new("audit.read").detail(detail)],
@@ -185,24 +234,16 @@ pub async fn person_access(
     let id = id.into_inner();
     let query = query.0;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
-    let known: i64 = db
-        .read(move |conn| {
-            Ok(persons::table
-                .filter(persons::id.eq(id.to_string()))
-                .count()
-                .get_result(conn)?)
-        })
-        .await?;
-    if known == 0 {
+    let known = db.read(move |conn| about_person(conn, id)).await?;
+    if known.is_none() {
         return Err(ApiError::NotFound(format!("no person with id {id}")));
     }
     let filter = Filter {
-        person_id: Some(id),
         from: query.from.map(|t| t.stored()),
         to: query.to.map(|t| t.stored()),
         ..Filter::default()
     };
-    let page = page(&db, filter, paging).await?;
+    let page = page(&db, filter, Some(id), None, paging).await?;
     db.record(
         &caller.actor(),
         vec![Event::new("audit.read").detail(serde_json::json!({ "person_id": id }))],
@@ -255,7 +296,8 @@ pub fn export_csv(
         for e in views(conn, entries)? {
             csv.write_record([
                 e.id,
-                e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                e.occurred_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 e.request_id.unwrap_or_default(),
                 e.account_id.unwrap_or_default(),
                 e.username.unwrap_or_default(),
@@ -280,7 +322,11 @@ pub fn export_csv(
 /// Deletes the entries older than `retention_days` (at least 365; the
 /// database refuses younger ones) and records that it did; returns how many
 /// went.
-pub fn purge(conn: &mut DbConnection, retention_days: u32, actor: &Actor) -> Result<usize, ApiError> {
+pub fn purge(
+    conn: &mut DbConnection,
+    retention_days: u32,
+    actor: &Actor,
+) -> Result<usize, ApiError> {
     let before = time::now() - TimeDelta::days(i64::from(retention_days.max(365)));
     conn.transaction(|conn| {
         let purged = trail::purge(conn, before)?;

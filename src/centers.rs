@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::Caller;
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody};
@@ -260,7 +260,11 @@ pub async fn create_handler(
     let center = db
         .write(&caller.actor(), move |unit| {
             let center = create(unit, body.value, &provinces)?;
-            unit.audit(Event::new("center.create").resource("center", center.id).center(center.id));
+            unit.audit(
+                Event::new("center.create")
+                    .resource("center", center.id)
+                    .center(center.id),
+            );
             Ok(center)
         })
         .await?;
@@ -297,7 +301,11 @@ pub async fn patch(
     let provinces = provinces.into_inner();
     let center = db
         .write(&caller.actor(), move |conn| {
-            conn.audit(Event::new("center.update").resource("center", id).center(id));
+            conn.audit(
+                Event::new("center.update")
+                    .resource("center", id)
+                    .center(id),
+            );
             let current = find(conn, id)?.ok_or_else(|| not_found(id))?;
             let code = patch.code.unwrap_or(current.code);
             let name = patch.name.unwrap_or(current.name);

@@ -270,9 +270,11 @@ impl Settings {
             || throttle.lockout_seconds == 0
             || throttle.max_lockout_seconds < throttle.lockout_seconds
         {
-            return Err("auth.login_throttle: failures, window and lockout must be at least 1, \
+            return Err(
+                "auth.login_throttle: failures, window and lockout must be at least 1, \
                         and max_lockout_seconds at least lockout_seconds"
-                .into());
+                    .into(),
+            );
         }
         if self.audit.retention_days < 365 {
             return Err("audit.retention_days must be at least 365".into());

@@ -14,9 +14,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::accounts::Role;
 use crate::auth::{Caller, CenterScope};
+use crate::db::audit::Event;
 use crate::db::{Db, DbConnection};
 use crate::entitlements;
 use crate::error::{ApiError, FieldError};

@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::centers::DEFAULT_TIMEZONE;
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::JsonBody;

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::db::audit::Event;
 use crate::age_bands::AgeBand;
 use crate::auth::{Caller, CenterScope};
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};

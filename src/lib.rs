@@ -50,8 +50,8 @@
 pub mod accounts;
 pub mod age_bands;
 pub mod app;
-pub mod audit;
 pub mod assistance;
+pub mod audit;
 pub mod auth;
 pub mod centers;
 pub mod config;

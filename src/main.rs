@@ -674,9 +674,12 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
             let db = open(settings)?;
             refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
-            let mut paging = refuge::http::paging::PageQuery::new(Some(500), None)
-                .map_err(|e| e.to_string())?;
-            println!("{:<24} {:<11} {:<9} {:<8} centers", "username", "role", "state", "password");
+            let mut paging =
+                refuge::http::paging::PageQuery::new(Some(500), None).map_err(|e| e.to_string())?;
+            println!(
+                "{:<24} {:<11} {:<9} {:<8} centers",
+                "username", "role", "state", "password"
+            );
             loop {
                 let users = account_store::list(&mut conn, &Default::default(), &paging)
                     .map_err(|e| e.to_string())?;
@@ -687,13 +690,24 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
                         user.username,
                         user.role,
                         if user.disabled { "disabled" } else { "active" },
-                        if user.must_change_password { "temporary" } else { "set" },
-                        user.centers.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                        if user.must_change_password {
+                            "temporary"
+                        } else {
+                            "set"
+                        },
+                        user.centers
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
                     );
                 }
                 match users.get(499) {
                     Some(last) if more => {
-                        let cursor = refuge::http::paging::Cursor::encode(last.created_at, &last.id.to_string());
+                        let cursor = refuge::http::paging::Cursor::encode(
+                            last.created_at,
+                            &last.id.to_string(),
+                        );
                         paging = refuge::http::paging::PageQuery::new(Some(500), Some(&cursor))
                             .map_err(|e| e.to_string())?;
                     }
@@ -702,14 +716,30 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
             }
         }
         UserCommand::Disable { username } => {
-            let user = change(&username, Change { disabled: Some(true), ..Change::default() })?;
+            let user = change(
+                &username,
+                Change {
+                    disabled: Some(true),
+                    ..Change::default()
+                },
+            )?;
             println!("disabled {}; its tokens no longer work", user.username);
         }
         UserCommand::Enable { username } => {
-            let user = change(&username, Change { disabled: Some(false), ..Change::default() })?;
+            let user = change(
+                &username,
+                Change {
+                    disabled: Some(false),
+                    ..Change::default()
+                },
+            )?;
             println!("enabled {}", user.username);
         }
-        UserCommand::SetRole { username, role, centers } => {
+        UserCommand::SetRole {
+            username,
+            role,
+            centers,
+        } => {
             let db = open(settings)?;
             let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
             let (ids, errors) =
@@ -720,16 +750,27 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
             drop(conn);
             let user = change(
                 &username,
-                Change { role: Some(role), centers: Some(ids), ..Change::default() },
+                Change {
+                    role: Some(role),
+                    centers: Some(ids),
+                    ..Change::default()
+                },
             )?;
-            println!("{} is now {}; its tokens no longer work", user.username, user.role);
+            println!(
+                "{} is now {}; its tokens no longer work",
+                user.username, user.role
+            );
         }
-        UserCommand::ResetPassword { username, password_stdin: _ } => {
+        UserCommand::ResetPassword {
+            username,
+            password_stdin: _,
+        } => {
             let password = read_password()?;
             let user = as_operator(settings, |unit| {
                 let user = account_named(unit, &username)?;
-                let user =
-                    account_store::set_password(unit, &user, &password, true, "password", &passwords)?;
+                let user = account_store::set_password(
+                    unit, &user, &password, true, "password", &passwords,
+                )?;
                 unit.audit(
                     Event::new("account.password_reset")
                         .resource("account", user.id)
@@ -745,7 +786,10 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
         UserCommand::Unlock { username } => {
             let user = as_operator(settings, |unit| {
                 let user = account_named(unit, &username)?;
-                refuge::auth::throttle::clear(unit, &refuge::auth::throttle::Key::username(&username))?;
+                refuge::auth::throttle::clear(
+                    unit,
+                    &refuge::auth::throttle::Key::username(&username),
+                )?;
                 unit.audit(Event::new("account.unlock").resource("account", user.id));
                 Ok(user)
             })?;
@@ -758,7 +802,11 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
 /// A `--from`/`--to` bound: a date (its midnight, UTC) or an RFC 3339 instant.
 fn instant_arg(name: &str, text: &str, end_of_day: bool) -> Result<chrono::NaiveDateTime, String> {
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let date = if end_of_day { date.succ_opt().unwrap_or(date) } else { date };
+        let date = if end_of_day {
+            date.succ_opt().unwrap_or(date)
+        } else {
+            date
+        };
         return Ok(date.and_time(chrono::NaiveTime::MIN));
     }
     refuge::http::time::Timestamp::parse(text)
@@ -782,11 +830,12 @@ fn audit(command: AuditCommand, settings: &Settings) -> Result<(), String> {
                 let partial = out.with_extension("csv.partial");
                 let file = std::fs::File::create(&partial)
                     .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-                let rows = refuge::audit::export_csv(&mut conn, from, to, std::io::BufWriter::new(file))
-                    .inspect_err(|_| {
-                        let _ = std::fs::remove_file(&partial);
-                    })
-                    .map_err(|e| e.to_string())?;
+                let rows =
+                    refuge::audit::export_csv(&mut conn, from, to, std::io::BufWriter::new(file))
+                        .inspect_err(|_| {
+                            let _ = std::fs::remove_file(&partial);
+                        })
+                        .map_err(|e| e.to_string())?;
                 std::fs::rename(&partial, &out)
                     .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
                 rows
@@ -807,8 +856,12 @@ fn audit(command: AuditCommand, settings: &Settings) -> Result<(), String> {
             let db = open(settings)?;
             refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
-            let purged = refuge::audit::purge(&mut conn, settings.audit.retention_days, &Actor::system("cli"))
-                .map_err(|e| e.to_string())?;
+            let purged = refuge::audit::purge(
+                &mut conn,
+                settings.audit.retention_days,
+                &Actor::system("cli"),
+            )
+            .map_err(|e| e.to_string())?;
             println!(
                 "purged {purged} audit entries older than {} days",
                 settings.audit.retention_days

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::Caller;
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
@@ -161,9 +161,7 @@ pub async fn create_handler(
     let organization = db
         .write(&caller.actor(), move |unit| {
             let organization = create(unit, body.value)?;
-            unit.audit(
-                Event::new("organization.create").resource("organization", organization.id),
-            );
+            unit.audit(Event::new("organization.create").resource("organization", organization.id));
             Ok(organization)
         })
         .await?;

@@ -14,8 +14,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
+use crate::db::audit::Event;
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
@@ -84,7 +84,6 @@ pub async fn get(
         vec![Event::new("person.read")
             .resource("person", person.member.id)
             .center(person.center_id)
-            .household(person.household_id)
             .persons([person.member.id])],
     )
     .await?;
@@ -170,8 +169,7 @@ pub async fn search(
         &caller.actor(),
         vec![Event::new("person.search")
             .detail(detail)
-            .persons(page.items.iter().map(|p| p.member.id))
-            .households(page.items.iter().map(|p| p.household_id))],
+            .persons(page.items.iter().map(|p| p.member.id))],
     )
     .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -19,8 +19,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
+use crate::db::audit::Event;
 use crate::db::{Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
@@ -468,7 +468,6 @@ pub async fn create_handler(
         conn.audit(
             Event::new("referral.create")
                 .resource("referral", record.referral.id)
-                .household(record.referral.household_id)
                 .persons([record.referral.person_id])
                 .version(record.referral.version),
         );
@@ -547,7 +546,6 @@ pub async fn list(
         &caller.actor(),
         vec![Event::new("referral.list")
             .detail(detail)
-            .households(page.items.iter().map(|r| r.household_id))
             .persons(page.items.iter().map(|r| r.person_id))],
     )
     .await?;
@@ -575,7 +573,6 @@ pub async fn get(
         vec![Event::new("referral.read")
             .resource("referral", record.referral.id)
             .center(center)
-            .household(record.referral.household_id)
             .persons([record.referral.person_id])],
     )
     .await?;
@@ -601,7 +598,6 @@ pub async fn patch(
             unit.audit(
                 Event::new("referral.update")
                     .resource("referral", record.referral.id)
-                    .household(record.referral.household_id)
                     .persons([record.referral.person_id])
                     .version(record.referral.version),
             );

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
 use crate::centers;
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
@@ -419,7 +419,10 @@ fn take(
             .filter(stock_movements::center_id.eq(center.to_string()))
             .filter(stock_movements::item_id.eq(item.to_string()))
             .filter(stock_movements::occurred_at.gt(at))
-            .order((stock_movements::occurred_at.desc(), stock_movements::id.desc()))
+            .order((
+                stock_movements::occurred_at.desc(),
+                stock_movements::id.desc(),
+            ))
             .select(stock_movements::quantity)
             .load(conn)?;
         let mut tail = 0i64;

@@ -23,9 +23,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::Caller;
 use crate::centers;
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
@@ -634,7 +634,6 @@ pub async fn board_handler(
         conn.audit(
             Event::new("trip.boarding")
                 .resource("boarding", boarding.id)
-                .household(boarding.household_id)
                 .persons(boarding.persons.iter().copied()),
         );
         // A boarding has no page of its own: its persons are on the manifest.
@@ -667,7 +666,6 @@ pub async fn manifest(
         vec![Event::new("trip.manifest_read")
             .resource("trip", manifest.trip.id)
             .center(manifest.trip.center_id)
-            .households(manifest.passengers.iter().map(|p| p.household_id))
             .persons(manifest.passengers.iter().map(|p| p.person_id))],
     )
     .await?;

@@ -143,31 +143,38 @@ pub async fn create(
     }
     let new = body.value;
     let passwords = **passwords;
-    idempotent::create(&db, &req, &caller, &fingerprinted, ClientId::none(), move |unit| {
-        let errors = store::unknown_centers(unit, &new.centers)?;
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        let user = store::insert(
-            unit,
-            &new.username,
-            new.display_name.as_deref(),
-            &new.password,
-            new.role,
-            &new.centers,
-            &passwords,
-        )?;
-        unit.audit(
-            Event::new("account.create")
-                .resource("account", user.id)
-                .version(user.version)
-                .detail(serde_json::json!({ "role": user.role, "centers": user.centers })),
-        );
-        let view = view(unit, user)?;
-        let location = format!("/api/v1/users/{}", view.id);
-        let version = view.version;
-        Ok(Created::new(view, location).versioned(version))
-    })
+    idempotent::create(
+        &db,
+        &req,
+        &caller,
+        &fingerprinted,
+        ClientId::none(),
+        move |unit| {
+            let errors = store::unknown_centers(unit, &new.centers)?;
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            let user = store::insert(
+                unit,
+                &new.username,
+                new.display_name.as_deref(),
+                &new.password,
+                new.role,
+                &new.centers,
+                &passwords,
+            )?;
+            unit.audit(
+                Event::new("account.create")
+                    .resource("account", user.id)
+                    .version(user.version)
+                    .detail(serde_json::json!({ "role": user.role, "centers": user.centers })),
+            );
+            let view = view(unit, user)?;
+            let location = format!("/api/v1/users/{}", view.id);
+            let version = view.version;
+            Ok(Created::new(view, location).versioned(version))
+        },
+    )
     .await
 }
 

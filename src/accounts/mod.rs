@@ -166,4 +166,3 @@ fn write_secret_file(path: &str, secret: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {path}: {e}"))?;
     writeln!(file, "{secret}").map_err(|e| format!("cannot write {path}: {e}"))
 }
-

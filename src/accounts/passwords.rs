@@ -171,12 +171,21 @@ mod tests {
         };
         assert_eq!(code("short1!", &[]).as_deref(), Some("too_short"));
         assert_eq!(code(&"x".repeat(257), &[]).as_deref(), Some("too_long"));
-        for common in ["password1234", "qwertyuiop123", "123456789012", "iloveyou2023!"] {
+        for common in [
+            "password1234",
+            "qwertyuiop123",
+            "123456789012",
+            "iloveyou2023!",
+        ] {
             assert_eq!(code(common, &[]).as_deref(), Some("too_weak"), "{common}");
         }
         // The account's own name does not make a password.
         assert_eq!(
-            code("anahit.petrosyan2023", &["anahit.petrosyan", "Anahit Petrosyan"]).as_deref(),
+            code(
+                "anahit.petrosyan2023",
+                &["anahit.petrosyan", "Anahit Petrosyan"]
+            )
+            .as_deref(),
             Some("too_weak")
         );
         assert_eq!(code("lantern orchard velvet 47", &[]), None);

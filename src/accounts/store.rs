@@ -362,7 +362,8 @@ pub fn update(
     expected_version: i32,
     change: Change,
 ) -> Result<Updated, ApiError> {
-    let user = find(conn, id)?.ok_or_else(|| ApiError::NotFound("no account has this id".into()))?;
+    let user =
+        find(conn, id)?.ok_or_else(|| ApiError::NotFound("no account has this id".into()))?;
     if user.version != expected_version {
         return Err(ApiError::PreconditionFailed {
             current_version: user.version,

@@ -235,21 +235,30 @@ pub async fn change_password(
                     retry_after_seconds,
                 }));
             }
-            let user = store::find(unit, user_id)?
-                .ok_or(ApiError::TokenRevoked)?;
+            let user = store::find(unit, user_id)?.ok_or(ApiError::TokenRevoked)?;
             if !user.password_matches(&current_password) {
                 for key in &keys {
                     throttle::record_failure(unit, key, &throttling, time::now())?;
                 }
-                unit.audit(Event::new("account.password_change_failed").resource("account", user_id));
-                return Ok(Err(ApiError::Validation(vec![crate::error::FieldError::new(
-                    "current_password",
-                    "wrong",
-                    "this is not the account's current password",
-                )])));
+                unit.audit(
+                    Event::new("account.password_change_failed").resource("account", user_id),
+                );
+                return Ok(Err(ApiError::Validation(vec![
+                    crate::error::FieldError::new(
+                        "current_password",
+                        "wrong",
+                        "this is not the account's current password",
+                    ),
+                ])));
             }
-            let user =
-                store::set_password(unit, &user, &new_password, false, "new_password", &passwords)?;
+            let user = store::set_password(
+                unit,
+                &user,
+                &new_password,
+                false,
+                "new_password",
+                &passwords,
+            )?;
             unit.audit(
                 Event::new("account.password_change")
                     .resource("account", user.id)

@@ -79,7 +79,9 @@ impl Revocations {
 
     fn is_fresh(&self) -> bool {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state.loaded_at.is_some_and(|at| at.elapsed() < self.refresh)
+        state
+            .loaded_at
+            .is_some_and(|at| at.elapsed() < self.refresh)
     }
 
     /// Ok if the token still counts; 401 `token-revoked` if not.
@@ -93,7 +95,9 @@ impl Revocations {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         match state.accounts.get(&claims.sub) {
             Some(&(generation, disabled))
-                if !disabled && generation == claims.gen && !state.revoked.contains(&claims.jti) =>
+                if !disabled
+                    && generation == claims.gen
+                    && !state.revoked.contains(&claims.jti) =>
             {
                 Ok(())
             }

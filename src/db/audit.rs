@@ -65,7 +65,8 @@ impl Actor {
 }
 
 /// One thing that happened: an action on a resource, at a center, touching
-/// persons and households.
+/// persons and households. A household subject means the household's
+/// record as a whole (all its members); a person subject, that person only.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
     pub action: String,
@@ -160,42 +161,42 @@ pub fn append_all(
     let mut rows = Vec::new();
     let mut subjects = Vec::new();
     for (actor, events) in batch {
-    let account_id = actor.account_id.map(|id| id.to_string());
-    for event in events {
-        let id = Uuid::now_v7().to_string();
-        let detail = event
-            .detail
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(ApiError::internal)?;
-        for (kind, ids) in [("person", &event.persons), ("household", &event.households)] {
-            let mut ids: Vec<Uuid> = ids.clone();
-            ids.sort_unstable();
-            ids.dedup();
-            subjects.extend(ids.into_iter().map(|subject| {
-                (
-                    audit_subjects::subject_type.eq(kind),
-                    audit_subjects::subject_id.eq(subject.to_string()),
-                    audit_subjects::event_id.eq(id.clone()),
-                )
-            }));
+        let account_id = actor.account_id.map(|id| id.to_string());
+        for event in events {
+            let id = Uuid::now_v7().to_string();
+            let detail = event
+                .detail
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(ApiError::internal)?;
+            for (kind, ids) in [("person", &event.persons), ("household", &event.households)] {
+                let mut ids: Vec<Uuid> = ids.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                subjects.extend(ids.into_iter().map(|subject| {
+                    (
+                        audit_subjects::subject_type.eq(kind),
+                        audit_subjects::subject_id.eq(subject.to_string()),
+                        audit_subjects::event_id.eq(id.clone()),
+                    )
+                }));
+            }
+            rows.push((
+                audit_events::id.eq(id),
+                audit_events::occurred_at.eq(at),
+                audit_events::request_id.eq(actor.request_id.clone()),
+                audit_events::account_id.eq(account_id.clone()),
+                audit_events::username.eq(actor.username.clone()),
+                audit_events::role.eq(actor.role.clone()),
+                audit_events::action.eq(event.action.clone()),
+                audit_events::center_id.eq(event.center_id.map(|c| c.to_string())),
+                audit_events::resource_type.eq(event.resource_type),
+                audit_events::resource_id.eq(event.resource_id.clone()),
+                audit_events::version.eq(event.version),
+                audit_events::detail.eq(detail),
+            ));
         }
-        rows.push((
-            audit_events::id.eq(id),
-            audit_events::occurred_at.eq(at),
-            audit_events::request_id.eq(actor.request_id.clone()),
-            audit_events::account_id.eq(account_id.clone()),
-            audit_events::username.eq(actor.username.clone()),
-            audit_events::role.eq(actor.role.clone()),
-            audit_events::action.eq(event.action.clone()),
-            audit_events::center_id.eq(event.center_id.map(|c| c.to_string())),
-            audit_events::resource_type.eq(event.resource_type),
-            audit_events::resource_id.eq(event.resource_id.clone()),
-            audit_events::version.eq(event.version),
-            audit_events::detail.eq(detail),
-        ));
-    }
     }
     if rows.is_empty() {
         return Ok(());
@@ -230,12 +231,19 @@ pub struct Entry {
     pub detail: Option<String>,
 }
 
+/// A person or household an entry touched, as stored in `audit_subjects`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Person(Uuid),
+    Household(Uuid),
+}
+
 /// Which entries to read.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub account_id: Option<Uuid>,
-    pub person_id: Option<Uuid>,
-    pub household_id: Option<Uuid>,
+    /// Each set: entries touching at least one of its subjects (all sets must match).
+    pub subjects: Vec<Vec<Subject>>,
     pub action: Option<String>,
     pub center_id: Option<Uuid>,
     pub from: Option<NaiveDateTime>,
@@ -271,17 +279,33 @@ pub fn entries(
     if let Some(after) = &filter.after {
         query = query.filter(audit_events::id.gt(after.clone()));
     }
-    for (kind, subject) in [("person", filter.person_id), ("household", filter.household_id)] {
-        if let Some(subject) = subject {
-            query = query.filter(
-                audit_events::id.eq_any(
+    for any_of in &filter.subjects {
+        let of_kind = |kind: &str| -> Vec<String> {
+            any_of
+                .iter()
+                .filter_map(|s| match (s, kind) {
+                    (Subject::Person(id), "person") | (Subject::Household(id), "household") => {
+                        Some(id.to_string())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        query = query.filter(
+            audit_events::id
+                .eq_any(
                     audit_subjects::table
-                        .filter(audit_subjects::subject_type.eq(kind))
-                        .filter(audit_subjects::subject_id.eq(subject.to_string()))
+                        .filter(audit_subjects::subject_type.eq("person"))
+                        .filter(audit_subjects::subject_id.eq_any(of_kind("person")))
                         .select(audit_subjects::event_id),
-                ),
-            );
-        }
+                )
+                .or(audit_events::id.eq_any(
+                    audit_subjects::table
+                        .filter(audit_subjects::subject_type.eq("household"))
+                        .filter(audit_subjects::subject_id.eq_any(of_kind("household")))
+                        .select(audit_subjects::event_id),
+                )),
+        );
     }
     Ok(query
         .order(audit_events::id.asc())
@@ -315,7 +339,11 @@ pub fn subjects_of(
                     audit_subjects::subject_type,
                     audit_subjects::subject_id,
                 ))
-                .order((audit_subjects::event_id, audit_subjects::subject_type, audit_subjects::subject_id))
+                .order((
+                    audit_subjects::event_id,
+                    audit_subjects::subject_type,
+                    audit_subjects::subject_id,
+                ))
                 .load::<(String, String, String)>(conn)?,
         );
     }

@@ -144,7 +144,9 @@ impl Db {
             .map_err(|_| ApiError::internal("the database writer has stopped"))?;
         match answered.await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(ApiError::unavailable("the audit entry could not be committed")),
+            Ok(false) => Err(ApiError::unavailable(
+                "the audit entry could not be committed",
+            )),
             Err(_) => Err(ApiError::internal("the database writer dropped a write")),
         }
     }

@@ -13,8 +13,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::sites::{find_site, site_not_found};
-use crate::db::audit::Event;
 use crate::auth::Caller;
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};

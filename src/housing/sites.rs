@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::Caller;
+use crate::db::audit::Event;
 use crate::db::{self, Db, DbConnection};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{non_null, nullable, JsonBody, Query};

@@ -14,8 +14,8 @@ use super::errors::*;
 use super::layout::*;
 use super::reader::*;
 use super::validation::*;
-use crate::db::audit::{Actor, Event};
 use crate::auth::CenterScope;
+use crate::db::audit::{Actor, Event};
 use crate::db::{Db, DbConnection, Unit};
 use crate::error::{ApiError, ImportErrors};
 use crate::provinces::Provinces;
@@ -121,7 +121,15 @@ pub async fn run(
         db.record(&actor, vec![audit_event(&summary)]).await?;
         return Ok(summary);
     }
-    let written = write(db, &actor, source, Arc::new(context), registered_by, progress).await?;
+    let written = write(
+        db,
+        &actor,
+        source,
+        Arc::new(context),
+        registered_by,
+        progress,
+    )
+    .await?;
     summary.created = written.created;
     summary.unchanged = written.unchanged;
     db.record(&actor, vec![audit_event(&summary)]).await?;

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::model::{validate_new, Household, HouseholdPatch, ListQuery, NewHousehold};
 use super::store::{correct, find, list, not_found, register, Correction};
-use crate::db::audit::Event;
 use crate::auth::Caller;
+use crate::db::audit::Event;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
@@ -49,7 +49,6 @@ pub async fn create(
                 .resource("household", household.id)
                 .center(household.center_id)
                 .household(household.id)
-                .persons(household.members.iter().map(|m| m.id))
                 .version(household.version),
         );
         let (location, version) = (location(household.id), household.version);
@@ -76,8 +75,7 @@ pub async fn get(
         vec![Event::new("household.read")
             .resource("household", household.id)
             .center(household.center_id)
-            .household(household.id)
-            .persons(household.members.iter().map(|m| m.id))],
+            .household(household.id)],
     )
     .await?;
     Ok(respond_with(actix_web::http::StatusCode::OK, &household))
@@ -105,8 +103,7 @@ pub async fn list_handler(
         &caller.actor(),
         vec![Event::new("household.list")
             .detail(detail)
-            .households(page.items.iter().map(|h| h.id))
-            .persons(page.items.iter().flat_map(|h| h.members.iter().map(|m| m.id)))],
+            .households(page.items.iter().map(|h| h.id))],
     )
     .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -153,7 +150,6 @@ pub async fn patch(
                     .resource("household", household.id)
                     .center(household.center_id)
                     .household(household.id)
-                    .persons(household.members.iter().map(|p| p.id))
                     .version(household.version),
             );
             Ok(household)

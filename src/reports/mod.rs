@@ -62,9 +62,9 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
-use crate::db::audit::Event;
 use crate::auth::{Caller, CenterScope};
 use crate::config::StatsSettings;
+use crate::db::audit::Event;
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;

@@ -134,7 +134,11 @@ async fn admins_create_list_read_and_change_accounts(app: TestApp) {
         )
         .await;
     assert_eq!(demoted.status, 200, "{}", demoted.text);
-    assert_eq!(demoted.body["centers"], json!([]), "an analyst has no centers");
+    assert_eq!(
+        demoted.body["centers"],
+        json!([]),
+        "an analyst has no centers"
+    );
     let unknown = app
         .get(
             &format!("/api/v1/users/{}", uuid::Uuid::new_v4()),
@@ -259,8 +263,15 @@ async fn a_revocation_made_elsewhere_reaches_this_process_within_five_seconds(ap
         async move {
             match &second {
                 Some(base) => {
-                    app.send_to(base, Method::GET, "/api/v1/centers", Some(&token), None, &[])
-                        .await
+                    app.send_to(
+                        base,
+                        Method::GET,
+                        "/api/v1/centers",
+                        Some(&token),
+                        None,
+                        &[],
+                    )
+                    .await
                 }
                 None => app.get("/api/v1/centers", Some(&token)).await,
             }

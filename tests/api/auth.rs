@@ -76,9 +76,11 @@ async fn requests_without_a_valid_token_get_401(app: TestApp) {
         .contains("invalid_token"));
 
     let now = chrono::Utc::now().timestamp() as u64;
+    let admin = app.get("/api/v1/me", Some(app.admin())).await.body["id"].clone();
     let claims = |exp: u64, aud: &str| {
-        json!({"sub": uuid::Uuid::new_v4(), "username": "admin", "role": "admin", "centers": [],
-               "iat": now, "exp": exp, "iss": "refuge", "aud": aud, "jti": uuid::Uuid::new_v4()})
+        json!({"sub": admin, "username": "admin", "role": "admin", "centers": [],
+               "iat": now, "exp": exp, "iss": "refuge", "aud": aud, "jti": uuid::Uuid::new_v4(),
+               "gen": 0, "pwc": false})
     };
     let sign = |claims: &serde_json::Value, secret: &str, alg: Algorithm| {
         jsonwebtoken::encode(
@@ -112,6 +114,18 @@ async fn requests_without_a_valid_token_get_401(app: TestApp) {
         200,
         "the control token is accepted"
     );
+    // Signed, but for an account that does not exist (or of an older generation).
+    let mut stranger = claims(now + 600, "refuge-api");
+    stranger["sub"] = json!(uuid::Uuid::new_v4());
+    let stranger = sign(&stranger, secret, Algorithm::HS256);
+    let mut stale = claims(now + 600, "refuge-api");
+    stale["gen"] = json!(-1);
+    let stale = sign(&stale, secret, Algorithm::HS256);
+    for token in [stranger, stale] {
+        let response = app.get("/api/v1/me", Some(&token)).await;
+        assert_eq!(response.status, 401);
+        assert_eq!(response.body["code"], "token-revoked");
+    }
 }
 
 async fn scoped_roles_see_their_centers_in_me(app: TestApp) {

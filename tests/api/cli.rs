@@ -340,8 +340,18 @@ fn accounts_are_administered_and_the_trail_exported_from_the_command_line() {
     };
     assert!(run(&["migrate"], "").0);
     let (ok, out) = run(
-        &["center", "add", "--code", "GORIS", "--name", "Goris hub", "--kind",
-          "registration_center", "--province", "AM-SU"],
+        &[
+            "center",
+            "add",
+            "--code",
+            "GORIS",
+            "--name",
+            "Goris hub",
+            "--kind",
+            "registration_center",
+            "--province",
+            "AM-SU",
+        ],
         "",
     );
     assert!(ok, "{out}");
@@ -357,28 +367,70 @@ fn accounts_are_administered_and_the_trail_exported_from_the_command_line() {
     assert!(ok && out.contains("disabled anna"), "{out}");
     let (_, listed) = run(&["user", "list"], "");
     let anna = listed.lines().find(|l| l.starts_with("anna ")).unwrap();
-    assert!(anna.contains("registrar") && anna.contains("disabled"), "{listed}");
+    assert!(
+        anna.contains("registrar") && anna.contains("disabled"),
+        "{listed}"
+    );
     assert!(run(&["user", "enable", "anna"], "").0);
-    let (ok, out) = run(&["user", "set-role", "anna", "--role", "aid_worker", "--center", "GORIS"], "");
+    let (ok, out) = run(
+        &[
+            "user",
+            "set-role",
+            "anna",
+            "--role",
+            "aid_worker",
+            "--center",
+            "GORIS",
+        ],
+        "",
+    );
     assert!(ok && out.contains("is now aid_worker"), "{out}");
     let (ok, out) = run(&["user", "set-role", "anna", "--role", "aid_worker"], "");
     assert!(!ok && out.contains("centers"), "{out}");
-    let (ok, out) = run(&["user", "reset-password", "anna", "--password-stdin"], "password123\n");
-    assert!(!ok && out.contains("password"), "a weak temporary password is refused: {out}");
-    let (ok, out) = run(&["user", "reset-password", "anna", "--password-stdin"], "temporary harbor kettle 55\n");
+    let (ok, out) = run(
+        &["user", "reset-password", "anna", "--password-stdin"],
+        "password123\n",
+    );
+    assert!(
+        !ok && out.contains("password"),
+        "a weak temporary password is refused: {out}"
+    );
+    let (ok, out) = run(
+        &["user", "reset-password", "anna", "--password-stdin"],
+        "temporary harbor kettle 55\n",
+    );
     assert!(ok && out.contains("temporary password"), "{out}");
     let (_, listed) = run(&["user", "list"], "");
-    assert!(listed.lines().any(|l| l.starts_with("anna ") && l.contains("temporary")), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("anna ") && l.contains("temporary")),
+        "{listed}"
+    );
     assert!(run(&["user", "unlock", "anna"], "").0);
     let (ok, out) = run(&["user", "disable", "boss"], "");
     assert!(!ok && out.contains("last active admin"), "{out}");
     let (ok, out) = run(&["user", "disable", "nobody"], "");
     assert!(!ok && out.contains("no account named"), "{out}");
 
-    let (ok, out) = run(&["audit", "export", "--from", "2020-01-01", "--out", "audit.csv"], "");
+    let (ok, out) = run(
+        &[
+            "audit",
+            "export",
+            "--from",
+            "2020-01-01",
+            "--out",
+            "audit.csv",
+        ],
+        "",
+    );
     assert!(ok, "{out}");
     let csv = std::fs::read_to_string(dir.path().join("audit.csv")).unwrap();
-    let actions: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(6).unwrap()).collect();
+    let actions: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(6).unwrap())
+        .collect();
     assert_eq!(
         actions,
         vec![
@@ -392,9 +444,18 @@ fn accounts_are_administered_and_the_trail_exported_from_the_command_line() {
         ],
         "{csv}"
     );
-    assert!(csv.lines().skip(1).all(|l| l.contains(",cli,system,")), "{csv}");
+    assert!(
+        csv.lines().skip(1).all(|l| l.contains(",cli,system,")),
+        "{csv}"
+    );
     let (ok, out) = run(&["audit", "export", "--to", "2020-01-01"], "");
-    assert!(ok && out.starts_with("id,occurred_at") && out.contains("wrote 0 audit entries"), "{out}");
+    assert!(
+        ok && out.starts_with("id,occurred_at") && out.contains("wrote 0 audit entries"),
+        "{out}"
+    );
     let (ok, out) = run(&["audit", "purge"], "");
-    assert!(ok && out.contains("purged 0 audit entries older than 730 days"), "{out}");
+    assert!(
+        ok && out.contains("purged 0 audit entries older than 730 days"),
+        "{out}"
+    );
 }

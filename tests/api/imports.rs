@@ -582,16 +582,20 @@ async fn batch_and_single_registration_store_identical_rows_and_statistics(app: 
                 registration::validate_new(&new, &provinces).unwrap();
                 new
             };
-            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(conn, &refuge::db::audit::Actor::system("test"), |unit| {
-                let one = registration::register(unit, body(1), user)?;
-                let fingerprint = || "f".repeat(64);
-                let many = registration::register_many(
-                    unit,
-                    vec![(body(2), fingerprint()), (body(3), fingerprint())],
-                    user,
-                )?;
-                Ok((one, many))
-            })
+            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(
+                conn,
+                &refuge::db::audit::Actor::system("test"),
+                |unit| {
+                    let one = registration::register(unit, body(1), user)?;
+                    let fingerprint = || "f".repeat(64);
+                    let many = registration::register_many(
+                        unit,
+                        vec![(body(2), fingerprint()), (body(3), fingerprint())],
+                        user,
+                    )?;
+                    Ok((one, many))
+                },
+            )
             .unwrap()
         })
         .await;

@@ -122,10 +122,14 @@ async fn a_unit_touching_more_aggregate_rows_than_one_statement_carries_commits(
                     1,
                 );
             }
-            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(conn, &refuge::db::audit::Actor::system("test"), |unit| {
-                unit.record(delta);
-                Ok(())
-            })
+            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(
+                conn,
+                &refuge::db::audit::Actor::system("test"),
+                |unit| {
+                    unit.record(delta);
+                    Ok(())
+                },
+            )
             .unwrap();
             refuge::schema::arrival_counts::table
                 .count()

@@ -756,26 +756,43 @@ async fn a_backdated_outflow_may_not_take_what_was_not_there_yet(app: TestApp) {
         receipt(10, "2023-09-25T10:00:00+04:00"),
         receipt(10, "2023-09-28T10:00:00+04:00"),
     ] {
-        let r = app.post("/api/v1/stock/receipts", Some(app.admin()), &body).await;
+        let r = app
+            .post("/api/v1/stock/receipts", Some(app.admin()), &body)
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     let taken = app
-        .post("/api/v1/stock/adjustments", Some(app.admin()), &adjustment(-8, "2023-09-27T10:00:00+04:00"))
+        .post(
+            "/api/v1/stock/adjustments",
+            Some(app.admin()),
+            &adjustment(-8, "2023-09-27T10:00:00+04:00"),
+        )
         .await;
     assert_eq!(taken.status, 201, "{}", taken.text);
     // Today's level (12) would cover 5, but on the 27th only 2 were left.
     for at in ["2023-09-26T10:00:00+04:00", "2023-09-24T10:00:00+04:00"] {
         let refused = app
-            .post("/api/v1/stock/adjustments", Some(app.admin()), &adjustment(-5, at))
+            .post(
+                "/api/v1/stock/adjustments",
+                Some(app.admin()),
+                &adjustment(-5, at),
+            )
             .await;
         assert_eq!(refused.status, 409, "{at}: {}", refused.text);
         assert_eq!(refused.body["code"], "insufficient-stock");
     }
-    assert_eq!(level(&app, &s.goris, &kits, Some("2023-09-27T12:00:00+04:00")).await, 2);
+    assert_eq!(
+        level(&app, &s.goris, &kits, Some("2023-09-27T12:00:00+04:00")).await,
+        2
+    );
     assert_eq!(level(&app, &s.goris, &kits, None).await, 12);
     // After the second receipt there is enough.
     let later = app
-        .post("/api/v1/stock/adjustments", Some(app.admin()), &adjustment(-5, "2023-09-29T10:00:00+04:00"))
+        .post(
+            "/api/v1/stock/adjustments",
+            Some(app.admin()),
+            &adjustment(-5, "2023-09-29T10:00:00+04:00"),
+        )
         .await;
     assert_eq!(later.status, 201, "{}", later.text);
     assert_eq!(level(&app, &s.goris, &kits, None).await, 7);
