@@ -461,17 +461,17 @@ fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if args.out.as_os_str() == "-" {
         let stdout = std::io::stdout().lock();
-        let (rows, _) = reports::export(&mut conn, &request, std::io::BufWriter::new(stdout))
+        let (_, _, event) = reports::export(&mut conn, &request, std::io::BufWriter::new(stdout))
             .map_err(|e| e.to_string())?;
         drop(conn);
-        return record_export(settings, &request, rows);
+        return record_export(settings, event);
     }
     // Written beside the target and renamed at the end, so that a failed
     // export never leaves a file that looks complete.
     let partial = args.out.with_extension("csv.partial");
     let file = std::fs::File::create(&partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let (rows, _) = reports::export(&mut conn, &request, std::io::BufWriter::new(file))
+    let (rows, _, event) = reports::export(&mut conn, &request, std::io::BufWriter::new(file))
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&partial);
         })
@@ -479,7 +479,7 @@ fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
     std::fs::rename(&partial, &args.out)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     drop(conn);
-    record_export(settings, &request, rows)?;
+    record_export(settings, event)?;
     eprintln!(
         "wrote {rows} rows of the {} report to {}",
         args.name.name(),
@@ -489,8 +489,8 @@ fn export(args: ExportArgs, settings: &Settings) -> Result<(), String> {
 }
 
 /// Records a person-level export in the audit trail (aggregate reports are not personal data).
-fn record_export(settings: &Settings, request: &reports::Request, rows: u64) -> Result<(), String> {
-    match request.audit_event(rows) {
+fn record_export(settings: &Settings, event: Option<Event>) -> Result<(), String> {
+    match event {
         Some(event) => as_operator(settings, |unit| {
             unit.audit(event);
             Ok(())

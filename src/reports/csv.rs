@@ -92,6 +92,16 @@ pub struct Csv<W: Write> {
     next: usize,
     rows: u64,
     numbers: itoa::Buffer,
+    /// The households and persons whose records the report listed, for
+    /// the audit trail.
+    touched: Touched,
+}
+
+/// The households and persons a person-level report listed.
+#[derive(Debug, Default)]
+pub struct Touched {
+    pub households: Vec<String>,
+    pub persons: Vec<String>,
 }
 
 impl<W: Write> Csv<W> {
@@ -128,6 +138,7 @@ impl<W: Write> Csv<W> {
             next: 0,
             rows: 0,
             numbers: itoa::Buffer::new(),
+            touched: Touched::default(),
         };
         csv.out
             .write_record(order.iter().map(|&i| columns[i].name))
@@ -235,6 +246,21 @@ impl<W: Write> Csv<W> {
     /// Rows written so far (not counting the header and hashtag rows).
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// Notes that the report lists this household's record (as a whole).
+    pub fn touched_household(&mut self, id: &str) {
+        self.touched.households.push(id.to_string());
+    }
+
+    /// Notes that the report lists this person.
+    pub fn touched_person(&mut self, id: &str) {
+        self.touched.persons.push(id.to_string());
+    }
+
+    /// Whom the report listed so far.
+    pub fn take_touched(&mut self) -> Touched {
+        std::mem::take(&mut self.touched)
     }
 
     /// Flushes everything and gives the underlying writer back.

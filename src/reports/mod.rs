@@ -416,10 +416,16 @@ impl Request {
     /// The audit entry of an export of this report with `rows` rows, for
     /// the reports that list persons (registrations, transport); None for
     /// aggregate reports, which hold no personal data.
-    pub fn audit_event(&self, rows: u64) -> Option<Event> {
+    fn audit_event(&self, rows: u64, touched: csv::Touched) -> Option<Event> {
         if !matches!(self.report, Report::Registrations | Report::Transport) {
             return None;
         }
+        let ids = |ids: Vec<String>| {
+            let mut ids: Vec<Uuid> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
         let centers = match &self.scope {
             CenterScope::All => None,
             CenterScope::Only(centers) => Some(centers.clone()),
@@ -432,7 +438,9 @@ impl Request {
                 "to": self.period.to.map(|t| t.and_utc()),
                 "centers": centers,
                 "rows": rows,
-            }));
+            }))
+            .households(ids(touched.households))
+            .persons(ids(touched.persons));
         Some(match &self.scope {
             CenterScope::Only(centers) if centers.len() == 1 => event.center(centers[0]),
             _ => event,
@@ -450,12 +458,13 @@ pub fn filename(request: &Request) -> String {
 }
 
 /// Writes a whole report to `out` on `conn`, in one read-only snapshot.
-/// Returns the number of rows and `out`, flushed.
+/// Returns the number of rows, `out` (flushed), and the audit entry of the
+/// export if the report lists persons.
 pub fn export<W: Write>(
     conn: &mut DbConnection,
     request: &Request,
     out: W,
-) -> Result<(u64, W), ApiError> {
+) -> Result<(u64, W, Option<Event>), ApiError> {
     use diesel::connection::{Connection, SimpleConnection};
     conn.transaction(|conn| {
         if let DbConnection::Postgres(pg) = conn {
@@ -467,7 +476,8 @@ pub fn export<W: Write>(
         let mut csv = Csv::start(out, columns, &request.format)?;
         request.report.write(conn, request, &mut csv)?;
         let rows = csv.rows();
-        Ok((rows, csv.finish()?))
+        let event = request.audit_event(rows, csv.take_touched());
+        Ok((rows, csv.finish()?, event))
     })
 }
 
@@ -621,8 +631,8 @@ pub async fn download(
                         buffer: Vec::with_capacity(CHUNK_BYTES),
                         sender,
                     };
-                    let (rows, out) = export(conn, &request, out)?;
-                    Ok((request.audit_event(rows), out))
+                    let (_, out, event) = export(conn, &request, out)?;
+                    Ok((event, out))
                 })
                 .await?;
             // A person-level export is recorded, durably, before its last

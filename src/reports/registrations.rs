@@ -183,6 +183,7 @@ fn write_chunk<W: Write>(
         members_of.entry(&member.1).or_default().push(member);
     }
     for household in &chunk.households {
+        out.touched_household(&household.0);
         let center = centers.get(&household.1);
         let arrival_date = household.2.date();
         for member in members_of.get(household.0.as_str()).into_iter().flatten() {

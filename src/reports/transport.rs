@@ -113,6 +113,7 @@ pub fn write<W: Write>(
             match passengers.get(trip.0.as_str()) {
                 Some(list) => {
                     for (_, household, person, boarded_at) in list {
+                        out.touched_person(person);
                         trip_columns(out, &centers, trip);
                         out.text(household);
                         out.text(person);

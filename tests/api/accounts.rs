@@ -17,7 +17,6 @@ backend_tests!(
     logout_revokes_the_presented_token_only,
     a_reset_password_must_be_changed_before_anything_else,
     the_last_active_admin_can_be_neither_disabled_nor_demoted,
-    failed_logins_are_throttled_and_an_admin_can_unlock,
 );
 
 const STRONG: &str = "copper meadow violin 1987";
@@ -459,49 +458,122 @@ async fn the_last_active_admin_can_be_neither_disabled_nor_demoted(app: TestApp)
     assert_eq!(last.body["code"], "last-admin");
 }
 
-async fn failed_logins_are_throttled_and_an_admin_can_unlock(app: TestApp) {
-    let user = app.create_user_with("gor", Role::Analyst, &[]).await;
-    let attempt = |username: &'static str, password: &'static str| {
-        let app = &app;
-        async move {
-            app.post(
-                "/api/v1/auth/login",
-                None,
-                &json!({"username": username, "password": password}),
-            )
-            .await
+/// Failed logins, counted in the database: 30 wrong passwords for one
+/// account, sent alternately to two server processes on PostgreSQL (one
+/// process on SQLite), lead to 429 with `Retry-After`; the right password
+/// works again once the lockout is over, and an admin can lift a lockout.
+/// The lockout is set to 2 s here so that the test can wait it out.
+mod failed_logins_are_throttled_across_processes {
+    use super::*;
+    use crate::helpers::Backend;
+
+    fn short_lockout(settings: &mut refuge::config::Settings) {
+        settings.auth.login_throttle.lockout_seconds = 2;
+        settings.auth.login_throttle.max_lockout_seconds = 2;
+    }
+
+    async fn run(app: TestApp) {
+        let user = app.create_user_with("gor", Role::Analyst, &[]).await;
+        let second = app.second_server().await;
+        let attempt = |n: usize, password: &'static str| {
+            let app = &app;
+            let base = match (&second, n % 2) {
+                (Some(other), 1) => other.clone(),
+                _ => app.address.clone(),
+            };
+            async move {
+                let body = json!({"username": "gor", "password": password});
+                app.send_to(
+                    &base,
+                    Method::POST,
+                    "/api/v1/auth/login",
+                    None,
+                    Some(body.to_string().into_bytes()),
+                    &[],
+                )
+                .await
+            }
+        };
+        // A success clears the count: four failures, a success, then on.
+        for n in 0..4 {
+            assert_eq!(attempt(n, "wrong password guess").await.status, 401);
         }
-    };
-    // A success clears the count: four failures, a success, four more stay under the limit.
-    for _ in 0..4 {
-        assert_eq!(attempt("gor", "wrong password guess").await.status, 401);
-    }
-    assert_eq!(attempt("gor", USER_PASSWORD).await.status, 200);
-    for _ in 0..4 {
-        assert_eq!(attempt("gor", "wrong password guess").await.status, 401);
-    }
-    assert_eq!(attempt("gor", "wrong password guess").await.status, 401);
-    // The fifth failure in the window locks the username, even for the right password.
-    let locked = attempt("gor", USER_PASSWORD).await;
-    assert_eq!(locked.status, 429, "{}", locked.text);
-    assert_eq!(locked.body["code"], "login-throttled");
-    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
+        assert_eq!(attempt(4, USER_PASSWORD).await.status, 200);
+        let mut statuses = Vec::new();
+        let mut retry_after = None;
+        for n in 0..30 {
+            let response = attempt(n, "wrong password guess").await;
+            if response.status == 429 {
+                assert_eq!(response.body["code"], "login-throttled");
+                retry_after = response.header("retry-after").map(str::to_string);
+            }
+            statuses.push(response.status);
+        }
+        // Five failures in the window, whichever process saw them, lock the username.
+        assert_eq!(statuses[..5], [401; 5], "{statuses:?}");
+        assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+        let retry_after: u64 = retry_after.unwrap().parse().unwrap();
+        assert!((1..=2).contains(&retry_after), "{retry_after}");
+        // Even the right password waits for the lockout...
+        assert_eq!(attempt(0, USER_PASSWORD).await.status, 429);
+        // ...an admin sees it...
+        let path = format!("/api/v1/users/{}", user.id);
+        let seen = app.get(&path, Some(app.admin())).await;
+        assert!(seen.body["locked_until"].is_string(), "{}", seen.text);
+        // ...and once it is over, the right password works on either process.
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        assert_eq!(attempt(1, USER_PASSWORD).await.status, 200);
 
-    // An unknown username is throttled exactly like a known one.
-    for _ in 0..5 {
-        assert_eq!(attempt("nobody", "wrong password guess").await.status, 401);
-    }
-    assert_eq!(attempt("nobody", "wrong password guess").await.status, 429);
+        // Locked again; an admin lifts the lock at once.
+        for n in 0..5 {
+            assert_eq!(attempt(n, "wrong password guess").await.status, 401);
+        }
+        assert_eq!(attempt(0, USER_PASSWORD).await.status, 429);
+        let unlocked = app
+            .send(
+                Method::POST,
+                &format!("{path}/unlock"),
+                Some(app.admin()),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(unlocked.status, 200, "{}", unlocked.text);
+        assert_eq!(unlocked.body["locked_until"], serde_json::Value::Null);
+        assert_eq!(attempt(1, USER_PASSWORD).await.status, 200);
 
-    // Admins see the lock and can lift it.
-    let path = format!("/api/v1/users/{}", user.id);
-    let seen = app.get(&path, Some(app.admin())).await;
-    assert!(seen.body["locked_until"].is_string(), "{}", seen.text);
-    let unlocked = app
-        .post(&format!("{path}/unlock"), Some(app.admin()), &json!({}))
+        // An unknown username is throttled exactly like a known one.
+        let unknown = |n: usize| {
+            let app = &app;
+            async move {
+                let _ = n;
+                app.post(
+                    "/api/v1/auth/login",
+                    None,
+                    &json!({"username": "nobody", "password": "wrong password guess"}),
+                )
+                .await
+                .status
+            }
+        };
+        for n in 0..5 {
+            assert_eq!(unknown(n).await, 401);
+        }
+        assert_eq!(unknown(5).await, 429);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(TestApp::spawn_with(Backend::Sqlite, short_lockout)
+            .await
+            .unwrap())
         .await;
-    assert_eq!(unlocked.status, 200, "{}", unlocked.text);
-    assert_eq!(unlocked.body["locked_until"], serde_json::Value::Null);
-    assert_eq!(attempt("gor", USER_PASSWORD).await.status, 200);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(app) = TestApp::spawn_with(Backend::Postgres, short_lockout).await {
+            run(app).await;
+        }
+    }
 }

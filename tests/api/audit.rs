@@ -61,6 +61,21 @@ async fn reads_searches_and_writes_of_personal_data_are_recorded(app: TestApp) {
         Some(&registrar),
     )
     .await;
+    // Exported by an admin, corrected by another registrar.
+    let export = app
+        .get("/api/v1/reports/registrations.csv", Some(app.admin()))
+        .await;
+    assert_eq!(export.status, 200);
+    let other = app.user("reg2", Role::Registrar, &["GORIS"]).await;
+    let corrected = app
+        .patch(
+            &format!("/api/v1/households/{household_id}"),
+            Some(&other),
+            &json!({"phone": "+37491000000"}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(corrected.status, 200, "{}", corrected.text);
 
     let seen = entries(&app, &format!("person_id={person}")).await;
     let actions: Vec<&str> = seen.iter().map(|e| e["action"].as_str().unwrap()).collect();
@@ -70,9 +85,32 @@ async fn reads_searches_and_writes_of_personal_data_are_recorded(app: TestApp) {
             "household.create",
             "person.read",
             "person.search",
-            "household.read"
+            "household.read",
+            "report.export",
+            "household.update"
         ]
     );
+    let who: Vec<&str> = seen
+        .iter()
+        .map(|e| e["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(who, vec!["reg", "reg", "reg", "reg", "admin", "reg2"]);
+    assert_eq!(seen[5]["version"], 2);
+    // No name, phone number, document or search text in the trail.
+    let everything = app
+        .get("/api/v1/audit?limit=500", Some(app.admin()))
+        .await
+        .text;
+    for personal in [
+        "Արամ",
+        "Հովհաննիսյան",
+        "Ստեփանակերտ",
+        "37491234567",
+        "37491000000",
+        "%D5",
+    ] {
+        assert!(!everything.contains(personal), "{personal} in the trail");
+    }
     let created = &seen[0];
     assert_eq!(created["version"], 1);
     assert_eq!(created["household_ids"], json!([household_id]));
@@ -98,7 +136,7 @@ async fn reads_searches_and_writes_of_personal_data_are_recorded(app: TestApp) {
         )
         .await;
     assert_eq!(access.status, 200, "{}", access.text);
-    assert_eq!(access.body["items"].as_array().unwrap().len(), 4);
+    assert_eq!(access.body["items"].as_array().unwrap().len(), 6);
     assert!(access.body["items"]
         .as_array()
         .unwrap()
@@ -133,6 +171,7 @@ async fn reads_searches_and_writes_of_personal_data_are_recorded(app: TestApp) {
         )
         .await;
     assert_eq!(rest.body["items"][0]["action"], "household.read");
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 3);
     assert_eq!(rest.body["next_cursor"], Value::Null);
 }
 
@@ -249,6 +288,7 @@ async fn person_level_exports_and_imports_are_recorded_with_their_row_count(app:
     assert_eq!(recorded[0]["detail"]["report"], "registrations");
     assert_eq!(recorded[0]["detail"]["rows"], 3);
     assert_eq!(recorded[0]["detail"]["centers"], json!([goris]));
+    assert_eq!(recorded[0]["household_ids"].as_array().unwrap().len(), 1);
     assert!(recorded[0]["detail"]["from"].is_string());
     // Aggregate reports hold no personal data and are not recorded.
     let displacement = app
