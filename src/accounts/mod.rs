@@ -1,10 +1,10 @@
 //! Staff accounts: roles, center scopes, passwords, and their
 //! administration over the API and the command line.
 //!
-//! - [`passwords`]: the password policy and argon2id hashing.
-//! - [`store`]: reading and changing accounts (the last-admin rule, token
+//! - `passwords`: the password policy and argon2id hashing.
+//! - `store`: reading and changing accounts (the last-admin rule, token
 //!   generations that revoke tokens).
-//! - [`handlers`]: `/api/v1/users`.
+//! - `handlers`: the `/api/v1/users` routes.
 
 use std::fmt;
 use std::io::Write;

@@ -204,6 +204,7 @@ pub struct PasswordChange {
 /// `POST /api/v1/me/password`: changes the caller's own password, given the
 /// current one. Every token the account holds stops working, and a new one
 /// is returned. A wrong current password counts as a failed login.
+#[allow(clippy::too_many_arguments)] // one per extractor
 pub async fn change_password(
     req: HttpRequest,
     caller: Caller,
