@@ -66,6 +66,7 @@ pub mod health;
 pub mod housing;
 pub mod http;
 pub mod imports;
+pub mod matching;
 pub mod needs;
 pub mod organizations;
 pub mod persons;

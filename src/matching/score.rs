@@ -1,0 +1,291 @@
+//! Scoring a pair of person records: Fellegi-Sunter style, each field adds
+//! the weight of how well it agrees (positive: evidence for one person,
+//! negative: against), and the score explains itself field by field.
+
+use serde::Serialize;
+
+use super::dates::{self, Birth, BirthAgreement};
+use super::names;
+
+/// What the matcher knows of a person.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub given_name: String,
+    pub family_name: String,
+    pub patronymic: Option<String>,
+    pub sex: Option<String>,
+    pub birth: Birth,
+    pub document_number: Option<String>,
+    pub phone: Option<String>,
+    pub origin_settlement: Option<String>,
+    pub household_size: Option<i32>,
+}
+
+/// The weights of each level of agreement, and the threshold above which a
+/// pair is a possible duplicate. Defaults are set for the 2023 registrations;
+/// all are settings.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// Name similarity (0-1) from which a name counts as the same.
+    pub name_same: f64,
+    /// Name similarity from which a name counts as close.
+    pub name_close: f64,
+    pub given_same: f64,
+    pub given_close: f64,
+    pub given_different: f64,
+    pub family_same: f64,
+    pub family_close: f64,
+    pub family_different: f64,
+    pub patronymic_same: f64,
+    pub patronymic_different: f64,
+    pub sex_same: f64,
+    pub sex_different: f64,
+    pub birth_exact: f64,
+    pub birth_swapped: f64,
+    pub birth_within_year: f64,
+    pub birth_estimated_age: f64,
+    pub birth_different: f64,
+    pub document_same: f64,
+    pub document_different: f64,
+    pub phone_same: f64,
+    pub origin_same: f64,
+    pub household_size_same: f64,
+    /// A pair scoring at least this is a possible duplicate.
+    pub threshold: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Weights {
+        Weights {
+            name_same: 0.95,
+            name_close: 0.88,
+            given_same: 4.0,
+            given_close: 2.5,
+            given_different: -4.0,
+            family_same: 3.0,
+            family_close: 2.0,
+            family_different: -3.0,
+            patronymic_same: 2.0,
+            patronymic_different: -1.5,
+            sex_same: 0.5,
+            sex_different: -6.0,
+            birth_exact: 6.0,
+            birth_swapped: 4.5,
+            birth_within_year: 2.0,
+            birth_estimated_age: 1.0,
+            birth_different: -5.0,
+            document_same: 10.0,
+            document_different: -4.0,
+            phone_same: 3.0,
+            origin_same: 1.0,
+            household_size_same: 0.5,
+            threshold: 11.0,
+        }
+    }
+}
+
+/// One field's part of a score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldScore {
+    pub field: &'static str,
+    /// How it agreed: `same`, `close`, `different`, `day_month_swapped`...
+    pub agreement: &'static str,
+    pub weight: f64,
+}
+
+/// A pair's score and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Score {
+    pub total: f64,
+    pub fields: Vec<FieldScore>,
+}
+
+impl Score {
+    /// Whether the pair is a possible duplicate under `weights`.
+    pub fn is_candidate(&self, weights: &Weights) -> bool {
+        self.total >= weights.threshold
+    }
+}
+
+fn normalized(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(|v| {
+            v.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_uppercase()
+        })
+        .filter(|v| !v.is_empty())
+}
+
+/// Scores two records, field by field.
+pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
+    let mut fields = Vec::new();
+    let mut add = |field: &'static str, agreement: &'static str, weight: f64| {
+        fields.push(FieldScore {
+            field,
+            agreement,
+            weight,
+        });
+    };
+    let name = |x: &str, y: &str, same: f64, close: f64, different: f64| {
+        let s = names::similarity(x, y);
+        if s >= w.name_same {
+            ("same", same)
+        } else if s >= w.name_close {
+            ("close", close)
+        } else {
+            ("different", different)
+        }
+    };
+    let (agreement, weight) = name(
+        &a.given_name,
+        &b.given_name,
+        w.given_same,
+        w.given_close,
+        w.given_different,
+    );
+    add("given_name", agreement, weight);
+    let (agreement, weight) = name(
+        &a.family_name,
+        &b.family_name,
+        w.family_same,
+        w.family_close,
+        w.family_different,
+    );
+    add("family_name", agreement, weight);
+    if let (Some(x), Some(y)) = (&a.patronymic, &b.patronymic) {
+        let (agreement, weight) = name(
+            x,
+            y,
+            w.patronymic_same,
+            w.patronymic_same / 2.0,
+            w.patronymic_different,
+        );
+        add("patronymic", agreement, weight);
+    }
+    if let (Some(x), Some(y)) = (&a.sex, &b.sex) {
+        if x == y {
+            add("sex", "same", w.sex_same);
+        } else {
+            add("sex", "different", w.sex_different);
+        }
+    }
+    let (agreement, weight) = match dates::compare(&a.birth, &b.birth) {
+        BirthAgreement::Exact => ("exact", w.birth_exact),
+        BirthAgreement::DayMonthSwapped => ("day_month_swapped", w.birth_swapped),
+        BirthAgreement::WithinYear => ("within_year", w.birth_within_year),
+        BirthAgreement::EstimatedAge => ("estimated_age", w.birth_estimated_age),
+        BirthAgreement::Different => ("different", w.birth_different),
+        BirthAgreement::Unknown => ("unknown", 0.0),
+    };
+    add("birth", agreement, weight);
+    if let (Some(x), Some(y)) = (
+        normalized(&a.document_number),
+        normalized(&b.document_number),
+    ) {
+        if x == y {
+            add("document", "same", w.document_same);
+        } else {
+            add("document", "different", w.document_different);
+        }
+    }
+    let digits = |p: &Option<String>| {
+        p.as_deref()
+            .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
+            .filter(|d| d.len() >= 6)
+    };
+    if let (Some(x), Some(y)) = (digits(&a.phone), digits(&b.phone)) {
+        // The same subscriber number, whatever the prefix written.
+        if x.ends_with(&y[y.len().saturating_sub(8)..])
+            || y.ends_with(&x[x.len().saturating_sub(8)..])
+        {
+            add("phone", "same", w.phone_same);
+        }
+    }
+    if let (Some(x), Some(y)) = (&a.origin_settlement, &b.origin_settlement) {
+        if names::similarity(x, y) >= w.name_close {
+            add("origin_settlement", "same", w.origin_same);
+        }
+    }
+    if let (Some(x), Some(y)) = (a.household_size, b.household_size) {
+        if x == y {
+            add("household_size", "same", w.household_size_same);
+        }
+    }
+    let total = fields.iter().map(|f| f.weight).sum::<f64>();
+    Score {
+        total: (total * 100.0).round() / 100.0,
+        fields,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(given: &str, family: &str, sex: &str, born: &str) -> Profile {
+        Profile {
+            given_name: given.into(),
+            family_name: family.into(),
+            patronymic: None,
+            sex: Some(sex.into()),
+            birth: Birth {
+                date: Some(born.parse().unwrap()),
+                estimated_age: None,
+                registered_on: "2023-09-26".parse().unwrap(),
+            },
+            document_number: None,
+            phone: None,
+            origin_settlement: Some("Ստեփանակերտ".into()),
+            household_size: Some(4),
+        }
+    }
+
+    #[test]
+    fn the_same_person_registered_twice_in_two_scripts_is_a_candidate() {
+        let w = Weights::default();
+        let at_kornidzor = person("Անի", "Հովհաննիսյան", "female", "1985-03-02");
+        let mut at_goris = person("Ani", "Hovhannisyan", "female", "1985-02-03");
+        at_goris.origin_settlement = Some("Stepanakert".into());
+        let s = score(&at_kornidzor, &at_goris, &w);
+        assert!(s.is_candidate(&w), "{s:?}");
+        let birth = s.fields.iter().find(|f| f.field == "birth").unwrap();
+        assert_eq!(birth.agreement, "day_month_swapped");
+        // Explained field by field, and the weights add up to the total.
+        let sum: f64 = s.fields.iter().map(|f| f.weight).sum();
+        assert!((sum - s.total).abs() < 0.01);
+    }
+
+    #[test]
+    fn relatives_and_namesakes_are_not_candidates() {
+        let w = Weights::default();
+        let ani = person("Անի", "Հովհաննիսյան", "female", "1985-03-02");
+        // Her brother, and her mother with another given name.
+        let brother = person("Արամ", "Հովհաննիսյան", "male", "1988-07-14");
+        let mother = person("Մարիամ", "Հովհաննիսյան", "female", "1960-01-20");
+        // A namesake thirty years older.
+        let namesake = person("Ani", "Hovhannisyan", "female", "1955-03-02");
+        for other in [brother, mother, namesake] {
+            let s = score(&ani, &other, &w);
+            assert!(!s.is_candidate(&w), "{other:?}: {s:?}");
+        }
+    }
+
+    #[test]
+    fn a_shared_document_number_is_strong_evidence() {
+        let w = Weights::default();
+        let mut a = person("Narek", "Petrosyan", "male", "1990-05-05");
+        let mut b = person("Нарек", "Петросян", "male", "1991-01-01");
+        a.document_number = Some("AR 1234567".into());
+        b.document_number = Some("ar1234567".into());
+        let s = score(&a, &b, &w);
+        assert!(s.is_candidate(&w), "{s:?}");
+        assert!(s
+            .fields
+            .iter()
+            .any(|f| f.field == "document" && f.agreement == "same"));
+    }
+}
