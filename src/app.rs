@@ -43,6 +43,7 @@ pub struct Application {
     server: Server,
     db: Db,
     audit_retention_days: u32,
+    login_throttle: crate::config::LoginThrottleSettings,
 }
 
 impl Application {
@@ -126,6 +127,7 @@ impl Application {
             server: server.run(),
             db: background_db,
             audit_retention_days: settings.audit.retention_days,
+            login_throttle: settings.auth.login_throttle,
         })
     }
 
@@ -143,7 +145,11 @@ impl Application {
     /// Serves until the process is told to stop (SIGINT/SIGTERM drain in-flight requests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let compaction = tokio::spawn(compact_statistics(self.db.clone()));
-        let purge = tokio::spawn(purge_audit_trail(self.db, self.audit_retention_days));
+        let purge = tokio::spawn(daily_maintenance(
+            self.db,
+            self.audit_retention_days,
+            self.login_throttle,
+        ));
         let result = self.server.await;
         compaction.abort();
         purge.abort();
@@ -190,26 +196,39 @@ async fn compact_statistics(db: Db) {
     }
 }
 
-/// How often audit entries past their retention are purged.
-const AUDIT_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// How often the daily maintenance runs.
+const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-/// Once a day (and at start-up), deletes the audit entries older than
-/// `audit.retention_days`.
-async fn purge_audit_trail(db: Db, retention_days: u32) {
-    let mut interval = tokio::time::interval(AUDIT_PURGE_INTERVAL);
+/// Once a day (and at start-up): deletes the audit entries older than
+/// `audit.retention_days`, and the login-throttle rows that no longer hold
+/// anything back.
+async fn daily_maintenance(
+    db: Db,
+    retention_days: u32,
+    throttle: crate::config::LoginThrottleSettings,
+) {
+    let mut interval = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
         interval.tick().await;
         let db = db.clone();
-        let purged = actix_web::web::block(move || {
+        let done = actix_web::web::block(move || {
             let mut conn = db.connection_for_setup().map_err(ApiError::unavailable)?;
-            audit::purge(&mut conn, retention_days, &Actor::system("retention"))
+            let entries = audit::purge(&mut conn, retention_days, &Actor::system("retention"))?;
+            let throttles = auth::throttle::forget_stale(&mut conn, &throttle, time::now())?;
+            Ok::<_, ApiError>((entries, throttles))
         })
         .await;
-        match purged {
-            Ok(Ok(0)) => {}
-            Ok(Ok(entries)) => tracing::info!(entries, retention_days, "audit entries purged"),
-            Ok(Err(error)) => tracing::warn!(%error, "audit purge failed; retrying tomorrow"),
-            Err(error) => tracing::warn!(%error, "audit purge failed; retrying tomorrow"),
+        match done {
+            Ok(Ok((entries, throttles))) => {
+                if entries > 0 {
+                    tracing::info!(entries, retention_days, "audit entries purged");
+                }
+                if throttles > 0 {
+                    tracing::debug!(rows = throttles, "stale login-throttle rows deleted");
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "daily maintenance failed; retrying tomorrow"),
+            Err(error) => tracing::warn!(%error, "daily maintenance failed; retrying tomorrow"),
         }
     }
 }

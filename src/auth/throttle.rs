@@ -143,6 +143,29 @@ pub fn record_failure(
     Ok(())
 }
 
+/// Deletes the rows that no longer hold anything back: failures whose
+/// window has passed, of keys not locked for at least the longest lockout
+/// (so that a key's doubling history outlives its lockout). Keeps the table
+/// small however many addresses and usernames were tried. Returns how many went.
+pub fn forget_stale(
+    conn: &mut DbConnection,
+    settings: &LoginThrottleSettings,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    let window_start = now - TimeDelta::seconds(settings.window_seconds as i64);
+    let lock_end = now - TimeDelta::seconds(settings.max_lockout_seconds as i64);
+    Ok(diesel::delete(
+        login_throttles::table
+            .filter(login_throttles::window_started_at.lt(window_start))
+            .filter(
+                login_throttles::locked_until
+                    .is_null()
+                    .or(login_throttles::locked_until.lt(lock_end)),
+            ),
+    )
+    .execute(conn)?)
+}
+
 /// Clears a key's failures and lockouts (a successful login, or an admin's unlock).
 pub fn clear(conn: &mut DbConnection, key: &Key) -> Result<bool, ApiError> {
     Ok(diesel::delete(login_throttles::table.find(&key.key)).execute(conn)? > 0)

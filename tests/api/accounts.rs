@@ -17,6 +17,7 @@ backend_tests!(
     logout_revokes_the_presented_token_only,
     a_reset_password_must_be_changed_before_anything_else,
     the_last_active_admin_can_be_neither_disabled_nor_demoted,
+    stale_login_throttles_are_forgotten,
 );
 
 const STRONG: &str = "copper meadow violin 1987";
@@ -576,4 +577,29 @@ mod failed_logins_are_throttled_across_processes {
             run(app).await;
         }
     }
+}
+
+/// The daily maintenance keeps `login_throttles` small: rows whose window
+/// passed long ago go, a lockout still in force (or recent) stays.
+async fn stale_login_throttles_are_forgotten(app: TestApp) {
+    use refuge::auth::throttle::{self, Key};
+    let settings = app.settings.auth.login_throttle;
+    let (forgotten, still_locked) = app
+        .with_db(move |conn| {
+            let now = chrono::Utc::now().naive_utc();
+            let long_ago = now - chrono::TimeDelta::days(2);
+            // One failure two days ago, from an address tried once.
+            throttle::record_failure(conn, &Key::address("203.0.113.7"), &settings, long_ago)
+                .unwrap();
+            // A username locked just now.
+            for _ in 0..settings.max_failures_per_username {
+                throttle::record_failure(conn, &Key::username("anna"), &settings, now).unwrap();
+            }
+            let forgotten = throttle::forget_stale(conn, &settings, now).unwrap();
+            let locked = throttle::locked_for(conn, &[Key::username("anna")], now).unwrap();
+            (forgotten, locked)
+        })
+        .await;
+    assert_eq!(forgotten, 1);
+    assert!(still_locked.is_some());
 }
