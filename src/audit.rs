@@ -7,6 +7,7 @@
 //! `db::Unit::audit`, `Db::record`): every write in its own transaction,
 //! every read of personal data durably before the response is sent.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use actix_web::{web, HttpResponse};
@@ -80,20 +81,22 @@ pub struct EntryView {
 /// The entries with the persons and households each touched.
 fn views(conn: &mut DbConnection, entries: Vec<Entry>) -> Result<Vec<EntryView>, ApiError> {
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-    let subjects = trail::subjects_of(conn, &ids)?;
+    // Grouped once: an export's entry may name a great many households.
+    let mut subjects: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
+    for (event, kind, id) in trail::subjects_of(conn, &ids)? {
+        let (persons, households) = subjects.entry(event).or_default();
+        match kind.as_str() {
+            "person" => persons.push(id),
+            _ => households.push(id),
+        }
+    }
     Ok(entries
         .into_iter()
         .map(|e| {
-            let of = |kind: &str| {
-                subjects
-                    .iter()
-                    .filter(|(event, k, _)| *event == e.id && k == kind)
-                    .map(|(_, _, id)| id.clone())
-                    .collect::<Vec<_>>()
-            };
+            let (person_ids, household_ids) = subjects.remove(&e.id).unwrap_or_default();
             EntryView {
-                person_ids: of("person"),
-                household_ids: of("household"),
+                person_ids,
+                household_ids,
                 detail: e
                     .detail
                     .as_deref()
@@ -234,16 +237,17 @@ pub async fn person_access(
     let id = id.into_inner();
     let query = query.0;
     let paging = PageQuery::new(query.limit, query.cursor.as_deref())?;
-    let known = db.read(move |conn| about_person(conn, id)).await?;
-    if known.is_none() {
-        return Err(ApiError::NotFound(format!("no person with id {id}")));
-    }
+    let about = db
+        .read(move |conn| about_person(conn, id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no person with id {id}")))?;
     let filter = Filter {
+        subjects: vec![about],
         from: query.from.map(|t| t.stored()),
         to: query.to.map(|t| t.stored()),
         ..Filter::default()
     };
-    let page = page(&db, filter, Some(id), None, paging).await?;
+    let page = page(&db, filter, None, None, paging).await?;
     db.record(
         &caller.actor(),
         vec![Event::new("audit.read").detail(serde_json::json!({ "person_id": id }))],
