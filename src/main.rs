@@ -164,10 +164,11 @@ enum StatsCommand {
 enum AuditCommand {
     /// Write the audit entries of a period as CSV (oldest first).
     Export {
-        /// A date (from its start, UTC) or an RFC 3339 instant; included.
+        /// A date (a whole day in Asia/Yerevan, as for `refuge export`) or an
+        /// RFC 3339 instant; included.
         #[arg(long)]
         from: Option<String>,
-        /// A date (up to its end, UTC) or an RFC 3339 instant; excluded.
+        /// A date (included) or an RFC 3339 instant (excluded).
         #[arg(long)]
         to: Option<String>,
         /// The file to write; `-` (the default) for standard output.
@@ -799,26 +800,13 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
     Ok(())
 }
 
-/// A `--from`/`--to` bound: a date (its midnight, UTC) or an RFC 3339 instant.
-fn instant_arg(name: &str, text: &str, end_of_day: bool) -> Result<chrono::NaiveDateTime, String> {
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let date = if end_of_day {
-            date.succ_opt().unwrap_or(date)
-        } else {
-            date
-        };
-        return Ok(date.and_time(chrono::NaiveTime::MIN));
-    }
-    refuge::http::time::Timestamp::parse(text)
-        .map(|t| t.stored())
-        .map_err(|e| format!("--{name}: {e} (or a date such as 2023-09-26)"))
-}
-
 fn audit(command: AuditCommand, settings: &Settings) -> Result<(), String> {
     match command {
         AuditCommand::Export { from, to, out } => {
-            let from = from.map(|t| instant_arg("from", &t, false)).transpose()?;
-            let to = to.map(|t| instant_arg("to", &t, true)).transpose()?;
+            // Read as `refuge export` reads its period.
+            let period = reports::Period::parse(from.as_deref(), to.as_deref())
+                .map_err(|e| e.to_string())?;
+            let (from, to) = (period.from, period.to);
             let db = open(settings)?;
             refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
