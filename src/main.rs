@@ -619,28 +619,23 @@ fn account_named(conn: &mut DbConnection, username: &str) -> Result<User, ApiErr
         .ok_or_else(|| ApiError::NotFound(format!("no account named {username:?}")))
 }
 
+/// Changes the account named `username` as `change` (worked out in the same
+/// transaction) says, as `PATCH /api/v1/users/{id}` does.
+fn change_account(
+    settings: &Settings,
+    username: &str,
+    change: impl FnOnce(&mut Unit<'_>) -> Result<Change, ApiError>,
+) -> Result<User, String> {
+    as_operator(settings, |unit| {
+        let user = account_named(unit, username)?;
+        let change = change(unit)?;
+        Ok(account_store::update(unit, user.id, user.version, change)?.user)
+    })
+}
+
 /// `refuge user ...`: the same rules as `/api/v1/users`.
 fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
     let passwords = Passwords::new(&settings.auth);
-    let change = |username: &str, change: Change| -> Result<User, String> {
-        as_operator(settings, |unit| {
-            let user = account_named(unit, username)?;
-            let centers = change.centers.clone();
-            let updated = account_store::update(unit, user.id, user.version, change)?;
-            unit.audit(
-                Event::new("account.update")
-                    .resource("account", updated.user.id)
-                    .version(updated.user.version)
-                    .detail(serde_json::json!({
-                        "role": updated.user.role,
-                        "centers": centers.unwrap_or(updated.user.centers.clone()),
-                        "disabled": updated.user.disabled,
-                        "tokens_revoked": updated.revoked,
-                    })),
-            );
-            Ok(updated.user)
-        })
-    };
     match command {
         UserCommand::Add {
             username,
@@ -672,20 +667,28 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
             println!("created {} {} ({})", user.role, user.username, user.id);
         }
         UserCommand::List => {
+            use refuge::http::paging::{Cursor, PageQuery};
             let db = open(settings)?;
             refuge::app::migrate(&db).map_err(|e| e.to_string())?;
             let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
-            let mut paging =
-                refuge::http::paging::PageQuery::new(Some(500), None).map_err(|e| e.to_string())?;
             println!(
                 "{:<24} {:<11} {:<9} {:<8} centers",
                 "username", "role", "state", "password"
             );
+            let mut cursor: Option<String> = None;
             loop {
+                let paging =
+                    PageQuery::new(Some(500), cursor.as_deref()).map_err(|e| e.to_string())?;
                 let users = account_store::list(&mut conn, &Default::default(), &paging)
                     .map_err(|e| e.to_string())?;
-                let more = users.len() as i64 > 500;
-                for user in users.iter().take(500) {
+                let page = paging
+                    .page(
+                        users,
+                        |u| Cursor::encode(u.created_at, &u.id.to_string()),
+                        Ok,
+                    )
+                    .map_err(|e| e.to_string())?;
+                for user in &page.items {
                     println!(
                         "{:<24} {:<11} {:<9} {:<8} {}",
                         user.username,
@@ -703,37 +706,28 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
                             .join(",")
                     );
                 }
-                match users.get(499) {
-                    Some(last) if more => {
-                        let cursor = refuge::http::paging::Cursor::encode(
-                            last.created_at,
-                            &last.id.to_string(),
-                        );
-                        paging = refuge::http::paging::PageQuery::new(Some(500), Some(&cursor))
-                            .map_err(|e| e.to_string())?;
-                    }
-                    _ => break,
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
                 }
             }
         }
         UserCommand::Disable { username } => {
-            let user = change(
-                &username,
-                Change {
+            let user = change_account(settings, &username, |_| {
+                Ok(Change {
                     disabled: Some(true),
                     ..Change::default()
-                },
-            )?;
+                })
+            })?;
             println!("disabled {}; its tokens no longer work", user.username);
         }
         UserCommand::Enable { username } => {
-            let user = change(
-                &username,
-                Change {
+            let user = change_account(settings, &username, |_| {
+                Ok(Change {
                     disabled: Some(false),
                     ..Change::default()
-                },
-            )?;
+                })
+            })?;
             println!("enabled {}", user.username);
         }
         UserCommand::SetRole {
@@ -741,22 +735,18 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
             role,
             centers,
         } => {
-            let db = open(settings)?;
-            let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
-            let (ids, errors) =
-                account_store::centers_by_code(&mut conn, &centers).map_err(|e| e.to_string())?;
-            if !errors.is_empty() {
-                return Err(ApiError::Validation(errors).to_string());
-            }
-            drop(conn);
-            let user = change(
-                &username,
-                Change {
+            // The centers are looked up in the transaction that changes the account.
+            let user = change_account(settings, &username, |unit| {
+                let (ids, errors) = account_store::centers_by_code(unit, &centers)?;
+                if !errors.is_empty() {
+                    return Err(ApiError::Validation(errors));
+                }
+                Ok(Change {
                     role: Some(role),
                     centers: Some(ids),
                     ..Change::default()
-                },
-            )?;
+                })
+            })?;
             println!(
                 "{} is now {}; its tokens no longer work",
                 user.username, user.role
@@ -769,15 +759,7 @@ fn user(command: UserCommand, settings: &Settings) -> Result<(), String> {
             let password = read_password()?;
             let user = as_operator(settings, |unit| {
                 let user = account_named(unit, &username)?;
-                let user = account_store::set_password(
-                    unit, &user, &password, true, "password", &passwords,
-                )?;
-                unit.audit(
-                    Event::new("account.password_reset")
-                        .resource("account", user.id)
-                        .version(user.version),
-                );
-                Ok(user)
+                account_store::set_password(unit, &user, &password, true, "password", &passwords)
             })?;
             println!(
                 "set a temporary password for {}; it must be changed at the next login",

@@ -195,20 +195,6 @@ pub async fn get(
     Ok(respond(StatusCode::OK, &user))
 }
 
-/// `PATCH /api/v1/users/{id}` body: the fields to change.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountPatch {
-    #[serde(default, deserialize_with = "non_null")]
-    role: Option<Role>,
-    #[serde(default, deserialize_with = "non_null")]
-    centers: Option<Vec<Uuid>>,
-    #[serde(default, deserialize_with = "non_null")]
-    display_name: Option<String>,
-    #[serde(default, deserialize_with = "non_null")]
-    disabled: Option<bool>,
-}
-
 /// `PATCH /api/v1/users/{id}` (admin, `If-Match` required): role, centers,
 /// display name, disabled. Any change but the display name revokes the
 /// account's tokens.
@@ -218,34 +204,15 @@ pub async fn patch(
     db: web::Data<Db>,
     revocations: web::Data<Revocations>,
     id: web::Path<Uuid>,
-    body: JsonBody<AccountPatch>,
+    body: JsonBody<Change>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let expected = expected_version(&req)?;
     let id = id.into_inner();
-    let patch = body.value;
-    let change = Change {
-        role: patch.role,
-        centers: patch.centers,
-        display_name: patch.display_name,
-        disabled: patch.disabled,
-    };
+    let change = body.value;
     let (user, revoked) = db
         .write(&caller.actor(), move |unit| {
-            let updated = store::update(unit, id, expected, change.clone())?;
-            let user = &updated.user;
-            unit.audit(
-                Event::new("account.update")
-                    .resource("account", user.id)
-                    .version(user.version)
-                    .detail(serde_json::json!({
-                        "role": user.role,
-                        "centers": user.centers,
-                        "disabled": user.disabled,
-                        "display_name_changed": change.display_name.is_some(),
-                        "tokens_revoked": updated.revoked,
-                    })),
-            );
+            let updated = store::update(unit, id, expected, change)?;
             Ok((view(unit, updated.user)?, updated.revoked))
         })
         .await?;
@@ -281,11 +248,6 @@ pub async fn reset_password(
         .write(&caller.actor(), move |unit| {
             let user = store::find(unit, id)?.ok_or_else(|| not_found(id))?;
             let user = store::set_password(unit, &user, &password, true, "password", &passwords)?;
-            unit.audit(
-                Event::new("account.password_reset")
-                    .resource("account", user.id)
-                    .version(user.version),
-            );
             view(unit, user)
         })
         .await?;

@@ -9,8 +9,10 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::{Passwords, Role, User};
-use crate::db::{self, DbConnection};
+use crate::db::audit::Event;
+use crate::db::{self, DbConnection, Unit};
 use crate::error::{ApiError, FieldError};
+use crate::extract::non_null;
 use crate::http::paging::{Cursor, PageQuery};
 use crate::http::{stored, time};
 use crate::schema::{centers, user_centers, users};
@@ -336,12 +338,18 @@ pub fn list(
     rows.into_iter().map(|row| from_row(conn, row)).collect()
 }
 
-/// A change to an account (absent fields stay as they are).
-#[derive(Debug, Default, Clone)]
+/// A change to an account (absent fields stay as they are): the body of
+/// `PATCH /api/v1/users/{id}`, and what `refuge user` changes.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Change {
+    #[serde(default, deserialize_with = "non_null")]
     pub role: Option<Role>,
+    #[serde(default, deserialize_with = "non_null")]
     pub centers: Option<Vec<Uuid>>,
+    #[serde(default, deserialize_with = "non_null")]
     pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub disabled: Option<bool>,
 }
 
@@ -353,14 +361,38 @@ pub struct Updated {
 }
 
 /// Applies `change` to the account `id` if it is at `expected_version`
-/// (412 otherwise). Disabling the last active admin, or making it something
-/// else, is refused (409 `last-admin`): admin rows are locked before they
-/// are counted, so two concurrent demotions on PostgreSQL cannot both pass.
+/// (412 otherwise), and audits it (`account.update`). Disabling the last
+/// active admin, or making it something else, is refused (409
+/// `last-admin`): admin rows are locked before they are counted, so two
+/// concurrent demotions on PostgreSQL cannot both pass.
 pub fn update(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     id: Uuid,
     expected_version: i32,
     change: Change,
+) -> Result<Updated, ApiError> {
+    let updated = apply(unit, id, expected_version, &change)?;
+    let user = &updated.user;
+    unit.audit(
+        Event::new("account.update")
+            .resource("account", user.id)
+            .version(user.version)
+            .detail(serde_json::json!({
+                "role": user.role,
+                "centers": user.centers,
+                "disabled": user.disabled,
+                "display_name_changed": change.display_name.is_some(),
+                "tokens_revoked": updated.revoked,
+            })),
+    );
+    Ok(updated)
+}
+
+fn apply(
+    conn: &mut DbConnection,
+    id: Uuid,
+    expected_version: i32,
+    change: &Change,
 ) -> Result<Updated, ApiError> {
     let user =
         find(conn, id)?.ok_or_else(|| ApiError::NotFound("no account has this id".into()))?;
@@ -454,11 +486,12 @@ fn require_another_active_admin(conn: &mut DbConnection, id: Uuid) -> Result<(),
     Ok(())
 }
 
-/// Sets the account's password (checked against the policy) and revokes
-/// its tokens; `temporary` makes it one that must be changed at the next
-/// login (an admin's reset).
+/// Sets the account's password (checked against the policy), revokes its
+/// tokens, and audits it; `temporary` makes it one that must be changed at
+/// the next login (an admin's reset, `account.password_reset`; otherwise
+/// the holder's own change, `account.password_change`).
 pub fn set_password(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     user: &User,
     password: &str,
     temporary: bool,
@@ -475,6 +508,7 @@ pub fn set_password(
             "choose a password different from the current one",
         )]));
     }
+    let conn = unit.conn();
     diesel::update(users::table.find(user.id.to_string()))
         .set((
             users::password_hash.eq(passwords.hash(password)?),
@@ -484,5 +518,17 @@ pub fn set_password(
             users::updated_at.eq(time::now()),
         ))
         .execute(conn)?;
-    find(conn, user.id)?.ok_or_else(|| ApiError::internal("user vanished after update"))
+    let user =
+        find(conn, user.id)?.ok_or_else(|| ApiError::internal("user vanished after update"))?;
+    let action = if temporary {
+        "account.password_reset"
+    } else {
+        "account.password_change"
+    };
+    unit.audit(
+        Event::new(action)
+            .resource("account", user.id)
+            .version(user.version),
+    );
+    Ok(user)
 }

@@ -16,7 +16,6 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::http::routes::resource;
 use crate::http::time;
-use actix_web::HttpMessage;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,10 +65,6 @@ fn client_address(req: &HttpRequest, settings: &LoginThrottleSettings) -> String
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn request_id(req: &HttpRequest) -> Option<String> {
-    req.extensions().get::<RequestId>().map(|id| id.0.clone())
-}
-
 /// `POST /api/v1/auth/login`: exchanges a username and password for a token.
 ///
 /// A locked username or address gets 429 with `Retry-After` before the
@@ -117,7 +112,7 @@ pub async fn login(
             retry_after_seconds,
         });
     }
-    let request_id = request_id(&req);
+    let request_id = RequestId::of(&req);
     match user {
         Some(Ok(user)) => {
             let actor = Actor::account(user.id, &user.username, user.role.as_str(), request_id);
@@ -260,11 +255,6 @@ pub async fn change_password(
                 "new_password",
                 &passwords,
             )?;
-            unit.audit(
-                Event::new("account.password_change")
-                    .resource("account", user.id)
-                    .version(user.version),
-            );
             Ok(Ok(user))
         })
         .await?;

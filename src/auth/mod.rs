@@ -32,6 +32,13 @@ pub use tokens::Tokens;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+impl RequestId {
+    /// The id of the request `req` is serving, if the request log set one.
+    pub fn of(req: &HttpRequest) -> Option<String> {
+        req.extensions().get::<RequestId>().map(|id| id.0.clone())
+    }
+}
+
 /// The authenticated user making a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -254,6 +261,6 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         centers: claims.centers,
         token_id: claims.jti,
         token_expires_at: claims.exp,
-        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        request_id: RequestId::of(req),
     })
 }

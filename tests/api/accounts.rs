@@ -293,15 +293,18 @@ async fn a_revocation_made_elsewhere_reaches_this_process_within_five_seconds(ap
     } else {
         let id = user.id;
         app.with_db(move |conn| {
-            refuge::accounts::store::update(
-                conn,
-                id,
-                1,
-                refuge::accounts::store::Change {
-                    disabled: Some(true),
-                    ..Default::default()
-                },
-            )
+            let cli = refuge::db::audit::Actor::system("cli");
+            refuge::db::Unit::transaction::<_, refuge::error::ApiError>(conn, &cli, |unit| {
+                refuge::accounts::store::update(
+                    unit,
+                    id,
+                    1,
+                    refuge::accounts::store::Change {
+                        disabled: Some(true),
+                        ..Default::default()
+                    },
+                )
+            })
             .unwrap();
         })
         .await;
