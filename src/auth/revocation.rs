@@ -72,36 +72,39 @@ impl Revocations {
             .loaded_at = None;
     }
 
-    fn knows(&self, account: Uuid) -> bool {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state.accounts.contains_key(&account)
-    }
-
-    fn is_fresh(&self) -> bool {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state
-            .loaded_at
-            .is_some_and(|at| at.elapsed() < self.refresh)
-    }
-
     /// Ok if the token still counts; 401 `token-revoked` if not.
     pub(super) async fn check(&self, db: &Db, claims: &Claims) -> Result<(), ApiError> {
-        if !self.is_fresh() || !self.knows(claims.sub) {
-            // An account created since the copy was read (its token is
-            // signed, so this cannot be forced with made-up accounts) is
-            // looked up at once rather than refused until the next reload.
-            self.reload(db).await?;
+        if let Some(verdict) = self.verdict(claims, false) {
+            return verdict;
         }
+        // The copy is stale, or does not know the account: an account
+        // created since the copy was read (its token is signed, so this
+        // cannot be forced with made-up accounts) is looked up at once
+        // rather than refused until the next reload.
+        self.reload(db).await?;
+        self.verdict(claims, true)
+            .unwrap_or(Err(ApiError::TokenRevoked))
+    }
+
+    /// The token's verdict from the copy, under one lock; None if the copy
+    /// cannot give it yet (stale, or without the account) unless `anyway`.
+    fn verdict(&self, claims: &Claims, anyway: bool) -> Option<Result<(), ApiError>> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let fresh = state
+            .loaded_at
+            .is_some_and(|at| at.elapsed() < self.refresh);
         match state.accounts.get(&claims.sub) {
-            Some(&(generation, disabled))
-                if !disabled
-                    && generation == claims.gen
-                    && !state.revoked.contains(&claims.jti) =>
-            {
-                Ok(())
+            Some(&(generation, disabled)) if fresh || anyway => {
+                let counts =
+                    !disabled && generation == claims.gen && !state.revoked.contains(&claims.jti);
+                Some(if counts {
+                    Ok(())
+                } else {
+                    Err(ApiError::TokenRevoked)
+                })
             }
-            _ => Err(ApiError::TokenRevoked),
+            None if anyway => Some(Err(ApiError::TokenRevoked)),
+            _ => None,
         }
     }
 

@@ -148,15 +148,15 @@ pub fn append(
     at: NaiveDateTime,
     events: &[Event],
 ) -> Result<(), ApiError> {
-    append_all(conn, at, &[(actor.clone(), events.to_vec())])
+    append_all(conn, at, [(actor, events)])
 }
 
 /// Appends the events of several actors at once: two multi-row INSERTs for
 /// a whole group commit, however many writes and reads it carries.
-pub fn append_all(
+pub fn append_all<'a>(
     conn: &mut DbConnection,
     at: NaiveDateTime,
-    batch: &[(Actor, Vec<Event>)],
+    batch: impl IntoIterator<Item = (&'a Actor, &'a [Event])>,
 ) -> Result<(), ApiError> {
     let mut rows = Vec::new();
     let mut subjects = Vec::new();

@@ -95,7 +95,13 @@ fn commit_group(pool: &Pool, mut group: Vec<Job>) {
                 audit.extend(done.audit);
                 answers.push(done.answer);
             }
-            super::audit::append_all(conn, crate::http::time::now(), &audit)?;
+            super::audit::append_all(
+                conn,
+                crate::http::time::now(),
+                audit
+                    .iter()
+                    .map(|(actor, events)| (actor, events.as_slice())),
+            )?;
             aggregates.write(conn)
         })
         .inspect_err(|error| tracing::error!(%error, "group commit failed"))
