@@ -90,6 +90,7 @@ impl Application {
         let provinces = web::Data::new(provinces);
         let stats_settings = web::Data::new(settings.stats.clone());
         let import_settings = web::Data::new(settings.imports.clone());
+        let matching = web::Data::new(settings.matching);
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -101,6 +102,7 @@ impl Application {
                 .app_data(provinces.clone())
                 .app_data(stats_settings.clone())
                 .app_data(import_settings.clone())
+                .app_data(matching.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(crate::extract::BodyLimit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -166,6 +168,8 @@ pub fn migrate(db: &Db) -> Result<usize, DbError> {
     let mut conn = db.connection_for_setup()?;
     persons::name_keys::rebuild_stale_name_keys(&mut conn)
         .map_err(|e| DbError::Migration(format!("rebuilding the name search keys: {e}")))?;
+    crate::matching::keys::rebuild_stale_match_keys(&mut conn)
+        .map_err(|e| DbError::Migration(format!("rebuilding the match keys: {e}")))?;
     Ok(applied)
 }
 
@@ -257,6 +261,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(needs::routes)
             .configure(centers::routes)
             .configure(registration::routes)
+            .configure(crate::duplicates::routes)
             .configure(imports::routes)
             .configure(persons::routes)
             .configure(flows::routes)

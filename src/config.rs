@@ -25,6 +25,8 @@ pub struct Settings {
     pub stats: StatsSettings,
     pub imports: ImportSettings,
     pub audit: AuditSettings,
+    /// `[matching]`: the duplicate and tracing matcher's weights and threshold.
+    pub matching: crate::matching::Weights,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -275,6 +277,13 @@ impl Settings {
                         and max_lockout_seconds at least lockout_seconds"
                     .into(),
             );
+        }
+        let m = &self.matching;
+        if !(0.0 < m.name_close && m.name_close <= m.name_same && m.name_same <= 1.0) {
+            return Err("matching: 0 < name_close <= name_same <= 1 is required".into());
+        }
+        if !(m.threshold.is_finite() && m.threshold > 0.0) {
+            return Err("matching.threshold must be a positive number".into());
         }
         if self.audit.retention_days < 365 {
             return Err("audit.retention_days must be at least 365".into());

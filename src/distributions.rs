@@ -27,6 +27,7 @@ use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::organizations;
+use crate::registration;
 use crate::schema::{distributions, households, items};
 use crate::stock::{self, Entry, MovementKind};
 
@@ -157,9 +158,9 @@ pub fn distribute(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let (arrived_at, size): (NaiveDateTime, i32) = households::table
+    let arrived_at: NaiveDateTime = households::table
         .find(new.household_id.to_string())
-        .select((households::arrived_at, households::size))
+        .select(households::arrived_at)
         .first(conn)
         .optional()?
         .ok_or_else(|| {
@@ -178,19 +179,25 @@ pub fn distribute(
             "a household cannot receive anything before it arrived",
         ));
     }
-    lock_household(conn, new.household_id)?;
-    // Members now: the household row's size is kept by every correction.
-    let persons = i64::from(size);
+    // The household and every household merged with it (a person
+    // registered twice) share one entitlement: locked in id order, so two
+    // desks cannot both give the last of it.
+    let mut group = registration::merge_group(conn, new.household_id)?;
+    loop {
+        for household in &group.households {
+            lock_household(conn, *household)?;
+        }
+        let now = registration::merge_group(conn, new.household_id)?;
+        if now == group {
+            break;
+        }
+        group = now;
+    }
+    // Members now, less those merged into another record.
+    let persons = registration::counted_members(conn, new.household_id)?;
     let rule = entitlements::for_item(conn, new.item_id)?;
     let quantity = match (&rule, &new.override_reason) {
-        (Some(rule), None) => rule.check(
-            conn,
-            new.household_id,
-            persons,
-            arrived_at,
-            at,
-            new.quantity,
-        )?,
+        (Some(rule), None) => rule.check(conn, &group, arrived_at, at, new.quantity)?,
         (_, _) => new.quantity.ok_or_else(|| {
             ApiError::invalid(
                 "quantity",
@@ -259,7 +266,7 @@ pub fn distribute(
         center_id: new.center_id,
         item_id: new.item_id,
         quantity,
-        persons: size,
+        persons: persons as i32,
         organization_id: new.organization_id,
         distributed_at: at.and_utc(),
         override_reason: new.override_reason,

@@ -33,6 +33,7 @@ use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::schema::{distributions, entitlements};
+use crate::registration::MergeGroup;
 use crate::stock;
 
 crate::stored_enum! {
@@ -179,11 +180,13 @@ impl Entitlement {
         })
     }
 
-    /// What the rule allows a household of `persons` per period.
-    pub fn allowance(&self, persons: i64) -> i64 {
+    /// What the rule allows a household per period, with the households
+    /// merged with it: per household counted, or per person counted (a
+    /// person registered twice counts once).
+    pub fn allowance(&self, group: &MergeGroup) -> i64 {
         match self.basis {
-            Basis::Household => self.quantity,
-            Basis::Person => self.quantity * persons,
+            Basis::Household => self.quantity * group.counted_households,
+            Basis::Person => self.quantity * group.persons,
         }
     }
 
@@ -193,13 +196,12 @@ impl Entitlement {
     pub fn check(
         &self,
         conn: &mut DbConnection,
-        household: Uuid,
-        persons: i64,
+        group: &MergeGroup,
         arrived_at: NaiveDateTime,
         at: NaiveDateTime,
         quantity: Option<i64>,
     ) -> Result<i64, ApiError> {
-        let allowed = self.allowance(persons);
+        let allowed = self.allowance(group);
         let Some(period) = self.period(arrived_at, at) else {
             return Err(self.refusal(
                 "not-entitled",
@@ -227,7 +229,9 @@ impl Entitlement {
             ));
         }
         let mut received = distributions::table
-            .filter(distributions::household_id.eq(household.to_string()))
+            .filter(distributions::household_id.eq_any(
+                group.households.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+            ))
             .filter(distributions::item_id.eq(self.item_id.to_string()))
             .filter(distributions::distributed_at.ge(period.start))
             .into_boxed();

@@ -58,6 +58,7 @@ pub mod config;
 pub mod coverage;
 pub mod db;
 pub mod distributions;
+pub mod duplicates;
 pub mod entitlements;
 pub mod error;
 pub mod extract;

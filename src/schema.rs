@@ -119,6 +119,35 @@ diesel::table! {
         document_number -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        merged_into -> Nullable<Text>,
+        merged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    person_match_keys (match_key, birth_year, person_id) {
+        match_key -> Text,
+        birth_year -> Integer,
+        person_id -> Text,
+    }
+}
+
+diesel::table! {
+    duplicate_pairs (id) {
+        id -> Text,
+        person_a -> Text,
+        person_b -> Text,
+        center_a -> Text,
+        center_b -> Text,
+        score -> Double,
+        fields -> Text,
+        status -> Text,
+        version -> Integer,
+        proposed_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        merged_person_id -> Nullable<Text>,
     }
 }
 
@@ -438,6 +467,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_subjects,
     households,
     persons,
+    person_match_keys,
+    duplicate_pairs,
     person_needs,
     person_name_keys,
     derived_versions,

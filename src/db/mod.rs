@@ -27,6 +27,7 @@ use crate::error::ApiError;
 
 pub mod aggregates;
 pub mod audit;
+pub mod derived;
 mod unit;
 mod writer;
 

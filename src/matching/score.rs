@@ -108,9 +108,10 @@ impl Score {
     }
 }
 
-fn normalized(value: &Option<String>) -> Option<String> {
+/// A document number as compared: letters and digits only, upper case
+/// ("AR 1234567" and "ar1234567" are one document); None when nothing is left.
+pub fn document_key(value: Option<&str>) -> Option<String> {
     value
-        .as_deref()
         .map(|v| {
             v.chars()
                 .filter(char::is_ascii_alphanumeric)
@@ -183,8 +184,8 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
     };
     add("birth", agreement, weight);
     if let (Some(x), Some(y)) = (
-        normalized(&a.document_number),
-        normalized(&b.document_number),
+        document_key(a.document_number.as_deref()),
+        document_key(b.document_number.as_deref()),
     ) {
         if x == y {
             add("document", "same", w.document_same);

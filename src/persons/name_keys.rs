@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::http::time;
-use crate::schema::{derived_versions, person_name_keys, persons};
+use crate::schema::{person_name_keys, persons};
 
 /// The names a person is found by: given, family, patronymic and Latin.
 pub fn name_list<'a>(
@@ -169,23 +168,8 @@ const REBUILD_CHUNK: i64 = 5_000;
 /// Rebuilds every person's name keys if they were derived differently from
 /// [`NAME_KEYS_VERSION`] (or never): run on start, after the migrations.
 /// Returns how many persons were re-keyed, if any were.
-///
-/// One transaction: a search sees the old keys or the new, never a mix.
-/// On PostgreSQL, processes starting together queue on a lock and the later
-/// ones find the work done.
 pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u64>> {
-    conn.transaction(|conn| {
-        if let DbConnection::Postgres(pg) = conn {
-            diesel::sql_query("LOCK TABLE derived_versions IN EXCLUSIVE MODE").execute(pg)?;
-        }
-        let stored: Option<String> = derived_versions::table
-            .find(NAME_KEYS)
-            .select(derived_versions::version)
-            .first(conn)
-            .optional()?;
-        if stored.as_deref() == Some(NAME_KEYS_VERSION) {
-            return Ok(None);
-        }
+    crate::db::derived::rebuild_if_stale(conn, NAME_KEYS, NAME_KEYS_VERSION, |conn| {
         diesel::delete(person_name_keys::table).execute(conn)?;
         let mut rekeyed = 0u64;
         let mut after = String::new();
@@ -213,20 +197,7 @@ pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u6
             }));
             write_keys(conn, &keys, true)?;
         }
-        diesel::delete(derived_versions::table.find(NAME_KEYS)).execute(conn)?;
-        diesel::insert_into(derived_versions::table)
-            .values((
-                derived_versions::name.eq(NAME_KEYS),
-                derived_versions::version.eq(NAME_KEYS_VERSION),
-                derived_versions::rebuilt_at.eq(time::now()),
-            ))
-            .execute(conn)?;
-        tracing::info!(
-            persons = rekeyed,
-            version = NAME_KEYS_VERSION,
-            "name search keys rebuilt"
-        );
-        Ok(Some(rekeyed))
+        Ok(rekeyed)
     })
 }
 

@@ -10,12 +10,14 @@ use super::store::{correct, find, list, not_found, register, Correction};
 use crate::auth::Caller;
 use crate::db::audit::Event;
 use crate::db::Db;
+use crate::duplicates::{self, PossibleDuplicate, Proposal};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::PageQuery;
 use crate::http::time;
+use crate::matching::{self, Weights};
 use crate::provinces::Provinces;
 
 fn location(id: Uuid) -> String {
@@ -29,17 +31,38 @@ fn respond_with(status: actix_web::http::StatusCode, household: &Household) -> H
         .json(household)
 }
 
-/// `POST /api/v1/households`: registers a household with all its members.
+/// A registration's 201: the household, and the records it may duplicate.
+#[derive(serde::Serialize)]
+struct Registered {
+    #[serde(flatten)]
+    household: Household,
+    possible_duplicates: Vec<PossibleDuplicate>,
+}
+
+/// `POST /api/v1/households`: registers a household with all its members,
+/// and lists the records at any center its members may duplicate (never
+/// refused for that: the pairs go to the review queue).
 pub async fn create(
     req: HttpRequest,
     caller: Caller,
     db: web::Data<Db>,
     provinces: web::Data<Provinces>,
+    weights: web::Data<Weights>,
     body: JsonBody<NewHousehold>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.value;
     validate_new(&new, &provinces)?;
     caller.require_registration(new.center_id)?;
+    // Matched against everyone registered before this request, on a read
+    // connection (not the writer's time): a record registered in the same
+    // instant elsewhere is left to `refuge duplicates scan`.
+    let profiles = new.profiles();
+    let probes = matching::probes(&profiles);
+    let candidates = db
+        .read(move |conn| matching::keys::candidates(conn, &probes))
+        .await?;
+    let found = matching::find(&profiles, new.id, &candidates, &weights);
+    let scope = caller.person_read_scope()?;
     let user_id = caller.user_id;
     let client_id = ClientId::of("household", new.id);
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
@@ -51,8 +74,36 @@ pub async fn create(
                 .household(household.id)
                 .version(household.version),
         );
+        let proposals: Vec<Proposal<'_>> = found
+            .iter()
+            .map(|f| Proposal {
+                person: household.members[f.index].id,
+                center: household.center_id,
+                record: &f.record,
+                score: &f.score,
+            })
+            .collect();
+        let possible_duplicates = duplicates::propose(conn.conn(), &proposals, &scope)?;
+        if !possible_duplicates.is_empty() {
+            // The response shows records of other households.
+            conn.audit(
+                Event::new("duplicate.propose")
+                    .resource("household", household.id)
+                    .center(household.center_id)
+                    .detail(serde_json::json!({ "pairs": possible_duplicates.len() }))
+                    .persons(
+                        possible_duplicates
+                            .iter()
+                            .flat_map(|d| [d.member_id, d.record.person_id]),
+                    ),
+            );
+        }
         let (location, version) = (location(household.id), household.version);
-        Ok(Created::new(household, location).versioned(version))
+        let registered = Registered {
+            household,
+            possible_duplicates,
+        };
+        Ok(Created::new(registered, location).versioned(version))
     })
     .await
 }

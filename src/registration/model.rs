@@ -10,6 +10,7 @@ use validator::{Validate, ValidationError};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable};
 use crate::http::time::{self, Date, Timestamp};
+use crate::matching::{Birth, Profile};
 use crate::needs;
 use crate::persons::name_keys;
 use crate::provinces::Provinces;
@@ -285,6 +286,10 @@ pub struct Household {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub members: Vec<Member>,
+    /// Every member was merged into a person registered elsewhere
+    /// ([`Household::is_duplicate`]): a duplicate household, counted no more.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// A household member as the API returns it.
@@ -301,10 +306,98 @@ pub struct Member {
     pub relationship: Relationship,
     pub document: Option<Document>,
     pub needs: Vec<String>,
+    /// The person this record was found to be a duplicate of, and merged
+    /// into (`POST /api/v1/duplicates/{id}/decision`): this record then
+    /// counts no more. Absent from revisions stored before merges existed.
+    #[serde(default)]
+    pub merged_into: Option<Uuid>,
+}
+
+/// What the matcher knows of a member of a household: names, sex, birth,
+/// document, and the household's phone, origin and size.
+fn profile(
+    household: (&str, Option<&str>, NaiveDate, usize),
+    member: (&str, &str, Option<&str>, Sex, Option<NaiveDate>, Option<i32>),
+    document: Option<&Document>,
+) -> Profile {
+    let (origin, phone, registered_on, size) = household;
+    let (given, family, patronymic, sex, birth_date, estimated_age) = member;
+    Profile {
+        given_name: given.to_string(),
+        family_name: family.to_string(),
+        patronymic: patronymic.map(str::to_string),
+        sex: Some(sex.as_str().to_string()),
+        birth: Birth {
+            date: birth_date,
+            estimated_age,
+            registered_on,
+        },
+        document_number: document.map(|d| d.number.clone()),
+        phone: phone.map(str::to_string),
+        origin_settlement: Some(origin.to_string()),
+        household_size: Some(size as i32),
+    }
+}
+
+impl NewHousehold {
+    /// Its members as the matcher sees them, in order.
+    pub fn profiles(&self) -> Vec<Profile> {
+        let household = (
+            self.origin_settlement.as_str(),
+            self.phone.as_deref(),
+            self.arrived_at.with_timezone(&Utc).date_naive(),
+            self.members.len(),
+        );
+        self.members
+            .iter()
+            .map(|m| {
+                let member = (
+                    m.given_name.as_str(),
+                    m.family_name.as_str(),
+                    m.patronymic.as_deref(),
+                    m.sex,
+                    m.birth_date.map(Into::into),
+                    m.estimated_age,
+                );
+                profile(household, member, m.document.as_ref())
+            })
+            .collect()
+    }
 }
 
 impl Household {
-    /// This household as the arrival statistics count it.
+    /// Its members as the matcher sees them, with their ids.
+    pub fn profiles(&self) -> Vec<(Uuid, Profile)> {
+        let household = (
+            self.origin_settlement.as_str(),
+            self.phone.as_deref(),
+            self.arrived_at.date_naive(),
+            self.members.len(),
+        );
+        self.members
+            .iter()
+            .map(|m| {
+                let member = (
+                    m.given_name.as_str(),
+                    m.family_name.as_str(),
+                    m.patronymic.as_deref(),
+                    m.sex,
+                    m.birth_date,
+                    m.estimated_age,
+                );
+                (m.id, profile(household, member, m.document.as_ref()))
+            })
+            .collect()
+    }
+
+    /// Whether every member was merged into a person registered elsewhere:
+    /// the household is then a duplicate and counts no more.
+    pub fn is_duplicate(&self) -> bool {
+        !self.members.is_empty() && self.members.iter().all(|m| m.merged_into.is_some())
+    }
+
+    /// This household as the arrival statistics count it: its members not
+    /// merged into another record (none, for a duplicate household).
     pub fn arrival(&self) -> Arrival<'_> {
         Arrival {
             center_id: self.center_id,
@@ -314,6 +407,7 @@ impl Household {
             persons: self
                 .members
                 .iter()
+                .filter(|m| m.merged_into.is_none())
                 .map(|m| Arriving {
                     sex: m.sex.as_str(),
                     birth_date: m.birth_date,
@@ -349,6 +443,7 @@ impl Member {
             relationship: new.relationship,
             document: new.document,
             needs: new.needs,
+            merged_into: None,
         }
     }
 }

@@ -19,6 +19,8 @@ use crate::http::paging::Page;
 use crate::http::paging::{Cursor, PageQuery};
 use crate::http::stored;
 use crate::http::time;
+use crate::matching::keys as match_keys;
+use crate::matching::Profile;
 use crate::persons::name_keys;
 use crate::provinces::Provinces;
 use crate::schema::{household_revisions, households, person_needs, persons as persons_table};
@@ -43,6 +45,7 @@ pub fn register(
             || household.id,
         ))?;
     insert_members(conn, household.id, 0, &household.members, now)?;
+    insert_match_keys(conn, &household)?;
     unit.record(aggregates::change(None, Some(&household.arrival())));
     Ok(household)
 }
@@ -74,7 +77,14 @@ pub fn register_many(
     // write's time) are derived on a second thread while the rows go in.
     std::thread::scope(|scope| {
         let keys = scope.spawn(|| {
-            name_keys::name_key_rows(members.iter().map(|m| (m.id.to_string(), m.names())))
+            let names =
+                name_keys::name_key_rows(members.iter().map(|m| (m.id.to_string(), m.names())));
+            let profiles: Vec<(Uuid, Profile)> =
+                households.iter().flat_map(Household::profiles).collect();
+            let matching = match_keys::key_rows(
+                profiles.iter().map(|(id, profile)| (id.to_string(), profile)),
+            );
+            (names, matching)
         });
         let rows: Vec<HouseholdInsert<'_>> = households
             .iter()
@@ -109,10 +119,11 @@ pub fn register_many(
             .map_err(person_insert_error)?;
         }
         insert_needs(conn, &members)?;
-        let keys = keys
+        let (names, matching) = keys
             .join()
             .map_err(|_| ApiError::internal("deriving search keys failed"))?;
-        name_keys::insert_name_key_rows(conn, &keys)
+        name_keys::insert_name_key_rows(conn, &names)?;
+        Ok::<_, ApiError>(match_keys::insert_keys(conn, &matching, false)?)
     })?;
     unit.record(aggregates::registrations(
         households.iter().map(Household::arrival),
@@ -136,6 +147,7 @@ fn household_from_new(new: NewHousehold, registered_by: Uuid, now: NaiveDateTime
         created_at: now.and_utc(),
         updated_at: now.and_utc(),
         members: new.members.into_iter().map(Member::from_new).collect(),
+        duplicate: false,
     }
 }
 
@@ -293,6 +305,17 @@ fn insert_needs_and_keys(conn: &mut DbConnection, members: Vec<&Member>) -> Resu
     name_keys::insert_name_keys(conn, members.into_iter().map(|m| (m.id, m.names())))
 }
 
+/// Stores the match keys of every member of a household.
+fn insert_match_keys(conn: &mut DbConnection, household: &Household) -> Result<(), ApiError> {
+    let profiles = household.profiles();
+    let rows = match_keys::key_rows(
+        profiles
+            .iter()
+            .map(|(id, profile)| (id.to_string(), profile)),
+    );
+    Ok(match_keys::insert_keys(conn, &rows, false)?)
+}
+
 fn insert_needs(conn: &mut DbConnection, members: &[&Member]) -> Result<(), ApiError> {
     let needs: Vec<_> = members
         .iter()
@@ -346,6 +369,7 @@ pub(crate) struct PersonRow {
     relationship: String,
     document_type: Option<String>,
     document_number: Option<String>,
+    merged_into: Option<String>,
 }
 
 /// Builds members from person rows, attaching their needs (one query for all).
@@ -379,6 +403,7 @@ pub(crate) fn members_from_rows(
                 relationship,
                 document_type,
                 document_number,
+                merged_into,
             } = row;
             let document = match (document_type, document_number) {
                 (Some(kind), Some(number)) => Some(Document {
@@ -406,6 +431,7 @@ pub(crate) fn members_from_rows(
                     relationship: Relationship::from_stored(&relationship)?,
                     document,
                     needs: member_needs,
+                    merged_into: merged_into.as_deref().map(stored::id).transpose()?,
                 },
             ))
         })
@@ -444,7 +470,7 @@ pub(super) fn load_households(
                 updated_at,
             } = row;
             let id = stored::id(&id)?;
-            Ok(Household {
+            let mut household = Household {
                 id,
                 center_id: stored::id(&center_id)?,
                 arrived_at: arrived_at.and_utc(),
@@ -457,7 +483,10 @@ pub(super) fn load_households(
                 created_at: created_at.and_utc(),
                 updated_at: updated_at.and_utc(),
                 members: members.remove(&id).unwrap_or_default(),
-            })
+                duplicate: false,
+            };
+            household.duplicate = household.is_duplicate();
+            Ok(household)
         })
         .collect()
 }
@@ -601,17 +630,7 @@ pub fn correct(
             current_version: current,
         });
     }
-    diesel::insert_into(household_revisions::table)
-        .values((
-            household_revisions::household_id.eq(id.to_string()),
-            household_revisions::version.eq(before.version),
-            household_revisions::snapshot
-                .eq(serde_json::to_string(&before).map_err(ApiError::internal)?),
-            household_revisions::replaced_at.eq(effective_at),
-            household_revisions::replaced_by.eq(corrected_by.to_string()),
-            household_revisions::recorded_at.eq(now),
-        ))
-        .execute(conn)?;
+    insert_revision(conn, &before, effective_at, corrected_by, now)?;
     let (existing, added) = household.members.split_at(old_count);
     for member in existing {
         diesel::update(persons_table::table.find(member.id.to_string()))
@@ -637,16 +656,43 @@ pub fn correct(
     for member in &before.members {
         name_keys::delete_name_keys(conn, member.id, &member.names())?;
     }
+    for (person, profile) in before.profiles() {
+        match_keys::delete_keys(conn, person, &profile)?;
+    }
     insert_needs_and_keys(conn, existing.iter().collect())?;
     if !added.is_empty() {
         insert_members(conn, id, old_count as i32, added, now)?;
     }
+    insert_match_keys(conn, &household)?;
     unit.record(aggregates::change(
         Some(&before.arrival()),
         Some(&household.arrival()),
     ));
     tracing::info!(household_id = %id, version = household.version, "household corrected");
     Ok(household)
+}
+
+/// Keeps a household's state before a change as a revision: what it was
+/// until `replaced_at` (statistics as of an earlier instant count it so).
+fn insert_revision(
+    conn: &mut DbConnection,
+    before: &Household,
+    replaced_at: NaiveDateTime,
+    by: Uuid,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::insert_into(household_revisions::table)
+        .values((
+            household_revisions::household_id.eq(before.id.to_string()),
+            household_revisions::version.eq(before.version),
+            household_revisions::snapshot
+                .eq(serde_json::to_string(before).map_err(ApiError::internal)?),
+            household_revisions::replaced_at.eq(replaced_at),
+            household_revisions::replaced_by.eq(by.to_string()),
+            household_revisions::recorded_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// One page of `GET /api/v1/households`: households by arrival (then id),
@@ -692,4 +738,148 @@ pub fn list(
         |r| Cursor::encode(r.arrived_at, &r.id),
         |rows| load_households(conn, rows),
     )
+}
+
+/// Marks `person` as merged into `into` (a duplicate decision: the same
+/// person registered earlier), or no longer merged (`into` = None: the
+/// decision undone), in the caller's transaction. Nothing is deleted: the
+/// person's household keeps its record as it was as a revision (so
+/// statistics as of before the change still report what they did), gets a
+/// new version, and from now on counts the person only if not merged.
+/// Returns the person's household as it is now.
+pub fn set_merged(
+    unit: &mut Unit<'_>,
+    person: Uuid,
+    into: Option<Uuid>,
+    by: Uuid,
+) -> Result<Household, ApiError> {
+    let conn = unit.conn();
+    let household_id: String = persons_table::table
+        .find(person.to_string())
+        .select(persons_table::household_id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound(format!("no person with id {person}")))?;
+    let household_id = stored::id(&household_id)?;
+    let before = find(conn, household_id)?.ok_or_else(|| not_found(household_id))?;
+    let now = time::now();
+    let mut after = before.clone();
+    after.version += 1;
+    after.updated_at = now.and_utc();
+    for member in after.members.iter_mut().filter(|m| m.id == person) {
+        member.merged_into = into;
+    }
+    after.duplicate = after.is_duplicate();
+    let changed = diesel::update(
+        households::table
+            .find(household_id.to_string())
+            .filter(households::version.eq(before.version)),
+    )
+    .set((
+        households::version.eq(after.version),
+        households::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(ApiError::Conflict {
+            code: "household-changed",
+            detail: "a household of this pair changed meanwhile; try again".into(),
+        });
+    }
+    diesel::update(persons_table::table.find(person.to_string()))
+        .set((
+            persons_table::merged_into.eq(into.map(|id| id.to_string())),
+            persons_table::merged_at.eq(into.map(|_| now)),
+            persons_table::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    insert_revision(conn, &before, now, by, now)?;
+    unit.record(aggregates::change(
+        Some(&before.arrival()),
+        Some(&after.arrival()),
+    ));
+    Ok(after)
+}
+
+/// The person a record was merged into, if it was, with when it was
+/// registered (for choosing which of two records is the earlier).
+pub fn merge_state(
+    conn: &mut DbConnection,
+    person: Uuid,
+) -> Result<(Option<Uuid>, NaiveDateTime), ApiError> {
+    let (merged_into, created_at): (Option<String>, NaiveDateTime) = persons_table::table
+        .find(person.to_string())
+        .select((persons_table::merged_into, persons_table::created_at))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::NotFound(format!("no person with id {person}")))?;
+    Ok((merged_into.as_deref().map(stored::id).transpose()?, created_at))
+}
+
+/// Households joined by merges: a household, the households of the records
+/// its members were merged into, of those merged into its members, and so
+/// on. Entitlements count what the whole group received, so that a person
+/// registered twice is not given twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeGroup {
+    /// In id order (the order to lock them in).
+    pub households: Vec<Uuid>,
+    /// Members of the group's households not merged into another record.
+    pub persons: i64,
+    /// The group's households with at least one such member.
+    pub counted_households: i64,
+}
+
+/// The [`MergeGroup`] of a household (itself alone if no merge touches it).
+pub fn merge_group(conn: &mut DbConnection, household: Uuid) -> Result<MergeGroup, ApiError> {
+    let mut group: std::collections::BTreeSet<String> = [household.to_string()].into();
+    // Each round adds the households one merge away; chains are short.
+    for _ in 0..64 {
+        let members: Vec<(String, Option<String>)> = persons_table::table
+            .filter(persons_table::household_id.eq_any(&group))
+            .select((persons_table::id, persons_table::merged_into))
+            .load(conn)?;
+        let ids: Vec<&String> = members.iter().map(|(id, _)| id).collect();
+        let targets: Vec<&String> = members.iter().filter_map(|(_, m)| m.as_ref()).collect();
+        let mut linked: Vec<String> = persons_table::table
+            .filter(persons_table::id.eq_any(&targets))
+            .select(persons_table::household_id)
+            .load(conn)?;
+        linked.extend(
+            persons_table::table
+                .filter(persons_table::merged_into.eq_any(&ids))
+                .select(persons_table::household_id)
+                .load::<String>(conn)?,
+        );
+        let before = group.len();
+        group.extend(linked);
+        if group.len() == before {
+            let counted: Vec<&String> = members
+                .iter()
+                .filter(|(_, merged)| merged.is_none())
+                .map(|(id, _)| id)
+                .collect();
+            let counted_households: std::collections::BTreeSet<String> = persons_table::table
+                .filter(persons_table::id.eq_any(&counted))
+                .select(persons_table::household_id)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect();
+            return Ok(MergeGroup {
+                households: group.iter().map(|id| stored::id(id)).collect::<Result<_, _>>()?,
+                persons: counted.len() as i64,
+                counted_households: counted_households.len() as i64,
+            });
+        }
+    }
+    Err(ApiError::internal("a group of merged households does not end"))
+}
+
+/// Members of a household not merged into another record.
+pub fn counted_members(conn: &mut DbConnection, household: Uuid) -> Result<i64, ApiError> {
+    Ok(persons_table::table
+        .filter(persons_table::household_id.eq(household.to_string()))
+        .filter(persons_table::merged_into.is_null())
+        .count()
+        .get_result(conn)?)
 }

@@ -40,9 +40,15 @@ pub struct Arriving<'a> {
     pub needs: &'a [String],
 }
 
-/// What one household adds to the aggregates.
+/// What one household adds to the aggregates (nothing, if it has no one
+/// left to count).
 pub fn contributions(arrival: &Arrival<'_>) -> BTreeMap<Key, Count> {
     let mut out: BTreeMap<Key, Count> = BTreeMap::new();
+    if arrival.persons.is_empty() {
+        // A household whose every member was merged into another record:
+        // counted where they were registered first.
+        return out;
+    }
     let bucket = time::hour_of(arrival.arrived_at.naive_utc());
     let center = arrival.center_id;
     let mut add = |dimension: &'static str, value: String, persons: i64, households: i64| {

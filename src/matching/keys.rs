@@ -1,0 +1,277 @@
+//! The matching engine's storage: every person's candidate keys
+//! (`person_match_keys`, see [`blocking`]), written with the records by
+//! registration, corrections and imports, rebuilt whole when their
+//! derivation changes; and the candidates a record's probes find.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::blocking::{self, Probe, UNKNOWN_YEAR};
+use super::{Birth, Profile};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::http::stored;
+use crate::schema::{households, person_match_keys, persons};
+
+/// Which derivation of the keys is stored (`derived_versions`). Change it
+/// whenever [`blocking::stored_keys`] would give other keys for the same
+/// record: every database then rebuilds its keys on its next start.
+pub const MATCH_KEYS_VERSION: &str = "1: n family4|given2, b given|day-month, d document";
+
+/// The `derived_versions` row of the match keys.
+const MATCH_KEYS: &str = "person_match_keys";
+
+/// Most candidates one lookup returns: a block this large (a key of names
+/// the skeleton reduces to almost nothing) says little, and scoring it all
+/// would slow the registration desk down.
+const MAX_CANDIDATES: i64 = 2_000;
+
+/// (key, birth year, person id) rows to store.
+pub type KeyRow = (String, i32, String);
+
+/// The key rows of the given persons; deriving them takes no connection, so
+/// a bulk write can derive them on another thread.
+pub fn key_rows<'a>(persons: impl Iterator<Item = (String, &'a Profile)>) -> Vec<KeyRow> {
+    persons
+        .flat_map(|(id, profile)| {
+            blocking::stored_keys(profile)
+                .into_iter()
+                .map(move |(key, year)| (key, year, id.clone()))
+        })
+        .collect()
+}
+
+/// Stores key rows; with `skip_existing`, rows already there are left.
+pub fn insert_keys(
+    conn: &mut DbConnection,
+    rows: &[KeyRow],
+    skip_existing: bool,
+) -> QueryResult<()> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|(key, year, id)| {
+            (
+                person_match_keys::match_key.eq(key),
+                person_match_keys::birth_year.eq(year),
+                person_match_keys::person_id.eq(id),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(crate::db::rows_per_insert(3)) {
+        let insert = diesel::insert_into(person_match_keys::table).values(chunk);
+        if skip_existing {
+            crate::per_backend!(conn, |c| insert.on_conflict_do_nothing().execute(c))?;
+        } else {
+            crate::per_backend!(conn, |c| insert.execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the keys a person's record (as stored until now) gave. Recomputed
+/// rather than looked up by person (no index by person needed): stored keys
+/// are always of the current derivation.
+pub fn delete_keys(conn: &mut DbConnection, person: Uuid, profile: &Profile) -> QueryResult<()> {
+    let keys: Vec<String> = blocking::stored_keys(profile)
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    diesel::delete(
+        person_match_keys::table
+            .filter(person_match_keys::match_key.eq_any(&keys))
+            .filter(person_match_keys::person_id.eq(person.to_string())),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Persons whose keys are derived per statement when rebuilding.
+const REBUILD_CHUNK: i64 = 5_000;
+
+/// Rebuilds every person's match keys if they were derived differently from
+/// [`MATCH_KEYS_VERSION`] (or never, as in a database registered before
+/// matching existed): run on start, after the migrations.
+pub fn rebuild_stale_match_keys(conn: &mut DbConnection) -> QueryResult<Option<u64>> {
+    crate::db::derived::rebuild_if_stale(conn, MATCH_KEYS, MATCH_KEYS_VERSION, |conn| {
+        diesel::delete(person_match_keys::table).execute(conn)?;
+        let mut rekeyed = 0u64;
+        let mut after = String::new();
+        loop {
+            let chunk: Vec<_> = load(conn, |q| {
+                q.filter(persons::id.gt(after.clone()))
+                    .order(persons::id)
+                    .limit(REBUILD_CHUNK)
+            })?
+            .into_iter()
+            .map(Unparsed::from)
+            .collect();
+            let Some(last) = chunk.last() else {
+                break;
+            };
+            after = last.person_id.clone();
+            rekeyed += chunk.len() as u64;
+            let rows = key_rows(chunk.iter().map(|r| (r.person_id.clone(), &r.profile)));
+            insert_keys(conn, &rows, true)?;
+        }
+        Ok(rekeyed)
+    })
+}
+
+/// A stored person as the matcher sees it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub person_id: Uuid,
+    pub household_id: Uuid,
+    pub center_id: Uuid,
+    pub profile: Profile,
+}
+
+/// The persons and households columns a [`Record`] is made of.
+type RecordRow = (
+    (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<NaiveDate>,
+        Option<i32>,
+        Option<String>,
+    ),
+    (String, NaiveDateTime, String, Option<String>, i32),
+);
+
+/// The query [`stored_records`] refines: persons not merged into another,
+/// with their households.
+pub type RecordQuery<'a> = diesel::helper_types::IntoBoxed<
+    'a,
+    diesel::dsl::Filter<
+        diesel::dsl::InnerJoin<persons::table, households::table>,
+        diesel::dsl::IsNull<persons::merged_into>,
+    >,
+    <DbConnection as diesel::Connection>::Backend,
+>;
+
+fn load(
+    conn: &mut DbConnection,
+    refine: impl FnOnce(RecordQuery<'static>) -> RecordQuery<'static>,
+) -> QueryResult<Vec<RecordRow>> {
+    let query = persons::table
+        .inner_join(households::table)
+        .filter(persons::merged_into.is_null())
+        .into_boxed();
+    refine(query)
+        .select((
+            (
+                persons::id,
+                persons::household_id,
+                persons::given_name,
+                persons::family_name,
+                persons::patronymic,
+                persons::sex,
+                persons::birth_date,
+                persons::estimated_age,
+                persons::document_number,
+            ),
+            (
+                households::center_id,
+                households::arrived_at,
+                households::origin_settlement,
+                households::phone,
+                households::size,
+            ),
+        ))
+        .load(conn)
+}
+
+/// A [`Record`] with its ids as stored.
+struct Unparsed {
+    person_id: String,
+    household_id: String,
+    center_id: String,
+    profile: Profile,
+}
+
+impl From<RecordRow> for Unparsed {
+    fn from((person, household): RecordRow) -> Unparsed {
+        let (id, household_id, given, family, patronymic, sex, birth_date, age, document) = person;
+        let (center, arrived_at, origin, phone, size) = household;
+        Unparsed {
+            person_id: id,
+            household_id,
+            center_id: center,
+            profile: Profile {
+                given_name: given,
+                family_name: family,
+                patronymic,
+                sex: Some(sex),
+                birth: Birth {
+                    date: birth_date,
+                    estimated_age: age,
+                    registered_on: arrived_at.date(),
+                },
+                document_number: document,
+                phone,
+                origin_settlement: Some(origin),
+                household_size: Some(size),
+            },
+        }
+    }
+}
+
+/// Loads the records that `refine` selects among persons not merged into
+/// another.
+pub fn stored_records(
+    conn: &mut DbConnection,
+    refine: impl FnOnce(RecordQuery<'static>) -> RecordQuery<'static>,
+) -> Result<Vec<Record>, ApiError> {
+    load(conn, refine)?
+        .into_iter()
+        .map(|row| {
+            let r = Unparsed::from(row);
+            Ok(Record {
+                person_id: stored::id(&r.person_id)?,
+                household_id: stored::id(&r.household_id)?,
+                center_id: stored::id(&r.center_id)?,
+                profile: r.profile,
+            })
+        })
+        .collect()
+}
+
+/// The stored records that any of `probes` finds (persons merged into
+/// another are not candidates: the one they were merged into is).
+pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Record>, ApiError> {
+    if probes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = person_match_keys::table
+        .select(person_match_keys::person_id)
+        .distinct()
+        .limit(MAX_CANDIDATES)
+        .into_boxed();
+    for probe in probes {
+        let keys = person_match_keys::match_key.eq_any(probe.keys.clone());
+        query = match probe.years {
+            Some((from, to)) => query.or_filter(
+                keys.and(
+                    person_match_keys::birth_year
+                        .between(from, to)
+                        .or(person_match_keys::birth_year.eq(UNKNOWN_YEAR)),
+                ),
+            ),
+            None => query.or_filter(keys),
+        };
+    }
+    let ids: Vec<String> = query.load(conn)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let chunk = chunk.to_vec();
+        out.extend(stored_records(conn, move |q| {
+            q.filter(persons::id.eq_any(chunk))
+        })?);
+    }
+    Ok(out)
+}
