@@ -12,6 +12,7 @@ mod auth;
 mod centers;
 mod cli;
 mod coverage;
+mod duplicates;
 mod flows;
 mod households;
 mod housing;
