@@ -514,6 +514,20 @@ mod tests {
         assert_eq!(cash.period(arrived, at("2023-10-01T00:00:00Z")), None);
         let p = cash.period(arrived, at("2025-01-01T00:00:00Z")).unwrap();
         assert_eq!((p.index, p.end), (0, None));
-        assert_eq!(cash.allowance(4), 4);
+        // Per person (the rule's basis here): the persons counted in the
+        // household and those merged with it; per household, the households
+        // counted (a duplicate household adds none).
+        let group = |persons, counted_households| MergeGroup {
+            households: vec![],
+            persons,
+            counted_households,
+        };
+        assert_eq!(cash.allowance(&group(4, 1)), 4);
+        let per_household = Entitlement {
+            basis: Basis::Household,
+            ..cash
+        };
+        assert_eq!(per_household.allowance(&group(5, 1)), 1);
+        assert_eq!(per_household.allowance(&group(5, 2)), 2);
     }
 }

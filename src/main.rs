@@ -76,6 +76,19 @@ enum Command {
         #[command(subcommand)]
         command: StatsCommand,
     },
+    /// Find possible duplicates among the records already registered.
+    Duplicates {
+        #[command(subcommand)]
+        command: DuplicatesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DuplicatesCommand {
+    /// Match every record against the others (records registered before
+    /// matching existed, imports, two centers in the same instant) and put
+    /// the pairs found in the review queue; decided pairs keep their decision.
+    Scan,
 }
 
 #[derive(Subcommand)]
@@ -274,7 +287,7 @@ fn main() -> ExitCode {
     let mut log = settings.log.clone();
     if matches!(
         cli.command,
-        Command::Scenario { .. } | Command::Import { .. }
+        Command::Scenario { .. } | Command::Import { .. } | Command::Duplicates { .. }
     ) && log.level == "info"
     {
         // Log lines would drown the progress bar.
@@ -294,6 +307,9 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
     match command {
         Command::Serve => serve(settings),
         Command::Stats { command } => stats(command, &settings),
+        Command::Duplicates {
+            command: DuplicatesCommand::Scan,
+        } => scan_duplicates(&settings),
         Command::Export(args) => export(args, &settings),
         Command::Import {
             file,
@@ -870,6 +886,31 @@ fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn scan_duplicates(settings: &Settings) -> Result<(), String> {
+    let db = open(settings)?;
+    refuge::app::migrate(&db).map_err(|e| e.to_string())?;
+    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+    let total =
+        refuge::duplicates::scan::records_to_scan(&mut conn).map_err(|e| e.to_string())?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} records ({per_sec}, {eta} left)",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let summary =
+        refuge::duplicates::scan::scan(&mut conn, &settings.matching, |n| bar.set_position(n))
+            .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    println!(
+        "matched {} records: {} possible duplicate pairs, {} pending review",
+        summary.persons, summary.pairs, summary.pending
+    );
+    Ok(())
 }
 
 fn open(settings: &Settings) -> Result<Db, String> {

@@ -10,6 +10,7 @@
 //!   `/api/v1/duplicates/{id}/decision`, composed by [`routes`].
 
 mod handlers;
+pub mod scan;
 pub mod store;
 
 pub use store::{propose, PossibleDuplicate, Proposal};

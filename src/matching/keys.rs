@@ -127,21 +127,24 @@ pub struct Record {
     pub profile: Profile,
 }
 
-/// The persons and households columns a [`Record`] is made of.
-type RecordRow = (
-    (
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<NaiveDate>,
-        Option<i32>,
-        Option<String>,
-    ),
-    (String, NaiveDateTime, String, Option<String>, i32),
+/// The persons columns of a [`Record`].
+type PersonColumns = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<NaiveDate>,
+    Option<i32>,
+    Option<String>,
 );
+
+/// The households columns of a [`Record`].
+type HouseholdColumns = (String, NaiveDateTime, String, Option<String>, i32);
+
+/// The persons and households columns a [`Record`] is made of.
+type RecordRow = (PersonColumns, HouseholdColumns);
 
 /// The query [`stored_records`] refines: persons not merged into another,
 /// with their households.
@@ -163,28 +166,47 @@ fn load(
         .filter(persons::merged_into.is_null())
         .into_boxed();
     refine(query)
-        .select((
-            (
-                persons::id,
-                persons::household_id,
-                persons::given_name,
-                persons::family_name,
-                persons::patronymic,
-                persons::sex,
-                persons::birth_date,
-                persons::estimated_age,
-                persons::document_number,
-            ),
-            (
-                households::center_id,
-                households::arrived_at,
-                households::origin_settlement,
-                households::phone,
-                households::size,
-            ),
-        ))
+        .select((PERSON_COLUMNS, HOUSEHOLD_COLUMNS))
         .load(conn)
 }
+
+/// The columns of a [`PersonColumns`].
+const PERSON_COLUMNS: (
+    persons::id,
+    persons::household_id,
+    persons::given_name,
+    persons::family_name,
+    persons::patronymic,
+    persons::sex,
+    persons::birth_date,
+    persons::estimated_age,
+    persons::document_number,
+) = (
+    persons::id,
+    persons::household_id,
+    persons::given_name,
+    persons::family_name,
+    persons::patronymic,
+    persons::sex,
+    persons::birth_date,
+    persons::estimated_age,
+    persons::document_number,
+);
+
+/// The columns of a [`HouseholdColumns`].
+const HOUSEHOLD_COLUMNS: (
+    households::center_id,
+    households::arrived_at,
+    households::origin_settlement,
+    households::phone,
+    households::size,
+) = (
+    households::center_id,
+    households::arrived_at,
+    households::origin_settlement,
+    households::phone,
+    households::size,
+);
 
 /// A [`Record`] with its ids as stored.
 struct Unparsed {
@@ -192,6 +214,17 @@ struct Unparsed {
     household_id: String,
     center_id: String,
     profile: Profile,
+}
+
+impl Unparsed {
+    fn parse(self) -> Result<Record, ApiError> {
+        Ok(Record {
+            person_id: stored::id(&self.person_id)?,
+            household_id: stored::id(&self.household_id)?,
+            center_id: stored::id(&self.center_id)?,
+            profile: self.profile,
+        })
+    }
 }
 
 impl From<RecordRow> for Unparsed {
@@ -229,49 +262,78 @@ pub fn stored_records(
 ) -> Result<Vec<Record>, ApiError> {
     load(conn, refine)?
         .into_iter()
-        .map(|row| {
-            let r = Unparsed::from(row);
-            Ok(Record {
-                person_id: stored::id(&r.person_id)?,
-                household_id: stored::id(&r.household_id)?,
-                center_id: stored::id(&r.center_id)?,
-                profile: r.profile,
-            })
-        })
+        .map(|row| Unparsed::from(row).parse())
         .collect()
 }
 
 /// The stored records that any of `probes` finds (persons merged into
-/// another are not candidates: the one they were merged into is).
+/// another are not candidates: the one they were merged into is). The keys
+/// of all the probes of a registration are looked up at once, with the
+/// birth years of any probe's window, and narrowed down to each probe's own
+/// window here; the records are then read by id. Only lookups by primary
+/// key: a plan that cannot turn into a scan while a fresh table's
+/// statistics lag behind its growth.
 pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Record>, ApiError> {
-    if probes.is_empty() {
+    let mut keys: Vec<&str> = probes
+        .iter()
+        .flat_map(|p| p.keys.iter().map(String::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
         return Ok(Vec::new());
     }
     let mut query = person_match_keys::table
-        .select(person_match_keys::person_id)
-        .distinct()
-        .limit(MAX_CANDIDATES)
+        .filter(person_match_keys::match_key.eq_any(keys))
         .into_boxed();
-    for probe in probes {
-        let keys = person_match_keys::match_key.eq_any(probe.keys.clone());
-        query = match probe.years {
-            Some((from, to)) => query.or_filter(
-                keys.and(
-                    person_match_keys::birth_year
-                        .between(from, to)
-                        .or(person_match_keys::birth_year.eq(UNKNOWN_YEAR)),
-                ),
-            ),
-            None => query.or_filter(keys),
-        };
+    if probes.iter().all(|p| p.years.is_some()) {
+        let mut years: Vec<i32> = probes
+            .iter()
+            .filter_map(|p| p.years)
+            .flat_map(|(from, to)| from..=to)
+            .chain([UNKNOWN_YEAR])
+            .collect();
+        years.sort_unstable();
+        years.dedup();
+        query = query.filter(person_match_keys::birth_year.eq_any(years));
     }
-    let ids: Vec<String> = query.load(conn)?;
+    let rows: Vec<(String, i32, String)> = query
+        .select((
+            person_match_keys::match_key,
+            person_match_keys::birth_year,
+            person_match_keys::person_id,
+        ))
+        .limit(MAX_CANDIDATES)
+        .load(conn)?;
+    let mut ids: Vec<String> = rows
+        .into_iter()
+        .filter(|(key, year, _)| probes.iter().any(|p| blocking::answers(p, key, *year)))
+        .map(|(_, _, id)| id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let chunk = chunk.to_vec();
-        out.extend(stored_records(conn, move |q| {
-            q.filter(persons::id.eq_any(chunk))
-        })?);
+        let persons: Vec<PersonColumns> = persons::table
+            .filter(persons::id.eq_any(chunk))
+            .filter(persons::merged_into.is_null())
+            .select(PERSON_COLUMNS)
+            .load(conn)?;
+        let household_ids: Vec<&String> = persons.iter().map(|p| &p.1).collect();
+        let households: std::collections::HashMap<String, HouseholdColumns> =
+            households::table
+                .filter(households::id.eq_any(household_ids))
+                .select((households::id, HOUSEHOLD_COLUMNS))
+                .load::<(String, HouseholdColumns)>(conn)?
+                .into_iter()
+                .collect();
+        for person in persons {
+            let household = households
+                .get(&person.1)
+                .cloned()
+                .ok_or_else(|| ApiError::internal("a person's household is missing"))?;
+            out.push(Unparsed::from((person, household)).parse()?);
+        }
     }
     Ok(out)
 }

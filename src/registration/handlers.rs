@@ -53,19 +53,17 @@ pub async fn create(
     let new = body.value;
     validate_new(&new, &provinces)?;
     caller.require_registration(new.center_id)?;
-    // Matched against everyone registered before this request, on a read
-    // connection (not the writer's time): a record registered in the same
-    // instant elsewhere is left to `refuge duplicates scan`.
     let profiles = new.profiles();
-    let probes = matching::probes(&profiles);
-    let candidates = db
-        .read(move |conn| matching::keys::candidates(conn, &probes))
-        .await?;
-    let found = matching::find(&profiles, new.id, &candidates, &weights);
     let scope = caller.person_read_scope()?;
     let user_id = caller.user_id;
     let client_id = ClientId::of("household", new.id);
+    let weights = **weights;
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
+        // Matched in the registration's transaction against everyone
+        // registered before it (on PostgreSQL, a registration committing at
+        // the same instant elsewhere is left to `refuge duplicates scan`).
+        let candidates = matching::keys::candidates(conn.conn(), &matching::probes(&profiles))?;
+        let found = matching::find(&profiles, new.id, &candidates, &weights);
         let household = register(conn, new, user_id)?;
         conn.audit(
             Event::new("household.create")

@@ -276,6 +276,29 @@ fn a_csv_file_imports_once_from_the_command_line_after_a_dry_run() {
         "{}",
         text(&nobody)
     );
+
+    // The first family registered again, an hour later: imports leave
+    // matching to the scan, which finds its four members, once.
+    let again = dir.path().join("again.csv");
+    let content = crate::imports::csv_file("GORIS", 1).replace(" 08:00,", " 09:00,");
+    std::fs::write(&again, content).unwrap();
+    let imported = refuge(dir.path(), &["import", again.to_str().unwrap()], "");
+    assert!(imported.status.success(), "{}", text(&imported));
+    assert_eq!(summary(&imported)["created"]["households"], 1);
+    let pending = |output: &Output| -> u64 {
+        let out = text(output);
+        let words: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"matched"), "{out}");
+        assert_eq!(words[1], "204", "{out}");
+        let at = words.iter().position(|w| *w == "pending").unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    let scan = refuge(dir.path(), &["duplicates", "scan"], "");
+    assert!(scan.status.success(), "{}", text(&scan));
+    let found = pending(&scan);
+    assert!(found >= 4, "{}", text(&scan));
+    let rescan = refuge(dir.path(), &["duplicates", "scan"], "");
+    assert_eq!(pending(&rescan), found, "{}", text(&rescan));
 }
 
 /// The binary links its own libpq and OpenSSL (Cargo.toml: pq-sys `bundled`,
