@@ -179,11 +179,13 @@ pub fn distribute(
             "a household cannot receive anything before it arrived",
         ));
     }
+    lock_household(conn, new.household_id)?;
     // The household and every household merged with it (a person
-    // registered twice) share one entitlement: locked in id order, so two
-    // desks cannot both give the last of it.
+    // registered twice) share one entitlement; a merge locks the
+    // households it joins, so with all of the group locked in id order
+    // (rarely more than one), two desks cannot both give the last of it.
     let mut group = registration::merge_group(conn, new.household_id)?;
-    loop {
+    while group.households.len() > 1 {
         for household in &group.households {
             lock_household(conn, *household)?;
         }
@@ -194,7 +196,7 @@ pub fn distribute(
         group = now;
     }
     // Members now, less those merged into another record.
-    let persons = registration::counted_members(conn, new.household_id)?;
+    let persons = group.members;
     let rule = entitlements::for_item(conn, new.item_id)?;
     let quantity = match (&rule, &new.override_reason) {
         (Some(rule), None) => rule.check(conn, &group, arrived_at, at, new.quantity)?,

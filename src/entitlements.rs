@@ -32,8 +32,8 @@ use crate::extract::JsonBody;
 use crate::http::routes::resource;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::schema::{distributions, entitlements};
 use crate::registration::MergeGroup;
+use crate::schema::{distributions, entitlements};
 use crate::stock;
 
 crate::stored_enum! {
@@ -229,9 +229,15 @@ impl Entitlement {
             ));
         }
         let mut received = distributions::table
-            .filter(distributions::household_id.eq_any(
-                group.households.iter().map(Uuid::to_string).collect::<Vec<_>>(),
-            ))
+            .filter(
+                distributions::household_id.eq_any(
+                    group
+                        .households
+                        .iter()
+                        .map(Uuid::to_string)
+                        .collect::<Vec<_>>(),
+                ),
+            )
             .filter(distributions::item_id.eq(self.item_id.to_string()))
             .filter(distributions::distributed_at.ge(period.start))
             .into_boxed();
@@ -521,6 +527,7 @@ mod tests {
             households: vec![],
             persons,
             counted_households,
+            members: persons,
         };
         assert_eq!(cash.allowance(&group(4, 1)), 4);
         let per_household = Entitlement {

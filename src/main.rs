@@ -564,6 +564,7 @@ fn import(file: PathBuf, dry_run: bool, username: &str, settings: &Settings) -> 
         actor: caller.actor(),
         scope,
         provinces,
+        weights: settings.matching,
     };
     let result = actix_web::rt::System::new().block_on(imports::run(
         &db,
@@ -892,8 +893,7 @@ fn scan_duplicates(settings: &Settings) -> Result<(), String> {
     let db = open(settings)?;
     refuge::app::migrate(&db).map_err(|e| e.to_string())?;
     let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
-    let total =
-        refuge::duplicates::scan::records_to_scan(&mut conn).map_err(|e| e.to_string())?;
+    let total = refuge::duplicates::scan::records_to_scan(&mut conn).map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(

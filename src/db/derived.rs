@@ -44,7 +44,12 @@ pub fn rebuild_if_stale(
                 derived_versions::rebuilt_at.eq(time::now()),
             ))
             .execute(conn)?;
-        tracing::info!(table = name, records = derived, version, "derived rows rebuilt");
+        tracing::info!(
+            table = name,
+            records = derived,
+            version,
+            "derived rows rebuilt"
+        );
         Ok(Some(derived))
     })
 }

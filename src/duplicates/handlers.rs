@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::store::{self, Decision, Deciding, Duplicate, ListQuery};
+use super::store::{self, Deciding, Decision, Duplicate, ListQuery};
 use crate::auth::Caller;
 use crate::db::audit::Event;
 use crate::db::Db;

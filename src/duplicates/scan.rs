@@ -40,47 +40,67 @@ pub fn scan(
     loop {
         let from = after.clone();
         let page = keys::stored_records(conn, move |q| {
-            q.filter(persons::id.gt(from)).order(persons::id).limit(PAGE)
+            q.filter(persons::id.gt(from))
+                .order(persons::id)
+                .limit(PAGE)
         })?;
         let Some(last) = page.last() else { break };
         after = last.person_id.to_string();
-        let mut found = Vec::new();
-        for chunk in page.chunks(PROBES_PER_QUERY) {
-            let profiles: Vec<_> = chunk.iter().map(|r| r.profile.clone()).collect();
-            let candidates = keys::candidates(conn, &matching::probes(&profiles))?;
-            for record in chunk {
-                let me = record.person_id.to_string();
-                let earlier: Vec<keys::Record> = candidates
-                    .iter()
-                    .filter(|c| c.person_id.to_string() < me)
-                    .cloned()
-                    .collect();
-                for f in matching::find(
-                    std::slice::from_ref(&record.profile),
-                    Some(record.household_id),
-                    &earlier,
-                    weights,
-                ) {
-                    found.push((record.person_id, record.center_id, f));
-                }
-            }
-        }
-        let proposals: Vec<Proposal<'_>> = found
-            .iter()
-            .map(|(person, center, f)| Proposal {
-                person: *person,
-                center: *center,
-                record: &f.record,
-                score: &f.score,
-            })
-            .collect();
-        let pending = conn.transaction(|conn| propose(conn, &proposals, &CenterScope::All))?;
-        summary.pairs += proposals.len() as u64;
-        summary.pending += pending.len() as u64;
+        let (pairs, pending) =
+            conn.transaction(|conn| match_records(conn, &page, true, weights))?;
+        summary.pairs += pairs;
+        summary.pending += pending;
         summary.persons += page.len() as u64;
         progress(summary.persons);
     }
     Ok(summary)
+}
+
+/// Matches `records` against everyone registered (with `earlier_only`, only
+/// against records of smaller id: a scan meets each pair from both sides)
+/// and stores the pairs found, in the caller's transaction. Returns how
+/// many pairs were found, and how many of them are pending review.
+pub fn match_records(
+    conn: &mut DbConnection,
+    records: &[keys::Record],
+    earlier_only: bool,
+    weights: &Weights,
+) -> Result<(u64, u64), ApiError> {
+    let mut found = Vec::new();
+    for chunk in records.chunks(PROBES_PER_QUERY) {
+        let profiles: Vec<_> = chunk.iter().map(|r| r.profile.clone()).collect();
+        let (candidates, per_probe) =
+            keys::candidates_per_probe(conn, &matching::probes(&profiles))?;
+        for (record, mine) in chunk.iter().zip(per_probe) {
+            let me = record.person_id.to_string();
+            let others: Vec<keys::Record> = mine
+                .into_iter()
+                .map(|i| &candidates[i])
+                .filter(|c| c.person_id != record.person_id)
+                .filter(|c| !earlier_only || c.person_id.to_string() < me)
+                .cloned()
+                .collect();
+            for f in matching::find(
+                std::slice::from_ref(&record.profile),
+                Some(record.household_id),
+                &others,
+                weights,
+            ) {
+                found.push((record.person_id, record.center_id, f));
+            }
+        }
+    }
+    let proposals: Vec<Proposal<'_>> = found
+        .iter()
+        .map(|(person, center, f)| Proposal {
+            person: *person,
+            center: *center,
+            record: &f.record,
+            score: &f.score,
+        })
+        .collect();
+    let pending = propose(conn, &proposals, &CenterScope::All)?;
+    Ok((proposals.len() as u64, pending.len() as u64))
 }
 
 /// How many records a scan would match (for a progress bar).

@@ -105,7 +105,10 @@ pub fn propose(
     let now = time::now();
     let mut rows = Vec::with_capacity(proposals.len());
     for p in proposals {
-        let (a, b) = ordered((p.person, p.center), (p.record.person_id, p.record.center_id));
+        let (a, b) = ordered(
+            (p.person, p.center),
+            (p.record.person_id, p.record.center_id),
+        );
         rows.push((
             duplicate_pairs::id.eq(Uuid::now_v7().to_string()),
             duplicate_pairs::person_a.eq(a.0.to_string()),
@@ -125,20 +128,40 @@ pub fn propose(
         crate::per_backend!(conn, |c| insert.on_conflict_do_nothing().execute(c))?;
     }
     let codes = center_codes(conn)?;
-    let mut out = Vec::new();
-    for p in proposals {
-        let (a, b) = ordered((p.person, p.center), (p.record.person_id, p.record.center_id));
-        let pending: Option<String> = duplicate_pairs::table
-            .filter(duplicate_pairs::person_a.eq(a.0.to_string()))
-            .filter(duplicate_pairs::person_b.eq(b.0.to_string()))
+    // The pairs now pending among those proposed, read back in chunks.
+    let mut pending: HashMap<(String, String), String> = HashMap::new();
+    let firsts: Vec<String> = rows_first(proposals);
+    for chunk in firsts.chunks(500) {
+        let rows: Vec<(String, String, String)> = duplicate_pairs::table
+            .filter(duplicate_pairs::person_a.eq_any(chunk))
             .filter(duplicate_pairs::status.eq(Status::Pending.as_str()))
-            .select(duplicate_pairs::id)
-            .first(conn)
-            .optional()?;
-        let Some(id) = pending else { continue };
+            .select((
+                duplicate_pairs::id,
+                duplicate_pairs::person_a,
+                duplicate_pairs::person_b,
+            ))
+            .load(conn)?;
+        for (id, a, b) in rows {
+            pending.insert((a, b), id);
+        }
+    }
+    let mut out: Vec<PossibleDuplicate> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
+    for p in proposals {
+        let (a, b) = ordered(
+            (p.person, p.center),
+            (p.record.person_id, p.record.center_id),
+        );
+        let Some(id) = pending.get(&(a.0.to_string(), b.0.to_string())) else {
+            continue;
+        };
+        if !listed.insert(id.clone()) {
+            // The same pair met from both sides (two records of one import).
+            continue;
+        }
         let visible = scope.allows(p.record.center_id);
         out.push(PossibleDuplicate {
-            duplicate_id: stored::id(&id)?,
+            duplicate_id: stored::id(id)?,
             member_id: p.person,
             score: p.score.total,
             matched_fields: p.score.fields.iter().map(MatchedField::from).collect(),
@@ -153,6 +176,23 @@ pub fn propose(
         });
     }
     Ok(out)
+}
+
+/// The first persons (in id order) of the proposed pairs, once each.
+fn rows_first(proposals: &[Proposal<'_>]) -> Vec<String> {
+    let mut firsts: Vec<String> = proposals
+        .iter()
+        .map(|p| {
+            let (a, _) = ordered(
+                (p.person, p.center),
+                (p.record.person_id, p.record.center_id),
+            );
+            a.0.to_string()
+        })
+        .collect();
+    firsts.sort_unstable();
+    firsts.dedup();
+    firsts
 }
 
 /// A pair is stored with its persons in id order.
@@ -291,8 +331,19 @@ fn records(
         .load(conn)?;
     let mut out = HashMap::with_capacity(rows.len());
     for (person, household) in rows {
-        let (id, household_id, given, family, patronymic, sex, birth, age, doc_type, doc_number, merged) =
-            person;
+        let (
+            id,
+            household_id,
+            given,
+            family,
+            patronymic,
+            sex,
+            birth,
+            age,
+            doc_type,
+            doc_number,
+            merged,
+        ) = person;
         let (center, arrived_at, origin, phone, size) = household;
         let center_id = stored::id(&center)?;
         let visible = scope.allows(center_id);
@@ -415,7 +466,9 @@ pub fn list(
         q = q.filter(
             duplicate_pairs::proposed_at
                 .gt(at)
-                .or(duplicate_pairs::proposed_at.eq(at).and(duplicate_pairs::id.gt(id))),
+                .or(duplicate_pairs::proposed_at
+                    .eq(at)
+                    .and(duplicate_pairs::id.gt(id))),
         );
     }
     let rows: Vec<PairRow> = q

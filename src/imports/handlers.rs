@@ -16,6 +16,7 @@ use crate::config::ImportSettings;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::matching::Weights;
 use crate::provinces::Provinces;
 
 /// `POST /api/v1/imports` query.
@@ -28,12 +29,15 @@ pub struct ImportQuery {
 
 /// `POST /api/v1/imports`: a CSV file as the body (`text/csv`) or as the
 /// part named `file` of a `multipart/form-data` body.
+// Each argument is an actix extractor: the request's parts and the app's settings.
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     req: HttpRequest,
     caller: Caller,
     db: web::Data<Db>,
     provinces: web::Data<Provinces>,
     settings: web::Data<ImportSettings>,
+    weights: web::Data<Weights>,
     query: Query<ImportQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -46,6 +50,7 @@ pub async fn create(
         actor: caller.actor(),
         scope,
         provinces: provinces.get_ref().clone(),
+        weights: **weights,
     };
     let summary = run(&db, Arc::new(Spooled(file)), options, Arc::new(|_, _| {})).await?;
     let status = if summary.created.households > 0 && !summary.dry_run {

@@ -17,7 +17,10 @@ use super::validation::*;
 use crate::auth::CenterScope;
 use crate::db::audit::{Actor, Event};
 use crate::db::{Db, DbConnection, Unit};
+use crate::duplicates;
 use crate::error::{ApiError, ImportErrors};
+use crate::matching::keys::Record;
+use crate::matching::Weights;
 use crate::provinces::Provinces;
 use crate::registration;
 
@@ -31,6 +34,9 @@ pub struct Summary {
     pub persons: u64,
     pub created: Created,
     pub unchanged: Unchanged,
+    /// Pairs of records (a created person and anyone registered, at any
+    /// center) put in the duplicate review queue.
+    pub possible_duplicates: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +93,8 @@ pub struct Options {
     /// Centers the account may register at.
     pub scope: CenterScope,
     pub provinces: Provinces,
+    /// The matcher's settings, for the duplicates of created records.
+    pub weights: Weights,
 }
 
 /// Validates the file and, unless it is a dry run or invalid, writes it.
@@ -103,6 +111,7 @@ pub async fn run(
         actor,
         scope,
         provinces,
+        weights,
     } = options;
     let validate_source = source.clone();
     let validate_progress = progress.clone();
@@ -127,11 +136,13 @@ pub async fn run(
         source,
         Arc::new(context),
         registered_by,
+        weights,
         progress,
     )
     .await?;
     summary.created = written.created;
     summary.unchanged = written.unchanged;
+    summary.possible_duplicates = written.possible_duplicates;
     db.record(&actor, vec![audit_event(&summary)]).await?;
     tracing::info!(
         rows = summary.rows,
@@ -157,6 +168,7 @@ fn audit_event(summary: &Summary) -> Event {
         "households_created": summary.created.households,
         "persons_created": summary.created.persons,
         "households_unchanged": summary.unchanged.households,
+        "possible_duplicates": summary.possible_duplicates,
     }))
 }
 
@@ -273,6 +285,7 @@ pub(super) fn check_fingerprints(
 pub(super) struct Written {
     pub(super) created: Created,
     pub(super) unchanged: Unchanged,
+    pub(super) possible_duplicates: u64,
 }
 
 pub(super) type Reader = Households<Box<dyn Read + Send>>;
@@ -285,6 +298,7 @@ pub(super) async fn write(
     source: Arc<dyn Source>,
     context: Arc<Context>,
     registered_by: Uuid,
+    weights: Weights,
     progress: Progress,
 ) -> Result<Written, ApiError> {
     let reader = web::block(move || -> Result<Reader, ApiError> {
@@ -309,16 +323,19 @@ pub(super) async fn write(
         }
         let bytes = reader.bytes_read();
         next = read_batch(reader, context.clone());
-        let (created, unchanged) = db
+        let (created, unchanged, duplicates) = db
             .write(actor, move |unit| {
-                let (created, unchanged) = write_batch(unit, batch, registered_by)?;
+                let (created, unchanged, duplicates) =
+                    write_batch(unit, batch, registered_by, &weights)?;
                 unit.audit(Event::new("import.batch").detail(serde_json::json!({
                     "households_created": created.households,
                     "persons_created": created.persons,
+                    "possible_duplicates": duplicates,
                 })));
-                Ok((created, unchanged))
+                Ok((created, unchanged, duplicates))
             })
             .await?;
+        written.possible_duplicates += duplicates;
         written.created.households += created.households;
         written.created.persons += created.persons;
         written.unchanged.households += unchanged.households;
@@ -377,12 +394,16 @@ pub(super) fn file_changed(errors: Errors) -> ApiError {
 }
 
 /// Writes one batch in the caller's transaction, skipping households an
-/// earlier import (or an earlier run of this one) already wrote.
+/// earlier import (or an earlier run of this one) already wrote, and
+/// matches what it created against everyone registered (and each other):
+/// returns what was created, left unchanged, and how many pairs went to
+/// the duplicate review queue.
 pub(super) fn write_batch(
     unit: &mut Unit<'_>,
     batch: Vec<Prepared>,
     registered_by: Uuid,
-) -> Result<(Created, Unchanged), ApiError> {
+    weights: &Weights,
+) -> Result<(Created, Unchanged, u64), ApiError> {
     let ids: Vec<Uuid> = batch.iter().map(Prepared::id).collect();
     let stored = stored_fingerprints(unit, &ids)?;
     let mut unchanged = Unchanged::default();
@@ -414,9 +435,22 @@ pub(super) fn write_batch(
             "another import wrote some of these households at the same time; run the import again",
         )
     };
-    registration::register_many(unit, news, registered_by).map_err(|error| match error {
-        ApiError::Conflict { .. } => race(),
-        other => other,
-    })?;
-    Ok((created, unchanged))
+    let households =
+        registration::register_many(unit, news, registered_by).map_err(|error| match error {
+            ApiError::Conflict { .. } => race(),
+            other => other,
+        })?;
+    let records: Vec<Record> = households
+        .iter()
+        .flat_map(|h| {
+            h.profiles().into_iter().map(|(person_id, profile)| Record {
+                person_id,
+                household_id: h.id,
+                center_id: h.center_id,
+                profile,
+            })
+        })
+        .collect();
+    let (_, pending) = duplicates::scan::match_records(unit.conn(), &records, false, weights)?;
+    Ok((created, unchanged, pending))
 }

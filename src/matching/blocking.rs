@@ -118,7 +118,9 @@ pub fn answers(probe: &Probe, key: &str, year: i32) -> bool {
     probe.keys.iter().any(|k| k == key)
         && (year == UNKNOWN_YEAR
             || key.starts_with("d:")
-            || probe.years.is_none_or(|(from, to)| (from..=to).contains(&year)))
+            || probe
+                .years
+                .is_none_or(|(from, to)| (from..=to).contains(&year)))
 }
 
 #[cfg(test)]

@@ -274,6 +274,15 @@ pub fn stored_records(
 /// key: a plan that cannot turn into a scan while a fresh table's
 /// statistics lag behind its growth.
 pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Record>, ApiError> {
+    Ok(candidates_per_probe(conn, probes)?.0)
+}
+
+/// [`candidates`], and for each probe which of them it found (indices).
+pub fn candidates_per_probe(
+    conn: &mut DbConnection,
+    probes: &[Probe],
+) -> Result<(Vec<Record>, Vec<Vec<usize>>), ApiError> {
+    let mut found: Vec<Vec<usize>> = vec![Vec::new(); probes.len()];
     let mut keys: Vec<&str> = probes
         .iter()
         .flat_map(|p| p.keys.iter().map(String::as_str))
@@ -281,7 +290,7 @@ pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Recor
     keys.sort_unstable();
     keys.dedup();
     if keys.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), found));
     }
     let mut query = person_match_keys::table
         .filter(person_match_keys::match_key.eq_any(keys))
@@ -305,11 +314,15 @@ pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Recor
         ))
         .limit(MAX_CANDIDATES)
         .load(conn)?;
-    let mut ids: Vec<String> = rows
-        .into_iter()
-        .filter(|(key, year, _)| probes.iter().any(|p| blocking::answers(p, key, *year)))
-        .map(|(_, _, id)| id)
-        .collect();
+    let mut answered: Vec<(usize, String)> = Vec::new();
+    for (key, year, id) in rows {
+        for (i, probe) in probes.iter().enumerate() {
+            if blocking::answers(probe, &key, year) {
+                answered.push((i, id.clone()));
+            }
+        }
+    }
+    let mut ids: Vec<String> = answered.iter().map(|(_, id)| id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut out = Vec::with_capacity(ids.len());
@@ -320,13 +333,12 @@ pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Recor
             .select(PERSON_COLUMNS)
             .load(conn)?;
         let household_ids: Vec<&String> = persons.iter().map(|p| &p.1).collect();
-        let households: std::collections::HashMap<String, HouseholdColumns> =
-            households::table
-                .filter(households::id.eq_any(household_ids))
-                .select((households::id, HOUSEHOLD_COLUMNS))
-                .load::<(String, HouseholdColumns)>(conn)?
-                .into_iter()
-                .collect();
+        let households: std::collections::HashMap<String, HouseholdColumns> = households::table
+            .filter(households::id.eq_any(household_ids))
+            .select((households::id, HOUSEHOLD_COLUMNS))
+            .load::<(String, HouseholdColumns)>(conn)?
+            .into_iter()
+            .collect();
         for person in persons {
             let household = households
                 .get(&person.1)
@@ -335,5 +347,18 @@ pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Recor
             out.push(Unparsed::from((person, household)).parse()?);
         }
     }
-    Ok(out)
+    let position: std::collections::HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.person_id.to_string(), i))
+        .collect();
+    for (probe, id) in answered {
+        // Merged records were left out.
+        if let Some(&at) = position.get(&id) {
+            if !found[probe].contains(&at) {
+                found[probe].push(at);
+            }
+        }
+    }
+    Ok((out, found))
 }

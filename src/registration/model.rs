@@ -317,7 +317,14 @@ pub struct Member {
 /// document, and the household's phone, origin and size.
 fn profile(
     household: (&str, Option<&str>, NaiveDate, usize),
-    member: (&str, &str, Option<&str>, Sex, Option<NaiveDate>, Option<i32>),
+    member: (
+        &str,
+        &str,
+        Option<&str>,
+        Sex,
+        Option<NaiveDate>,
+        Option<i32>,
+    ),
     document: Option<&Document>,
 ) -> Profile {
     let (origin, phone, registered_on, size) = household;

@@ -82,7 +82,9 @@ pub fn register_many(
             let profiles: Vec<(Uuid, Profile)> =
                 households.iter().flat_map(Household::profiles).collect();
             let matching = match_keys::key_rows(
-                profiles.iter().map(|(id, profile)| (id.to_string(), profile)),
+                profiles
+                    .iter()
+                    .map(|(id, profile)| (id.to_string(), profile)),
             );
             (names, matching)
         });
@@ -761,6 +763,17 @@ pub fn set_merged(
         .optional()?
         .ok_or_else(|| ApiError::NotFound(format!("no person with id {person}")))?;
     let household_id = stored::id(&household_id)?;
+    if let Some(into) = into {
+        // Whoever gives aid to the record merged into waits for this merge
+        // (distributions lock the households of a merge group).
+        let kept: String = persons_table::table
+            .find(into.to_string())
+            .select(persons_table::household_id)
+            .first(conn)?;
+        diesel::update(households::table.find(kept))
+            .set(households::version.eq(households::version))
+            .execute(conn)?;
+    }
     let before = find(conn, household_id)?.ok_or_else(|| not_found(household_id))?;
     let now = time::now();
     let mut after = before.clone();
@@ -813,7 +826,10 @@ pub fn merge_state(
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::NotFound(format!("no person with id {person}")))?;
-    Ok((merged_into.as_deref().map(stored::id).transpose()?, created_at))
+    Ok((
+        merged_into.as_deref().map(stored::id).transpose()?,
+        created_at,
+    ))
 }
 
 /// Households joined by merges: a household, the households of the records
@@ -828,58 +844,80 @@ pub struct MergeGroup {
     pub persons: i64,
     /// The group's households with at least one such member.
     pub counted_households: i64,
+    /// Members of the household itself not merged into another record.
+    pub members: i64,
 }
 
-/// The [`MergeGroup`] of a household (itself alone if no merge touches it).
+/// The [`MergeGroup`] of a household (itself alone if no merge touches it:
+/// one query, for every distribution).
 pub fn merge_group(conn: &mut DbConnection, household: Uuid) -> Result<MergeGroup, ApiError> {
     let mut group: std::collections::BTreeSet<String> = [household.to_string()].into();
     // Each round adds the households one merge away; chains are short.
     for _ in 0..64 {
-        let members: Vec<(String, Option<String>)> = persons_table::table
-            .filter(persons_table::household_id.eq_any(&group))
-            .select((persons_table::id, persons_table::merged_into))
+        // The group's members, and the records merged into them.
+        let inner = diesel::alias!(persons_table as group_members);
+        let members = inner
+            .filter(inner.field(persons_table::household_id).eq_any(&group))
+            .select(inner.field(persons_table::id).nullable());
+        let rows: Vec<(String, String, Option<String>)> = persons_table::table
+            .filter(
+                persons_table::household_id
+                    .eq_any(&group)
+                    .or(persons_table::merged_into.eq_any(members)),
+            )
+            .select((
+                persons_table::id,
+                persons_table::household_id,
+                persons_table::merged_into,
+            ))
             .load(conn)?;
-        let ids: Vec<&String> = members.iter().map(|(id, _)| id).collect();
-        let targets: Vec<&String> = members.iter().filter_map(|(_, m)| m.as_ref()).collect();
-        let mut linked: Vec<String> = persons_table::table
-            .filter(persons_table::id.eq_any(&targets))
-            .select(persons_table::household_id)
-            .load(conn)?;
-        linked.extend(
-            persons_table::table
-                .filter(persons_table::merged_into.eq_any(&ids))
-                .select(persons_table::household_id)
-                .load::<String>(conn)?,
-        );
+        let targets: Vec<&String> = rows
+            .iter()
+            .filter(|(_, h, _)| group.contains(h))
+            .filter_map(|(_, _, merged)| merged.as_ref())
+            .collect();
+        let mut linked: Vec<String> = rows
+            .iter()
+            .map(|(_, h, _)| h.clone())
+            .filter(|h| !group.contains(h))
+            .collect();
+        if !targets.is_empty() {
+            linked.extend(
+                persons_table::table
+                    .filter(persons_table::id.eq_any(&targets))
+                    .select(persons_table::household_id)
+                    .load::<String>(conn)?,
+            );
+        }
         let before = group.len();
         group.extend(linked);
         if group.len() == before {
-            let counted: Vec<&String> = members
+            let counted: std::collections::BTreeSet<&String> = rows
                 .iter()
-                .filter(|(_, merged)| merged.is_none())
-                .map(|(id, _)| id)
+                .filter(|(_, h, merged)| merged.is_none() && group.contains(h))
+                .map(|(_, h, _)| h)
                 .collect();
-            let counted_households: std::collections::BTreeSet<String> = persons_table::table
-                .filter(persons_table::id.eq_any(&counted))
-                .select(persons_table::household_id)
-                .load::<String>(conn)?
-                .into_iter()
-                .collect();
+            let persons = rows
+                .iter()
+                .filter(|(_, h, merged)| merged.is_none() && group.contains(h))
+                .count();
+            let own = household.to_string();
+            let members = rows
+                .iter()
+                .filter(|(_, h, merged)| merged.is_none() && *h == own)
+                .count();
             return Ok(MergeGroup {
-                households: group.iter().map(|id| stored::id(id)).collect::<Result<_, _>>()?,
-                persons: counted.len() as i64,
-                counted_households: counted_households.len() as i64,
+                households: group
+                    .iter()
+                    .map(|id| stored::id(id))
+                    .collect::<Result<_, _>>()?,
+                persons: persons as i64,
+                counted_households: counted.len() as i64,
+                members: members as i64,
             });
         }
     }
-    Err(ApiError::internal("a group of merged households does not end"))
-}
-
-/// Members of a household not merged into another record.
-pub fn counted_members(conn: &mut DbConnection, household: Uuid) -> Result<i64, ApiError> {
-    Ok(persons_table::table
-        .filter(persons_table::household_id.eq(household.to_string()))
-        .filter(persons_table::merged_into.is_null())
-        .count()
-        .get_result(conn)?)
+    Err(ApiError::internal(
+        "a group of merged households does not end",
+    ))
 }

@@ -280,7 +280,9 @@ fn a_csv_file_imports_once_from_the_command_line_after_a_dry_run() {
     // The first family registered again, an hour later: imports leave
     // matching to the scan, which finds its four members, once.
     let again = dir.path().join("again.csv");
-    let content = crate::imports::csv_file("GORIS", 1).replace(" 08:00,", " 09:00,");
+    let content = crate::imports::csv_file("GORIS", 1)
+        .replace(" 08:00,", " 09:00,")
+        .replace("GOR-00000,", "GOR-AGAIN,");
     std::fs::write(&again, content).unwrap();
     let imported = refuge(dir.path(), &["import", again.to_str().unwrap()], "");
     assert!(imported.status.success(), "{}", text(&imported));

@@ -101,7 +101,10 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
     assert_eq!(birth["agreement"], "day_month_swapped");
     let pair = proposed[0]["duplicate_id"].as_str().unwrap().to_string();
     let second_household = second.body["id"].as_str().unwrap().to_string();
-    let second_person = second.body["members"][0]["id"].as_str().unwrap().to_string();
+    let second_person = second.body["members"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Admins see both records side by side; the queue lists the pair.
     let queue = app
@@ -120,7 +123,10 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
         .iter()
         .map(|r| r["given_name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"Անի") && names.contains(&"Ani"), "{names:?}");
+    assert!(
+        names.contains(&"Անի") && names.contains(&"Ani"),
+        "{names:?}"
+    );
     // Goris's registrar sees their own record, not Kornidzor's.
     let theirs = app
         .get(&format!("/api/v1/duplicates/{pair}"), Some(&registrar))
@@ -195,14 +201,22 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
     assert_eq!(no_if_match.status, 428, "{}", no_if_match.text);
     app.center("KAPAN").await;
     let elsewhere = app.user("reg.kapan", Role::Registrar, &["KAPAN"]).await;
-    assert_eq!(decide(&app, &elsewhere, &pair, 1, "same_person").await.status, 403);
+    assert_eq!(
+        decide(&app, &elsewhere, &pair, 1, "same_person")
+            .await
+            .status,
+        403
+    );
     let merged = decide(&app, &registrar, &pair, 1, "same_person").await;
     assert_eq!(merged.status, 200, "{}", merged.text);
     assert_eq!(merged.body["status"], "same_person");
     // The later record (Goris) is merged into the earlier (Kornidzor).
     assert_eq!(merged.body["merged_person_id"], second_person.as_str());
     assert_eq!(merged.header("etag"), Some("\"2\""));
-    assert_eq!(decide(&app, &registrar, &pair, 1, "distinct").await.status, 412);
+    assert_eq!(
+        decide(&app, &registrar, &pair, 1, "distinct").await.status,
+        412
+    );
     let again = decide(&app, &registrar, &pair, 2, "distinct").await;
     assert_eq!(again.status, 409);
     assert_eq!(again.body["code"], "already-decided");
@@ -218,7 +232,10 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
         )
         .await;
     assert_eq!(household.body["duplicate"], true);
-    assert_eq!(household.body["members"][0]["merged_into"], first_person.as_str());
+    assert_eq!(
+        household.body["members"][0]["merged_into"],
+        first_person.as_str()
+    );
 
     // A second cash payment, at Kornidzor, is refused: what the Goris
     // record received counts.
@@ -258,7 +275,12 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
     assert_eq!(paid.status, 201, "{}", paid.text);
 
     // Every view and decision is in the audit trail.
-    for action in ["duplicate.propose", "duplicate.read", "duplicate.list", "duplicate.decide"] {
+    for action in [
+        "duplicate.propose",
+        "duplicate.read",
+        "duplicate.list",
+        "duplicate.decide",
+    ] {
         let trail = app
             .get(&format!("/api/v1/audit?action={action}"), Some(app.admin()))
             .await;
@@ -294,13 +316,20 @@ async fn a_pair_decided_distinct_is_not_proposed_again_and_decisions_are_checked
         app.get("/api/v1/duplicates", Some(&analyst)).await.status,
         403
     );
-    assert_eq!(decide(&app, app.admin(), &pair, 1, "undo").await.body["code"], "not-decided");
+    assert_eq!(
+        decide(&app, app.admin(), &pair, 1, "undo").await.body["code"],
+        "not-decided"
+    );
     let bad = app
         .send(
             Method::POST,
             &format!("/api/v1/duplicates/{pair}/decision"),
             Some(app.admin()),
-            Some(json!({"decision": "maybe", "reason": " "}).to_string().into_bytes()),
+            Some(
+                json!({"decision": "maybe", "reason": " "})
+                    .to_string()
+                    .into_bytes(),
+            ),
             &[("content-type", "application/json"), ("if-match", "\"1\"")],
         )
         .await;

@@ -40,7 +40,10 @@ async fn armenian_names_round_trip_byte_for_byte(app: TestApp) {
     // A read returns exactly what the registration returned, less the
     // registration's list of possible duplicates (none here).
     let mut registered = created.body.clone();
-    let possible = registered.as_object_mut().unwrap().remove("possible_duplicates");
+    let possible = registered
+        .as_object_mut()
+        .unwrap()
+        .remove("possible_duplicates");
     assert_eq!(possible, Some(json!([])));
     assert_eq!(
         read.body, registered,
