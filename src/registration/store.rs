@@ -854,23 +854,30 @@ pub fn merge_group(conn: &mut DbConnection, household: Uuid) -> Result<MergeGrou
     let mut group: std::collections::BTreeSet<String> = [household.to_string()].into();
     // Each round adds the households one merge away; chains are short.
     for _ in 0..64 {
-        // The group's members, and the records merged into them.
-        let inner = diesel::alias!(persons_table as group_members);
-        let members = inner
-            .filter(inner.field(persons_table::household_id).eq_any(&group))
-            .select(inner.field(persons_table::id).nullable());
-        let rows: Vec<(String, String, Option<String>)> = persons_table::table
-            .filter(
-                persons_table::household_id
-                    .eq_any(&group)
-                    .or(persons_table::merged_into.eq_any(members)),
-            )
+        // The group's members, and the records merged into them: two
+        // lookups by index (an OR of both in one query would scan every
+        // person on PostgreSQL).
+        let mut rows: Vec<(String, String, Option<String>)> = persons_table::table
+            .filter(persons_table::household_id.eq_any(&group))
             .select((
                 persons_table::id,
                 persons_table::household_id,
                 persons_table::merged_into,
             ))
             .load(conn)?;
+        let member_ids: Vec<Option<String>> =
+            rows.iter().map(|(id, _, _)| Some(id.clone())).collect();
+        rows.extend(
+            persons_table::table
+                .filter(persons_table::merged_into.eq_any(member_ids))
+                .filter(persons_table::household_id.ne_all(&group))
+                .select((
+                    persons_table::id,
+                    persons_table::household_id,
+                    persons_table::merged_into,
+                ))
+                .load::<(String, String, Option<String>)>(conn)?,
+        );
         let targets: Vec<&String> = rows
             .iter()
             .filter(|(_, h, _)| group.contains(h))
