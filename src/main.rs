@@ -893,7 +893,8 @@ fn scan_duplicates(settings: &Settings) -> Result<(), String> {
     let db = open(settings)?;
     refuge::app::migrate(&db).map_err(|e| e.to_string())?;
     let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
-    let total = refuge::duplicates::scan::records_to_scan(&mut conn).map_err(|e| e.to_string())?;
+    let total =
+        refuge::duplicates::detect::records_to_scan(&mut conn).map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -903,7 +904,7 @@ fn scan_duplicates(settings: &Settings) -> Result<(), String> {
         .progress_chars("=> "),
     );
     let summary =
-        refuge::duplicates::scan::scan(&mut conn, &settings.matching, |n| bar.set_position(n))
+        refuge::duplicates::detect::scan(&mut conn, &settings.matching, |n| bar.set_position(n))
             .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     println!(

@@ -3,16 +3,19 @@
 //! ([`crate::matching`]) at every registration, import and scan, reviewed,
 //! and merged or kept apart.
 //!
+//! - [`detect`]: records matched and pairs proposed (registration, import,
+//!   scan).
 //! - [`store`]: the pairs, their review queue and decisions (a `same_person`
 //!   decision merges the later record into the earlier through
 //!   `registration::set_merged`; nothing is deleted and `undo` restores it).
 //! - `handlers`: `/api/v1/duplicates`, `/api/v1/duplicates/{id}` and
 //!   `/api/v1/duplicates/{id}/decision`, composed by [`routes`].
 
+pub mod detect;
 mod handlers;
-pub mod scan;
 pub mod store;
 
+pub use detect::{match_records, records_of};
 pub use store::{propose, PossibleDuplicate, Proposal};
 
 use actix_web::web;

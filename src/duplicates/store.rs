@@ -18,7 +18,7 @@ use crate::http::stored;
 use crate::http::time;
 use crate::matching::keys::Record;
 use crate::matching::{FieldScore, Score};
-use crate::registration::{self, Document, DocumentType, Sex};
+use crate::registration::{self, Document, PersonRow, Sex};
 use crate::schema::{centers, duplicate_pairs, households, persons};
 
 crate::stored_enum! {
@@ -279,103 +279,68 @@ struct PairRow {
     merged_person_id: Option<String>,
 }
 
-type PersonColumns = (
-    (
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<NaiveDate>,
-        Option<i32>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ),
-    (String, NaiveDateTime, String, Option<String>, i32),
-);
-
-/// The records of the given persons, as `scope` may see them.
+/// The records of the given persons, as `scope` may see them (members as
+/// registration reads them, with their households' fields).
 fn records(
     conn: &mut DbConnection,
     ids: &[String],
     scope: &CenterScope,
 ) -> Result<HashMap<String, DuplicateRecord>, ApiError> {
     let codes = center_codes(conn)?;
-    let rows: Vec<PersonColumns> = persons::table
-        .inner_join(households::table)
+    let rows: Vec<PersonRow> = persons::table
         .filter(persons::id.eq_any(ids))
-        .select((
-            (
-                persons::id,
-                persons::household_id,
-                persons::given_name,
-                persons::family_name,
-                persons::patronymic,
-                persons::sex,
-                persons::birth_date,
-                persons::estimated_age,
-                persons::document_type,
-                persons::document_number,
-                persons::merged_into,
-            ),
-            (
-                households::center_id,
-                households::arrived_at,
-                households::origin_settlement,
-                households::phone,
-                households::size,
-            ),
-        ))
+        .select(PersonRow::as_select())
         .load(conn)?;
-    let mut out = HashMap::with_capacity(rows.len());
-    for (person, household) in rows {
-        let (
-            id,
-            household_id,
-            given,
-            family,
-            patronymic,
-            sex,
-            birth,
-            age,
-            doc_type,
-            doc_number,
-            merged,
-        ) = person;
-        let (center, arrived_at, origin, phone, size) = household;
+    let members = registration::members_from_rows(conn, rows)?;
+    let household_ids: Vec<String> = members.iter().map(|(h, _)| h.to_string()).collect();
+    let households: HashMap<String, (String, NaiveDateTime, String, Option<String>, i32)> =
+        households::table
+            .filter(households::id.eq_any(&household_ids))
+            .select((
+                households::id,
+                (
+                    households::center_id,
+                    households::arrived_at,
+                    households::origin_settlement,
+                    households::phone,
+                    households::size,
+                ),
+            ))
+            .load::<(String, (String, NaiveDateTime, String, Option<String>, i32))>(conn)?
+            .into_iter()
+            .collect();
+    let mut out = HashMap::with_capacity(members.len());
+    for (household_id, member) in members {
+        let (center, arrived_at, origin, phone, size) = households
+            .get(&household_id.to_string())
+            .cloned()
+            .ok_or_else(|| ApiError::internal("a person's household is missing"))?;
         let center_id = stored::id(&center)?;
         let visible = scope.allows(center_id);
-        let document = match (doc_type, doc_number) {
-            (Some(kind), Some(number)) => Some(Document {
-                kind: DocumentType::from_stored(&kind)?,
-                number,
-            }),
-            _ => None,
-        };
+        let person_id = member.id;
+        let merged_into = member.merged_into;
         let fields = RecordFields {
-            given_name: given,
-            family_name: family,
-            patronymic,
-            sex: Sex::from_stored(&sex)?,
-            birth_date: birth,
-            estimated_age: age,
-            document,
+            given_name: member.given_name,
+            family_name: member.family_name,
+            patronymic: member.patronymic,
+            sex: member.sex,
+            birth_date: member.birth_date,
+            estimated_age: member.estimated_age,
+            document: member.document,
             phone,
             origin_settlement: origin,
             household_size: size,
             registered_at: arrived_at.and_utc(),
         };
         out.insert(
-            id.clone(),
+            person_id.to_string(),
             DuplicateRecord {
-                person_id: stored::id(&id)?,
-                household_id: stored::id(&household_id)?,
+                person_id,
+                household_id,
                 center_id,
                 center_code: codes.get(&center_id).cloned().unwrap_or_default(),
                 visible,
-                merged_into: merged.as_deref().map(stored::id).transpose()?,
+                merged_into,
                 fields: visible.then_some(fields),
             },
         );

@@ -19,7 +19,6 @@ use crate::db::audit::{Actor, Event};
 use crate::db::{Db, DbConnection, Unit};
 use crate::duplicates;
 use crate::error::{ApiError, ImportErrors};
-use crate::matching::keys::Record;
 use crate::matching::Weights;
 use crate::provinces::Provinces;
 use crate::registration;
@@ -440,17 +439,8 @@ pub(super) fn write_batch(
             ApiError::Conflict { .. } => race(),
             other => other,
         })?;
-    let records: Vec<Record> = households
-        .iter()
-        .flat_map(|h| {
-            h.profiles().into_iter().map(|(person_id, profile)| Record {
-                person_id,
-                household_id: h.id,
-                center_id: h.center_id,
-                profile,
-            })
-        })
-        .collect();
-    let (_, pending) = duplicates::scan::match_records(unit.conn(), &records, false, weights)?;
-    Ok((created, unchanged, pending))
+    let records = duplicates::records_of(&households);
+    let matched =
+        duplicates::match_records(unit.conn(), &records, false, weights, &CenterScope::All)?;
+    Ok((created, unchanged, matched.pending.len() as u64))
 }

@@ -98,20 +98,21 @@ pub fn rebuild_stale_match_keys(conn: &mut DbConnection) -> QueryResult<Option<u
         let mut rekeyed = 0u64;
         let mut after = String::new();
         loop {
-            let chunk: Vec<_> = load(conn, |q| {
+            let chunk = load(conn, |q| {
                 q.filter(persons::id.gt(after.clone()))
                     .order(persons::id)
                     .limit(REBUILD_CHUNK)
-            })?
-            .into_iter()
-            .map(Unparsed::from)
-            .collect();
-            let Some(last) = chunk.last() else {
+            })?;
+            let Some((last, _)) = chunk.last() else {
                 break;
             };
-            after = last.person_id.clone();
+            after = last.id.clone();
             rekeyed += chunk.len() as u64;
-            let rows = key_rows(chunk.iter().map(|r| (r.person_id.clone(), &r.profile)));
+            let profiles: Vec<(String, Profile)> = chunk
+                .into_iter()
+                .map(|(person, household)| (person.id.clone(), person.profile(&household)))
+                .collect();
+            let rows = key_rows(profiles.iter().map(|(id, profile)| (id.clone(), profile)));
             insert_keys(conn, &rows, true)?;
         }
         Ok(rekeyed)
@@ -128,23 +129,61 @@ pub struct Record {
 }
 
 /// The persons columns of a [`Record`].
-type PersonColumns = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<NaiveDate>,
-    Option<i32>,
-    Option<String>,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = persons)]
+struct PersonRow {
+    id: String,
+    household_id: String,
+    given_name: String,
+    family_name: String,
+    patronymic: Option<String>,
+    sex: String,
+    birth_date: Option<NaiveDate>,
+    estimated_age: Option<i32>,
+    document_number: Option<String>,
+}
 
 /// The households columns of a [`Record`].
-type HouseholdColumns = (String, NaiveDateTime, String, Option<String>, i32);
+#[derive(Queryable, Selectable, Clone)]
+#[diesel(table_name = households)]
+struct HouseholdRow {
+    id: String,
+    center_id: String,
+    arrived_at: NaiveDateTime,
+    origin_settlement: String,
+    phone: Option<String>,
+    size: i32,
+}
 
-/// The persons and households columns a [`Record`] is made of.
-type RecordRow = (PersonColumns, HouseholdColumns);
+impl PersonRow {
+    /// The person (of `household`) as the matcher sees it.
+    fn profile(&self, household: &HouseholdRow) -> Profile {
+        Profile {
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            patronymic: self.patronymic.clone(),
+            sex: Some(self.sex.clone()),
+            birth: Birth {
+                date: self.birth_date,
+                estimated_age: self.estimated_age,
+                registered_on: household.arrived_at.date(),
+            },
+            document_number: self.document_number.clone(),
+            phone: household.phone.clone(),
+            origin_settlement: Some(household.origin_settlement.clone()),
+            household_size: Some(household.size),
+        }
+    }
+
+    fn record(&self, household: &HouseholdRow) -> Result<Record, ApiError> {
+        Ok(Record {
+            person_id: stored::id(&self.id)?,
+            household_id: stored::id(&self.household_id)?,
+            center_id: stored::id(&household.center_id)?,
+            profile: self.profile(household),
+        })
+    }
+}
 
 /// The query [`stored_records`] refines: persons not merged into another,
 /// with their households.
@@ -160,98 +199,14 @@ pub type RecordQuery<'a> = diesel::helper_types::IntoBoxed<
 fn load(
     conn: &mut DbConnection,
     refine: impl FnOnce(RecordQuery<'static>) -> RecordQuery<'static>,
-) -> QueryResult<Vec<RecordRow>> {
+) -> QueryResult<Vec<(PersonRow, HouseholdRow)>> {
     let query = persons::table
         .inner_join(households::table)
         .filter(persons::merged_into.is_null())
         .into_boxed();
     refine(query)
-        .select((PERSON_COLUMNS, HOUSEHOLD_COLUMNS))
+        .select((PersonRow::as_select(), HouseholdRow::as_select()))
         .load(conn)
-}
-
-/// The columns of a [`PersonColumns`].
-const PERSON_COLUMNS: (
-    persons::id,
-    persons::household_id,
-    persons::given_name,
-    persons::family_name,
-    persons::patronymic,
-    persons::sex,
-    persons::birth_date,
-    persons::estimated_age,
-    persons::document_number,
-) = (
-    persons::id,
-    persons::household_id,
-    persons::given_name,
-    persons::family_name,
-    persons::patronymic,
-    persons::sex,
-    persons::birth_date,
-    persons::estimated_age,
-    persons::document_number,
-);
-
-/// The columns of a [`HouseholdColumns`].
-const HOUSEHOLD_COLUMNS: (
-    households::center_id,
-    households::arrived_at,
-    households::origin_settlement,
-    households::phone,
-    households::size,
-) = (
-    households::center_id,
-    households::arrived_at,
-    households::origin_settlement,
-    households::phone,
-    households::size,
-);
-
-/// A [`Record`] with its ids as stored.
-struct Unparsed {
-    person_id: String,
-    household_id: String,
-    center_id: String,
-    profile: Profile,
-}
-
-impl Unparsed {
-    fn parse(self) -> Result<Record, ApiError> {
-        Ok(Record {
-            person_id: stored::id(&self.person_id)?,
-            household_id: stored::id(&self.household_id)?,
-            center_id: stored::id(&self.center_id)?,
-            profile: self.profile,
-        })
-    }
-}
-
-impl From<RecordRow> for Unparsed {
-    fn from((person, household): RecordRow) -> Unparsed {
-        let (id, household_id, given, family, patronymic, sex, birth_date, age, document) = person;
-        let (center, arrived_at, origin, phone, size) = household;
-        Unparsed {
-            person_id: id,
-            household_id,
-            center_id: center,
-            profile: Profile {
-                given_name: given,
-                family_name: family,
-                patronymic,
-                sex: Some(sex),
-                birth: Birth {
-                    date: birth_date,
-                    estimated_age: age,
-                    registered_on: arrived_at.date(),
-                },
-                document_number: document,
-                phone,
-                origin_settlement: Some(origin),
-                household_size: Some(size),
-            },
-        }
-    }
 }
 
 /// Loads the records that `refine` selects among persons not merged into
@@ -261,24 +216,20 @@ pub fn stored_records(
     refine: impl FnOnce(RecordQuery<'static>) -> RecordQuery<'static>,
 ) -> Result<Vec<Record>, ApiError> {
     load(conn, refine)?
-        .into_iter()
-        .map(|row| Unparsed::from(row).parse())
+        .iter()
+        .map(|(person, household)| person.record(household))
         .collect()
 }
 
-/// The stored records that any of `probes` finds (persons merged into
-/// another are not candidates: the one they were merged into is). The keys
+/// The stored records that any of `probes` finds, and for each probe which
+/// of them (indices) it found (persons merged into another are not
+/// candidates: the one they were merged into is). The keys
 /// of all the probes of a registration are looked up at once, with the
 /// birth years of any probe's window, and narrowed down to each probe's own
 /// window here; the records are then read by id. Only lookups by primary
 /// key: a plan that cannot turn into a scan while a fresh table's
 /// statistics lag behind its growth.
-pub fn candidates(conn: &mut DbConnection, probes: &[Probe]) -> Result<Vec<Record>, ApiError> {
-    Ok(candidates_per_probe(conn, probes)?.0)
-}
-
-/// [`candidates`], and for each probe which of them it found (indices).
-pub fn candidates_per_probe(
+pub fn candidates(
     conn: &mut DbConnection,
     probes: &[Probe],
 ) -> Result<(Vec<Record>, Vec<Vec<usize>>), ApiError> {
@@ -327,24 +278,24 @@ pub fn candidates_per_probe(
     ids.dedup();
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let persons: Vec<PersonColumns> = persons::table
+        let persons: Vec<PersonRow> = persons::table
             .filter(persons::id.eq_any(chunk))
             .filter(persons::merged_into.is_null())
-            .select(PERSON_COLUMNS)
+            .select(PersonRow::as_select())
             .load(conn)?;
-        let household_ids: Vec<&String> = persons.iter().map(|p| &p.1).collect();
-        let households: std::collections::HashMap<String, HouseholdColumns> = households::table
+        let household_ids: Vec<&String> = persons.iter().map(|p| &p.household_id).collect();
+        let households: std::collections::HashMap<String, HouseholdRow> = households::table
             .filter(households::id.eq_any(household_ids))
-            .select((households::id, HOUSEHOLD_COLUMNS))
-            .load::<(String, HouseholdColumns)>(conn)?
+            .select(HouseholdRow::as_select())
+            .load::<HouseholdRow>(conn)?
             .into_iter()
+            .map(|h| (h.id.clone(), h))
             .collect();
         for person in persons {
             let household = households
-                .get(&person.1)
-                .cloned()
+                .get(&person.household_id)
                 .ok_or_else(|| ApiError::internal("a person's household is missing"))?;
-            out.push(Unparsed::from((person, household)).parse()?);
+            out.push(person.record(household)?);
         }
     }
     let position: std::collections::HashMap<String, usize> = out

@@ -22,45 +22,38 @@ pub use score::{score, FieldScore, Profile, Score, Weights};
 
 use uuid::Uuid;
 
-/// A new record (by its position among those matched) that may be the same
-/// person as a stored one.
+/// A stored record that may be the same person as the one matched.
 #[derive(Debug, Clone)]
 pub struct Found {
-    pub index: usize,
     pub record: keys::Record,
     pub score: Score,
 }
 
-/// Scores each new record against the candidates its probes found, and
-/// keeps the pairs at or above the threshold, best first per record. A
-/// household's own members are never its duplicates.
-pub fn find(
-    new: &[Profile],
-    household: Option<Uuid>,
-    candidates: &[keys::Record],
+/// Scores a record (of `household`) against candidates and keeps those at
+/// or above the threshold, best first. Its own household's members are
+/// never its duplicates.
+pub fn find<'a>(
+    profile: &Profile,
+    household: Uuid,
+    candidates: impl IntoIterator<Item = &'a keys::Record>,
     weights: &Weights,
 ) -> Vec<Found> {
-    let mut found = Vec::new();
-    for (index, profile) in new.iter().enumerate() {
-        let mut mine: Vec<Found> = candidates
-            .iter()
-            .filter(|c| Some(c.household_id) != household)
-            .filter_map(|c| {
-                let score = score(profile, &c.profile, weights);
-                score.is_candidate(weights).then(|| Found {
-                    index,
-                    record: c.clone(),
-                    score,
-                })
+    let mut found: Vec<Found> = candidates
+        .into_iter()
+        .filter(|c| c.household_id != household)
+        .filter_map(|c| {
+            let score = score(profile, &c.profile, weights);
+            score.is_candidate(weights).then(|| Found {
+                record: c.clone(),
+                score,
             })
-            .collect();
-        mine.sort_by(|a, b| b.score.total.total_cmp(&a.score.total));
-        found.extend(mine);
-    }
+        })
+        .collect();
+    found.sort_by(|a, b| b.score.total.total_cmp(&a.score.total));
     found
 }
 
-/// The probes of new records (see [`blocking`]).
-pub fn probes(new: &[Profile]) -> Vec<blocking::Probe> {
-    new.iter().map(blocking::probe).collect()
+/// The probes of records (see [`blocking`]).
+pub fn probes<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Vec<blocking::Probe> {
+    profiles.into_iter().map(blocking::probe).collect()
 }

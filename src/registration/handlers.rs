@@ -10,14 +10,14 @@ use super::store::{correct, find, list, not_found, register, Correction};
 use crate::auth::Caller;
 use crate::db::audit::Event;
 use crate::db::Db;
-use crate::duplicates::{self, PossibleDuplicate, Proposal};
+use crate::duplicates::{self, PossibleDuplicate};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::PageQuery;
 use crate::http::time;
-use crate::matching::{self, Weights};
+use crate::matching::Weights;
 use crate::provinces::Provinces;
 
 fn location(id: Uuid) -> String {
@@ -53,17 +53,11 @@ pub async fn create(
     let new = body.value;
     validate_new(&new, &provinces)?;
     caller.require_registration(new.center_id)?;
-    let profiles = new.profiles();
     let scope = caller.person_read_scope()?;
     let user_id = caller.user_id;
     let client_id = ClientId::of("household", new.id);
     let weights = **weights;
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
-        // Matched in the registration's transaction against everyone
-        // registered before it (on PostgreSQL, a registration committing at
-        // the same instant elsewhere is left to `refuge duplicates scan`).
-        let candidates = matching::keys::candidates(conn.conn(), &matching::probes(&profiles))?;
-        let found = matching::find(&profiles, new.id, &candidates, &weights);
         let household = register(conn, new, user_id)?;
         conn.audit(
             Event::new("household.create")
@@ -72,16 +66,12 @@ pub async fn create(
                 .household(household.id)
                 .version(household.version),
         );
-        let proposals: Vec<Proposal<'_>> = found
-            .iter()
-            .map(|f| Proposal {
-                person: household.members[f.index].id,
-                center: household.center_id,
-                record: &f.record,
-                score: &f.score,
-            })
-            .collect();
-        let possible_duplicates = duplicates::propose(conn.conn(), &proposals, &scope)?;
+        // Matched in the registration's transaction against everyone
+        // registered before it (on PostgreSQL, a registration committing at
+        // the same instant elsewhere is left to `refuge duplicates scan`).
+        let records = duplicates::records_of(std::slice::from_ref(&household));
+        let possible_duplicates =
+            duplicates::match_records(conn.conn(), &records, false, &weights, &scope)?.pending;
         if !possible_duplicates.is_empty() {
             // The response shows records of other households.
             conn.audit(

@@ -313,86 +313,29 @@ pub struct Member {
     pub merged_into: Option<Uuid>,
 }
 
-/// What the matcher knows of a member of a household: names, sex, birth,
-/// document, and the household's phone, origin and size.
-fn profile(
-    household: (&str, Option<&str>, NaiveDate, usize),
-    member: (
-        &str,
-        &str,
-        Option<&str>,
-        Sex,
-        Option<NaiveDate>,
-        Option<i32>,
-    ),
-    document: Option<&Document>,
-) -> Profile {
-    let (origin, phone, registered_on, size) = household;
-    let (given, family, patronymic, sex, birth_date, estimated_age) = member;
-    Profile {
-        given_name: given.to_string(),
-        family_name: family.to_string(),
-        patronymic: patronymic.map(str::to_string),
-        sex: Some(sex.as_str().to_string()),
-        birth: Birth {
-            date: birth_date,
-            estimated_age,
-            registered_on,
-        },
-        document_number: document.map(|d| d.number.clone()),
-        phone: phone.map(str::to_string),
-        origin_settlement: Some(origin.to_string()),
-        household_size: Some(size as i32),
-    }
-}
-
-impl NewHousehold {
-    /// Its members as the matcher sees them, in order.
-    pub fn profiles(&self) -> Vec<Profile> {
-        let household = (
-            self.origin_settlement.as_str(),
-            self.phone.as_deref(),
-            self.arrived_at.with_timezone(&Utc).date_naive(),
-            self.members.len(),
-        );
-        self.members
-            .iter()
-            .map(|m| {
-                let member = (
-                    m.given_name.as_str(),
-                    m.family_name.as_str(),
-                    m.patronymic.as_deref(),
-                    m.sex,
-                    m.birth_date.map(Into::into),
-                    m.estimated_age,
-                );
-                profile(household, member, m.document.as_ref())
-            })
-            .collect()
-    }
-}
-
 impl Household {
-    /// Its members as the matcher sees them, with their ids.
+    /// Its members as the matcher sees them, with their ids: names, sex,
+    /// birth, document, and the household's phone, origin and size.
     pub fn profiles(&self) -> Vec<(Uuid, Profile)> {
-        let household = (
-            self.origin_settlement.as_str(),
-            self.phone.as_deref(),
-            self.arrived_at.date_naive(),
-            self.members.len(),
-        );
         self.members
             .iter()
             .map(|m| {
-                let member = (
-                    m.given_name.as_str(),
-                    m.family_name.as_str(),
-                    m.patronymic.as_deref(),
-                    m.sex,
-                    m.birth_date,
-                    m.estimated_age,
-                );
-                (m.id, profile(household, member, m.document.as_ref()))
+                let profile = Profile {
+                    given_name: m.given_name.clone(),
+                    family_name: m.family_name.clone(),
+                    patronymic: m.patronymic.clone(),
+                    sex: Some(m.sex.as_str().to_string()),
+                    birth: Birth {
+                        date: m.birth_date,
+                        estimated_age: m.estimated_age,
+                        registered_on: self.arrived_at.date_naive(),
+                    },
+                    document_number: m.document.as_ref().map(|d| d.number.clone()),
+                    phone: self.phone.clone(),
+                    origin_settlement: Some(self.origin_settlement.clone()),
+                    household_size: Some(self.members.len() as i32),
+                };
+                (m.id, profile)
             })
             .collect()
     }

@@ -1,14 +1,17 @@
-//! `refuge duplicates scan`: the records already there (registered before
-//! matching existed, or at the same instant at two centers) matched against
-//! each other, a page at a time, so memory stays flat whatever the size.
+//! Finding duplicates: records matched against everyone registered and the
+//! pairs found put in the review queue, for a registration, an import's
+//! batch ([`match_records`]) and `refuge duplicates scan` ([`scan`]: the
+//! records already there, registered before matching existed or at the
+//! same instant at two centers, a page at a time so memory stays flat).
 
 use diesel::prelude::*;
 
-use super::store::{propose, Proposal};
+use super::store::{propose, PossibleDuplicate, Proposal};
 use crate::auth::CenterScope;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::matching::{self, keys, Weights};
+use crate::registration::Household;
 use crate::schema::persons;
 
 /// Records matched per page.
@@ -46,46 +49,64 @@ pub fn scan(
         })?;
         let Some(last) = page.last() else { break };
         after = last.person_id.to_string();
-        let (pairs, pending) =
-            conn.transaction(|conn| match_records(conn, &page, true, weights))?;
-        summary.pairs += pairs;
-        summary.pending += pending;
+        let matched =
+            conn.transaction(|conn| match_records(conn, &page, true, weights, &CenterScope::All))?;
+        summary.pairs += matched.pairs;
+        summary.pending += matched.pending.len() as u64;
         summary.persons += page.len() as u64;
         progress(summary.persons);
     }
     Ok(summary)
 }
 
+/// What [`match_records`] found.
+pub struct Matched {
+    /// Pairs at or above the threshold, whether new or already proposed.
+    pub pairs: u64,
+    /// Those pending review, once each, as the caller may see them.
+    pub pending: Vec<PossibleDuplicate>,
+}
+
+/// The members of households as records to match.
+pub fn records_of(households: &[Household]) -> Vec<keys::Record> {
+    households
+        .iter()
+        .flat_map(|h| {
+            h.profiles()
+                .into_iter()
+                .map(|(person_id, profile)| keys::Record {
+                    person_id,
+                    household_id: h.id,
+                    center_id: h.center_id,
+                    profile,
+                })
+        })
+        .collect()
+}
+
 /// Matches `records` against everyone registered (with `earlier_only`, only
 /// against records of smaller id: a scan meets each pair from both sides)
-/// and stores the pairs found, in the caller's transaction. Returns how
-/// many pairs were found, and how many of them are pending review.
+/// and stores the pairs found, in the caller's transaction; `scope` says
+/// whose names the pending pairs show.
 pub fn match_records(
     conn: &mut DbConnection,
     records: &[keys::Record],
     earlier_only: bool,
     weights: &Weights,
-) -> Result<(u64, u64), ApiError> {
+    scope: &CenterScope,
+) -> Result<Matched, ApiError> {
     let mut found = Vec::new();
     for chunk in records.chunks(PROBES_PER_QUERY) {
-        let profiles: Vec<_> = chunk.iter().map(|r| r.profile.clone()).collect();
-        let (candidates, per_probe) =
-            keys::candidates_per_probe(conn, &matching::probes(&profiles))?;
+        let probes = matching::probes(chunk.iter().map(|r| &r.profile));
+        let (candidates, per_probe) = keys::candidates(conn, &probes)?;
         for (record, mine) in chunk.iter().zip(per_probe) {
             let me = record.person_id.to_string();
-            let others: Vec<keys::Record> = mine
+            let others = mine
                 .into_iter()
                 .map(|i| &candidates[i])
                 .filter(|c| c.person_id != record.person_id)
-                .filter(|c| !earlier_only || c.person_id.to_string() < me)
-                .cloned()
-                .collect();
-            for f in matching::find(
-                std::slice::from_ref(&record.profile),
-                Some(record.household_id),
-                &others,
-                weights,
-            ) {
+                .filter(|c| !earlier_only || c.person_id.to_string() < me);
+            for f in matching::find(&record.profile, record.household_id, others, weights) {
                 found.push((record.person_id, record.center_id, f));
             }
         }
@@ -99,8 +120,11 @@ pub fn match_records(
             score: &f.score,
         })
         .collect();
-    let pending = propose(conn, &proposals, &CenterScope::All)?;
-    Ok((proposals.len() as u64, pending.len() as u64))
+    let pending = propose(conn, &proposals, scope)?;
+    Ok(Matched {
+        pairs: proposals.len() as u64,
+        pending,
+    })
 }
 
 /// How many records a scan would match (for a progress bar).
