@@ -262,6 +262,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(centers::routes)
             .configure(registration::routes)
             .configure(crate::duplicates::routes)
+            .configure(crate::family_tracing::routes)
             .configure(imports::routes)
             .configure(persons::routes)
             .configure(flows::routes)

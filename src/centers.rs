@@ -44,6 +44,9 @@ pub struct Center {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub timezone: String,
+    /// How other centers reach this one (a desk's phone, an address): shown
+    /// to an enquirer's center once a tracing match here is confirmed.
+    pub contact: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -60,6 +63,7 @@ struct CenterRow {
     latitude: Option<f64>,
     longitude: Option<f64>,
     timezone: String,
+    contact: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
 }
@@ -75,6 +79,7 @@ impl Center {
             latitude,
             longitude,
             timezone,
+            contact,
             created_at,
             updated_at,
         } = row;
@@ -87,6 +92,7 @@ impl Center {
             latitude,
             longitude,
             timezone,
+            contact,
             created_at: created_at.and_utc(),
             updated_at: updated_at.and_utc(),
         })
@@ -107,6 +113,8 @@ pub struct NewCenter {
     pub longitude: Option<f64>,
     #[serde(default)]
     pub timezone: Option<String>,
+    #[serde(default)]
+    pub contact: Option<String>,
 }
 
 /// `PATCH /api/v1/centers/{id}` body: only the fields sent change; `null` clears an optional one.
@@ -127,6 +135,8 @@ pub struct CenterPatch {
     longitude: Option<Option<f64>>,
     #[serde(default, deserialize_with = "non_null")]
     timezone: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    contact: Option<Option<String>>,
 }
 
 fn check_coordinates(latitude: Option<f64>, longitude: Option<f64>, errors: &mut Vec<FieldError>) {
@@ -152,6 +162,18 @@ fn check_timezone(timezone: &str, errors: &mut Vec<FieldError>) {
             "timezone",
             "unknown",
             "an IANA timezone name, e.g. Asia/Yerevan",
+        ));
+    }
+}
+
+fn check_contact(contact: Option<&str>, errors: &mut Vec<FieldError>) {
+    if contact.is_some_and(|c| {
+        c.trim().is_empty() || c.chars().count() > 200 || c.chars().any(char::is_control)
+    }) {
+        errors.push(FieldError::new(
+            "contact",
+            "invalid",
+            "1 to 200 characters, not only spaces, no control characters",
         ));
     }
 }
@@ -209,6 +231,7 @@ pub fn create(
     check_coordinates(new.latitude, new.longitude, &mut errors);
     let timezone = new.timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_string());
     check_timezone(&timezone, &mut errors);
+    check_contact(new.contact.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -224,6 +247,7 @@ pub fn create(
             centers::latitude.eq(new.latitude),
             centers::longitude.eq(new.longitude),
             centers::timezone.eq(&timezone),
+            centers::contact.eq(&new.contact),
             centers::created_at.eq(now),
             centers::updated_at.eq(now),
         ))
@@ -314,12 +338,14 @@ pub async fn patch(
             let latitude = patch.latitude.unwrap_or(current.latitude);
             let longitude = patch.longitude.unwrap_or(current.longitude);
             let timezone = patch.timezone.unwrap_or(current.timezone);
+            let contact = patch.contact.unwrap_or(current.contact);
             let mut errors = Vec::new();
             check_code(&code, &mut errors);
             check_name(&name, &mut errors);
             check_province(&province, &provinces, &mut errors);
             check_coordinates(latitude, longitude, &mut errors);
             check_timezone(&timezone, &mut errors);
+            check_contact(contact.as_deref(), &mut errors);
             if !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
@@ -332,6 +358,7 @@ pub async fn patch(
                     centers::latitude.eq(latitude),
                     centers::longitude.eq(longitude),
                     centers::timezone.eq(&timezone),
+                    centers::contact.eq(&contact),
                     centers::updated_at.eq(time::now()),
                 ))
                 .execute(conn.conn())

@@ -285,6 +285,9 @@ impl Settings {
         if !(m.threshold.is_finite() && m.threshold > 0.0) {
             return Err("matching.threshold must be a positive number".into());
         }
+        if !(m.tracing_threshold.is_finite() && m.tracing_threshold > 0.0) {
+            return Err("matching.tracing_threshold must be a positive number".into());
+        }
         if self.audit.retention_days < 365 {
             return Err("audit.retention_days must be at least 365".into());
         }

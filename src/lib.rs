@@ -62,6 +62,7 @@ pub mod duplicates;
 pub mod entitlements;
 pub mod error;
 pub mod extract;
+pub mod family_tracing;
 pub mod flows;
 pub mod health;
 pub mod housing;

@@ -261,6 +261,10 @@ enum CenterCommand {
         /// IANA timezone for the center's day boundaries.
         #[arg(long, default_value = centers::DEFAULT_TIMEZONE)]
         timezone: String,
+        /// How other centers reach this one (shown with confirmed tracing
+        /// matches), e.g. "tracing desk +374 284 2 21 00".
+        #[arg(long)]
+        contact: Option<String>,
     },
 }
 
@@ -346,6 +350,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
                     latitude,
                     longitude,
                     timezone,
+                    contact,
                 },
         } => {
             let provinces = Provinces::new(&settings.provinces.extra)?;
@@ -360,6 +365,7 @@ fn run(command: Command, settings: Settings) -> Result<(), String> {
                 latitude,
                 longitude,
                 timezone: Some(timezone),
+                contact,
             };
             let center = centers::create(&mut conn, new, &provinces).map_err(|e| e.to_string())?;
             println!("created center {} ({})", center.code, center.id);

@@ -94,6 +94,10 @@ pub const CODES: &[NeedCode] = &[
     },
 ];
 
+/// Needs whose holders relatives' tracing requests may always find,
+/// whatever their consent: unaccompanied and separated children.
+pub const ALWAYS_TRACEABLE: [&str; 2] = ["SC-UC", "SC-SC"];
+
 /// Whether `code` is in the current list.
 pub fn is_known(code: &str) -> bool {
     CODES.iter().any(|c| c.code == code)

@@ -16,6 +16,7 @@ diesel::table! {
         timezone -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        contact -> Nullable<Text>,
     }
 }
 
@@ -121,6 +122,7 @@ diesel::table! {
         updated_at -> Timestamp,
         merged_into -> Nullable<Text>,
         merged_at -> Nullable<Timestamp>,
+        tracing_consent -> Bool,
     }
 }
 
@@ -148,6 +150,55 @@ diesel::table! {
         decided_by -> Nullable<Text>,
         reason -> Nullable<Text>,
         merged_person_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tracing_requests (id) {
+        id -> Text,
+        center_id -> Text,
+        enquirer_person_id -> Text,
+        enquirer_household_id -> Text,
+        given_name -> Text,
+        family_name -> Text,
+        patronymic -> Nullable<Text>,
+        sex -> Text,
+        birth_date -> Nullable<Date>,
+        approximate_age -> Nullable<Integer>,
+        relationship -> Text,
+        origin_settlement -> Nullable<Text>,
+        last_seen_place -> Nullable<Text>,
+        last_seen_on -> Nullable<Date>,
+        status -> Text,
+        version -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tracing_request_keys (match_key, birth_year, request_id) {
+        match_key -> Text,
+        birth_year -> Integer,
+        request_id -> Text,
+    }
+}
+
+diesel::table! {
+    tracing_matches (id) {
+        id -> Text,
+        request_id -> Text,
+        person_id -> Text,
+        center_id -> Text,
+        score -> Double,
+        fields -> Text,
+        status -> Text,
+        version -> Integer,
+        proposed_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        reason -> Nullable<Text>,
     }
 }
 
@@ -456,6 +507,8 @@ diesel::joinable!(referrals -> households (household_id));
 diesel::joinable!(referrals -> persons (person_id));
 diesel::joinable!(referrals -> organizations (organization_id));
 diesel::joinable!(referral_status_changes -> referrals (referral_id));
+diesel::joinable!(tracing_matches -> tracing_requests (request_id));
+diesel::joinable!(tracing_request_keys -> tracing_requests (request_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     centers,
@@ -469,6 +522,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     persons,
     person_match_keys,
     duplicate_pairs,
+    tracing_requests,
+    tracing_request_keys,
+    tracing_matches,
     person_needs,
     person_name_keys,
     derived_versions,

@@ -1,10 +1,33 @@
 //! Field rules shared by several domains (centers, organizations, sites,
-//! items): codes, names and provinces are checked the same way everywhere.
+//! items, registrations, tracing requests): codes, names, places and
+//! provinces are checked the same way everywhere.
 //! Each adds a [`FieldError`] naming the field to the request's list, so a
 //! request hears about every bad field at once.
 
+use validator::ValidationError;
+
 use crate::error::FieldError;
 use crate::provinces::Provinces;
+
+/// A person's name as entered (any script): 1 to 100 characters, not only
+/// spaces, no control characters. For `#[validate(custom(...))]`.
+pub fn person_name(name: &str) -> Result<(), ValidationError> {
+    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ValidationError::new("invalid_name")
+            .with_message("1 to 100 characters, not only spaces, no control characters".into()));
+    }
+    Ok(())
+}
+
+/// A place (a settlement, where someone was last seen): 1 to 200
+/// characters, not only spaces, no control characters.
+pub fn place_name(name: &str) -> Result<(), ValidationError> {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ValidationError::new("invalid_place")
+            .with_message("1 to 200 characters, not only spaces, no control characters".into()));
+    }
+    Ok(())
+}
 
 /// A short code (`GORIS`, `UNHCR`): 2 to 32 of A-Z, 0-9, `_` and `-`.
 pub fn check_code(code: &str, errors: &mut Vec<FieldError>) {

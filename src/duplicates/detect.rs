@@ -11,7 +11,6 @@ use crate::auth::CenterScope;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::matching::{self, keys, Weights};
-use crate::registration::Household;
 use crate::schema::persons;
 
 /// Records matched per page.
@@ -65,23 +64,6 @@ pub struct Matched {
     pub pairs: u64,
     /// Those pending review, once each, as the caller may see them.
     pub pending: Vec<PossibleDuplicate>,
-}
-
-/// The members of households as records to match.
-pub fn records_of(households: &[Household]) -> Vec<keys::Record> {
-    households
-        .iter()
-        .flat_map(|h| {
-            h.profiles()
-                .into_iter()
-                .map(|(person_id, profile)| keys::Record {
-                    person_id,
-                    household_id: h.id,
-                    center_id: h.center_id,
-                    profile,
-                })
-        })
-        .collect()
 }
 
 /// Matches `records` against everyone registered (with `earlier_only`, only

@@ -15,7 +15,7 @@ pub mod detect;
 mod handlers;
 pub mod store;
 
-pub use detect::{match_records, records_of};
+pub use detect::match_records;
 pub use store::{propose, PossibleDuplicate, Proposal};
 
 use actix_web::web;

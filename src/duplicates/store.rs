@@ -17,7 +17,7 @@ use crate::http::paging::{Cursor, Page, PageQuery};
 use crate::http::stored;
 use crate::http::time;
 use crate::matching::keys::Record;
-use crate::matching::{FieldScore, Score};
+use crate::matching::{MatchedField, Score};
 use crate::registration::{self, Document, PersonRow, Sex};
 use crate::schema::{centers, duplicate_pairs, households, persons};
 
@@ -37,25 +37,6 @@ crate::stored_enum! {
         Distinct = "distinct",
         /// Reverses the pair's decision: it is pending again.
         Undo = "undo",
-    }
-}
-
-/// One field's part of a pair's score (see [`FieldScore`]), as stored with
-/// the pair.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MatchedField {
-    pub field: String,
-    pub agreement: String,
-    pub weight: f64,
-}
-
-impl From<&FieldScore> for MatchedField {
-    fn from(f: &FieldScore) -> MatchedField {
-        MatchedField {
-            field: f.field.to_string(),
-            agreement: f.agreement.to_string(),
-            weight: f.weight,
-        }
     }
 }
 

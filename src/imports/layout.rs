@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 /// The columns of an import file, in the template's order. Household fields
 /// first, then the member fields, named like the JSON API's.
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 18] = [
     "household_ref",
     "center_code",
     "arrived_at",
@@ -23,6 +23,7 @@ pub const COLUMNS: [&str; 17] = [
     "document_type",
     "document_number",
     "needs",
+    "tracing_consent",
 ];
 
 /// Columns a file must have (the others may be left out).
@@ -56,6 +57,7 @@ pub(super) mod col {
     pub const DOCUMENT_TYPE: usize = 14;
     pub const DOCUMENT_NUMBER: usize = 15;
     pub const NEEDS: usize = 16;
+    pub const TRACING_CONSENT: usize = 17;
     /// The household fields after `household_ref`: repeated on every row
     /// of a household or left empty after its first row.
     pub const SHARED: std::ops::Range<usize> = 1..6;
@@ -63,11 +65,11 @@ pub(super) mod col {
 
 /// The downloadable template: the header and one household of two.
 pub const TEMPLATE: &str = "household_ref,center_code,arrived_at,origin_settlement,intended_destination,phone,\
-given_name,family_name,patronymic,name_latin,sex,birth_date,estimated_age,relationship,document_type,document_number,needs\r\n\
+given_name,family_name,patronymic,name_latin,sex,birth_date,estimated_age,relationship,document_type,document_number,needs,tracing_consent\r\n\
 GORIS-2023-000123,GORIS,2023-09-26 14:30,Ստեփանակերտ,AM-KT,+37491234567,\
-Արամ,Սարգսյան,Գրիգորի,Aram Sargsyan,male,1975-03-01,,head,passport,AN0123456,SM-WD\r\n\
+Արամ,Սարգսյան,Գրիգորի,Aram Sargsyan,male,1975-03-01,,head,passport,AN0123456,SM-WD,yes\r\n\
 GORIS-2023-000123,,,,,,\
-Անի,Սարգսյան,Վարդանի,Ani Sargsyan,female,,44,spouse,,,DS;SM\r\n";
+Անի,Սարգսյան,Վարդանի,Ani Sargsyan,female,,44,spouse,,,DS;SM,no\r\n";
 
 /// Households per write transaction: large enough to be fast, small enough
 /// that a desk registration queued behind it waits a fraction of a second.

@@ -19,9 +19,10 @@ use crate::db::audit::{Actor, Event};
 use crate::db::{Db, DbConnection, Unit};
 use crate::duplicates;
 use crate::error::{ApiError, ImportErrors};
+use crate::family_tracing;
 use crate::matching::Weights;
 use crate::provinces::Provinces;
-use crate::registration;
+use crate::registration::{self, Household};
 
 /// What an import did (or, for a dry run, would do). Also the response body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -439,8 +440,13 @@ pub(super) fn write_batch(
             ApiError::Conflict { .. } => race(),
             other => other,
         })?;
-    let records = duplicates::records_of(&households);
+    let records: Vec<_> = households.iter().flat_map(Household::records).collect();
     let matched =
         duplicates::match_records(unit.conn(), &records, false, weights, &CenterScope::All)?;
+    let traced: Vec<_> = households
+        .iter()
+        .flat_map(Household::traced_records)
+        .collect();
+    family_tracing::match_records(unit.conn(), &traced, weights)?;
     Ok((created, unchanged, matched.pending.len() as u64))
 }

@@ -366,6 +366,22 @@ pub(super) fn parse_member(row: &Row, errors: &mut Errors) -> Option<NewMember> 
         .collect();
     // Stored sorted (a set): the order in the file does not change the household.
     needs.sort();
+    let tracing_consent = match row.code(col::TRACING_CONSENT) {
+        None => false,
+        Some(text) => match text.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "1" => true,
+            "no" | "false" | "0" => false,
+            _ => {
+                errors.push(
+                    line,
+                    Some(COLUMNS[col::TRACING_CONSENT]),
+                    "invalid",
+                    "yes or no (empty: no)",
+                );
+                false
+            }
+        },
+    };
     if errors.count > before {
         return None;
     }
@@ -381,6 +397,7 @@ pub(super) fn parse_member(row: &Row, errors: &mut Errors) -> Option<NewMember> 
         relationship: relationship?,
         document,
         needs,
+        tracing_consent,
     })
 }
 

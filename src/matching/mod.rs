@@ -18,7 +18,7 @@ pub mod names;
 pub mod score;
 
 pub use dates::{Birth, BirthAgreement};
-pub use score::{score, FieldScore, Profile, Score, Weights};
+pub use score::{score, FieldScore, MatchedField, Profile, Score, Weights};
 
 use uuid::Uuid;
 

@@ -53,6 +53,9 @@ pub struct Weights {
     pub household_size_same: f64,
     /// A pair scoring at least this is a possible duplicate.
     pub threshold: f64,
+    /// A registered person scoring at least this against a tracing
+    /// request's sought relative is a match to review.
+    pub tracing_threshold: f64,
 }
 
 impl Default for Weights {
@@ -81,6 +84,7 @@ impl Default for Weights {
             origin_same: 1.0,
             household_size_same: 0.5,
             threshold: 11.0,
+            tracing_threshold: 6.0,
         }
     }
 }
@@ -105,6 +109,30 @@ impl Score {
     /// Whether the pair is a possible duplicate under `weights`.
     pub fn is_candidate(&self, weights: &Weights) -> bool {
         self.total >= weights.threshold
+    }
+
+    /// Whether a registered person is a tracing match under `weights`.
+    pub fn is_tracing_match(&self, weights: &Weights) -> bool {
+        self.total >= weights.tracing_threshold
+    }
+}
+
+/// One field's part of a score (a [`FieldScore`]) as stored with a pair or
+/// a match and shown by the API.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct MatchedField {
+    pub field: String,
+    pub agreement: String,
+    pub weight: f64,
+}
+
+impl From<&FieldScore> for MatchedField {
+    fn from(f: &FieldScore) -> MatchedField {
+        MatchedField {
+            field: f.field.to_string(),
+            agreement: f.agreement.to_string(),
+            weight: f.weight,
+        }
     }
 }
 

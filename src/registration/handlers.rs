@@ -13,6 +13,7 @@ use crate::db::Db;
 use crate::duplicates::{self, PossibleDuplicate};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
+use crate::family_tracing;
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::PageQuery;
@@ -69,9 +70,11 @@ pub async fn create(
         // Matched in the registration's transaction against everyone
         // registered before it (on PostgreSQL, a registration committing at
         // the same instant elsewhere is left to `refuge duplicates scan`).
-        let records = duplicates::records_of(std::slice::from_ref(&household));
         let possible_duplicates =
-            duplicates::match_records(conn.conn(), &records, false, &weights, &scope)?.pending;
+            duplicates::match_records(conn.conn(), &household.records(), false, &weights, &scope)?
+                .pending;
+        // Those who may be traced answer the open tracing requests.
+        family_tracing::match_records(conn.conn(), &household.traced_records(), &weights)?;
         if !possible_duplicates.is_empty() {
             // The response shows records of other households.
             conn.audit(

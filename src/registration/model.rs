@@ -10,11 +10,13 @@ use validator::{Validate, ValidationError};
 use crate::error::{self, ApiError, FieldError};
 use crate::extract::{non_null, nullable};
 use crate::http::time::{self, Date, Timestamp};
+use crate::matching::keys::Record;
 use crate::matching::{Birth, Profile};
 use crate::needs;
 use crate::persons::name_keys;
 use crate::provinces::Provinces;
 use crate::stats::aggregates::{Arrival, Arriving};
+use crate::validate::{person_name, place_name};
 
 /// Most members one household may have.
 pub const MAX_MEMBERS: usize = 40;
@@ -110,22 +112,17 @@ pub struct NewMember {
     pub document: Option<Document>,
     #[serde(default)]
     pub needs: Vec<String>,
+    /// The member agrees to be found by relatives looking for them (family
+    /// tracing). Unaccompanied and separated children (needs `SC-UC`,
+    /// `SC-SC`) may be traced whatever this says. Left out of what an import
+    /// fingerprints when false, so households imported before it existed
+    /// stay unchanged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tracing_consent: bool,
 }
 
-fn person_name(name: &str) -> Result<(), ValidationError> {
-    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ValidationError::new("invalid_name")
-            .with_message("1 to 100 characters, not only spaces, no control characters".into()));
-    }
-    Ok(())
-}
-
-fn place_name(name: &str) -> Result<(), ValidationError> {
-    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ValidationError::new("invalid_place")
-            .with_message("1 to 200 characters, not only spaces, no control characters".into()));
-    }
-    Ok(())
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn document_number(number: &str) -> Result<(), ValidationError> {
@@ -311,6 +308,11 @@ pub struct Member {
     /// counts no more. Absent from revisions stored before merges existed.
     #[serde(default)]
     pub merged_into: Option<Uuid>,
+    /// Whether relatives' tracing requests may find this member (see
+    /// [`NewMember::tracing_consent`]). False in revisions stored before
+    /// tracing existed.
+    #[serde(default)]
+    pub tracing_consent: bool,
 }
 
 impl Household {
@@ -336,6 +338,31 @@ impl Household {
                     household_size: Some(self.members.len() as i32),
                 };
                 (m.id, profile)
+            })
+            .collect()
+    }
+
+    /// Its members as records for the matching engine (duplicates).
+    pub fn records(&self) -> Vec<Record> {
+        self.records_where(|_| true)
+    }
+
+    /// The members relatives' tracing requests may find, as records for
+    /// the matching engine ([`Member::may_be_traced`]).
+    pub fn traced_records(&self) -> Vec<Record> {
+        self.records_where(Member::may_be_traced)
+    }
+
+    fn records_where(&self, keep: impl Fn(&Member) -> bool) -> Vec<Record> {
+        self.profiles()
+            .into_iter()
+            .zip(&self.members)
+            .filter(|(_, member)| keep(member))
+            .map(|((person_id, profile), _)| Record {
+                person_id,
+                household_id: self.id,
+                center_id: self.center_id,
+                profile,
             })
             .collect()
     }
@@ -370,6 +397,17 @@ impl Household {
 }
 
 impl Member {
+    /// Whether relatives' tracing requests may find this member: with their
+    /// consent, or as an unaccompanied or separated child (needs `SC-UC`,
+    /// `SC-SC`).
+    pub fn may_be_traced(&self) -> bool {
+        self.tracing_consent
+            || self
+                .needs
+                .iter()
+                .any(|n| needs::ALWAYS_TRACEABLE.contains(&n.as_str()))
+    }
+
     /// The names search should find this member by.
     pub fn names(&self) -> Vec<&str> {
         name_keys::name_list(
@@ -394,6 +432,7 @@ impl Member {
             document: new.document,
             needs: new.needs,
             merged_into: None,
+            tracing_consent: new.tracing_consent,
         }
     }
 }
@@ -479,6 +518,8 @@ pub struct MemberPatch {
     pub document: Option<Option<Document>>,
     #[serde(default, deserialize_with = "non_null")]
     pub needs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    pub tracing_consent: Option<bool>,
 }
 
 /// Applies a patch to a loaded household; returns the members that are new.
@@ -541,6 +582,9 @@ pub(super) fn apply_patch(
             v.sort();
             member.needs = v;
         }
+        if let Some(v) = change.tracing_consent {
+            member.tracing_consent = v;
+        }
     }
     let added = patch.add_members.len();
     household
@@ -577,6 +621,7 @@ pub(super) fn validate_patched(
                 relationship: m.relationship,
                 document: m.document.clone(),
                 needs: m.needs.clone(),
+                tracing_consent: m.tracing_consent,
             })
             .collect(),
     };

@@ -255,10 +255,11 @@ struct PersonInsert<'a> {
     document_number: Option<&'a str>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    tracing_consent: bool,
 }
 
 impl<'a> PersonInsert<'a> {
-    const COLUMNS: usize = 15;
+    const COLUMNS: usize = 16;
 
     fn of(household_id: String, position: i32, m: &'a Member, now: NaiveDateTime) -> Self {
         PersonInsert {
@@ -277,6 +278,7 @@ impl<'a> PersonInsert<'a> {
             document_number: m.document.as_ref().map(|d| d.number.as_str()),
             created_at: now,
             updated_at: now,
+            tracing_consent: m.tracing_consent,
         }
     }
 }
@@ -372,6 +374,7 @@ pub(crate) struct PersonRow {
     document_type: Option<String>,
     document_number: Option<String>,
     merged_into: Option<String>,
+    tracing_consent: bool,
 }
 
 /// Builds members from person rows, attaching their needs (one query for all).
@@ -406,6 +409,7 @@ pub(crate) fn members_from_rows(
                 document_type,
                 document_number,
                 merged_into,
+                tracing_consent,
             } = row;
             let document = match (document_type, document_number) {
                 (Some(kind), Some(number)) => Some(Document {
@@ -434,6 +438,7 @@ pub(crate) fn members_from_rows(
                     document,
                     needs: member_needs,
                     merged_into: merged_into.as_deref().map(stored::id).transpose()?,
+                    tracing_consent,
                 },
             ))
         })
@@ -648,6 +653,7 @@ pub fn correct(
                 persons_table::document_type.eq(member.document.as_ref().map(|d| d.kind.as_str())),
                 persons_table::document_number
                     .eq(member.document.as_ref().map(|d| d.number.clone())),
+                persons_table::tracing_consent.eq(member.tracing_consent),
                 persons_table::updated_at.eq(now),
             ))
             .execute(conn)?;

@@ -516,6 +516,7 @@ impl Dresser {
                 relationship: person.relationship,
                 document,
                 needs,
+                tracing_consent: false,
             });
         }
         dressed

@@ -261,6 +261,7 @@ fn prepare(conn: &mut DbConnection, provinces: &Provinces) -> Result<(Uuid, Cent
                         latitude: Some(spec.latitude),
                         longitude: Some(spec.longitude),
                         timezone: None,
+                        contact: None,
                     },
                     provinces,
                 )?

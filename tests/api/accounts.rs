@@ -589,18 +589,25 @@ async fn stale_login_throttles_are_forgotten(app: TestApp) {
     let settings = app.settings.auth.login_throttle;
     let (forgotten, still_locked) = app
         .with_db(move |conn| {
-            let now = chrono::Utc::now().naive_utc();
-            let long_ago = now - chrono::TimeDelta::days(2);
-            // One failure two days ago, from an address tried once.
-            throttle::record_failure(conn, &Key::address("203.0.113.7"), &settings, long_ago)
-                .unwrap();
-            // A username locked just now.
-            for _ in 0..settings.max_failures_per_username {
-                throttle::record_failure(conn, &Key::username("anna"), &settings, now).unwrap();
-            }
-            let forgotten = throttle::forget_stale(conn, &settings, now).unwrap();
-            let locked = throttle::locked_for(conn, &[Key::username("anna")], now).unwrap();
-            (forgotten, locked)
+            // In one transaction: the server's own start-up maintenance may
+            // be forgetting stale rows at this very moment, and must not
+            // take the one written here before it is counted.
+            use diesel::Connection;
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                let now = chrono::Utc::now().naive_utc();
+                let long_ago = now - chrono::TimeDelta::days(2);
+                // One failure two days ago, from an address tried once.
+                throttle::record_failure(conn, &Key::address("203.0.113.7"), &settings, long_ago)
+                    .unwrap();
+                // A username locked just now.
+                for _ in 0..settings.max_failures_per_username {
+                    throttle::record_failure(conn, &Key::username("anna"), &settings, now).unwrap();
+                }
+                let forgotten = throttle::forget_stale(conn, &settings, now).unwrap();
+                let locked = throttle::locked_for(conn, &[Key::username("anna")], now).unwrap();
+                Ok((forgotten, locked))
+            })
+            .unwrap()
         })
         .await;
     assert_eq!(forgotten, 1);

@@ -28,4 +28,5 @@ mod stats;
 mod storage;
 mod supplies;
 mod time;
+mod tracing;
 mod transport;
