@@ -1,5 +1,8 @@
 //! Everything a household received, in one place: housing placements,
 //! distributed items (with cash and fuel), transport and medical referrals.
+//! A person found to be registered twice keeps their aid history: the
+//! distributions of every household joined to this one by merges are
+//! listed too (they count against the same entitlements).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -25,12 +28,20 @@ pub async fn of_household(
         .read(move |conn| {
             let household = registration::find(conn, id)?
                 .ok_or_else(|| ApiError::NotFound(format!("no household with id {id}")))?;
+            let group = registration::merge_group(conn, id)?;
+            let mut received = Vec::new();
+            for member in &group.households {
+                received.extend(distributions::of_household(conn, *member)?);
+            }
+            received.sort_by_key(|d| (d.distributed_at, d.id));
+            let merged: Vec<Uuid> = group.households.into_iter().filter(|h| *h != id).collect();
             Ok((
                 household.center_id,
                 json!({
                     "household_id": id,
+                    "merged_households": merged,
                     "placements": housing::placements_of(conn, id)?,
-                    "distributions": distributions::of_household(conn, id)?,
+                    "distributions": received,
                     "trips": transport::boardings_of(conn, id)?,
                     "referrals": referrals::of_household(conn, id)?,
                 }),

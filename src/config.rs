@@ -341,6 +341,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_matching_settings_are_the_engines_defaults() {
+        // The weights measured in BENCHMARKS.md are `Weights::default()`;
+        // config/default.toml must ship the same ones.
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(settings.matching, crate::matching::Weights::default());
+    }
+
+    #[test]
     fn production_refuses_the_development_secret() {
         let mut settings = Settings::load(None).unwrap();
         settings.environment = Environment::Production;

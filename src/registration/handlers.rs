@@ -152,14 +152,18 @@ pub async fn list_handler(
 }
 
 /// `PATCH /api/v1/households/{id}`: corrections, with `If-Match` required.
+/// A member who may now be traced (consent given, a name corrected) answers
+/// the open tracing requests as a new registration does.
 pub async fn patch(
     req: HttpRequest,
     caller: Caller,
     db: web::Data<Db>,
     provinces: web::Data<Provinces>,
+    weights: web::Data<Weights>,
     id: web::Path<Uuid>,
     body: JsonBody<HouseholdPatch>,
 ) -> Result<HttpResponse, ApiError> {
+    let weights = **weights;
     let expected = expected_version(&req)?;
     let id = id.into_inner();
     let mut patch = body.value;
@@ -187,6 +191,7 @@ pub async fn patch(
             let household = correct(conn, correction, &provinces, |household| {
                 caller.require_registration(household.center_id)
             })?;
+            family_tracing::match_records(conn.conn(), &household.traced_records(), &weights)?;
             conn.audit(
                 Event::new("household.update")
                     .resource("household", household.id)

@@ -250,6 +250,21 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
     assert_eq!(twice.status, 409, "{}", twice.text);
     assert_eq!(twice.body["code"], "entitlement-exceeded");
     assert_eq!(twice.body["entitlement"]["received"], 100000);
+    // The person's aid history follows the merge.
+    let history = app
+        .get(
+            &format!("/api/v1/households/{first_household}/assistance"),
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    assert_eq!(history.body["merged_households"], json!([second_household]));
+    assert_eq!(
+        history.body["distributions"][0]["household_id"],
+        second_household.as_str(),
+        "{}",
+        history.text
+    );
 
     // Undone: both records count again, and Kornidzor's record may be paid.
     let undone = decide(&app, &registrar, &pair, 2, "undo").await;

@@ -139,7 +139,8 @@ async fn a_child_registered_later_elsewhere_is_proposed_and_contact_follows_conf
 
     // A boy of the same name and age at Vayk who did not consent, and a man
     // of that name at Goris, are never proposed.
-    app.register(&one(&vayk, "Narek", "Petrosyan", "male", 9, json!({})))
+    let unconsenting = app
+        .register(&one(&vayk, "Narek", "Petrosyan", "male", 9, json!({})))
         .await;
     app.register(&one(
         &goris,
@@ -310,6 +311,22 @@ async fn a_child_registered_later_elsewhere_is_proposed_and_contact_follows_conf
         .await;
     assert!(access.text.contains("tracing.matches"), "{}", access.text);
     assert!(access.text.contains("tracing.review"), "{}", access.text);
+
+    // The boy at Vayk consents later: the correction answers the request.
+    let corrected = app
+        .patch(
+            &format!("/api/v1/households/{}", unconsenting["id"].as_str().unwrap()),
+            Some(app.admin()),
+            &json!({"members": [{"id": unconsenting["members"][0]["id"], "tracing_consent": true}]}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(corrected.status, 200, "{}", corrected.text);
+    assert_eq!(corrected.body["members"][0]["tracing_consent"], true);
+    assert_eq!(
+        listed(&app, &at_vayk, "has_new_matches=true").await,
+        vec![request.clone()]
+    );
 }
 
 async fn requests_are_checked_matched_at_opening_closed_reopened_and_answered_by_imports(
