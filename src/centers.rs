@@ -1,6 +1,8 @@
 //! Centers: border crossings, registration centers, aid points, shelters and
 //! warehouses. Every registration and (later) every allocation happens at one.
 
+use std::collections::HashMap;
+
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -204,6 +206,17 @@ pub fn all(conn: &mut DbConnection) -> Result<Vec<Center>, ApiError> {
         .load(conn)?
         .into_iter()
         .map(Center::from_row)
+        .collect()
+}
+
+/// Every center's code, by id (for views that name other centers' records
+/// by code only).
+pub fn codes(conn: &mut DbConnection) -> Result<HashMap<Uuid, String>, ApiError> {
+    centers::table
+        .select((centers::id, centers::code))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .map(|(id, code)| Ok((stored::id(&id)?, code)))
         .collect()
 }
 

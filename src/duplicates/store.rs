@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::CenterScope;
+use crate::centers;
 use crate::db::{DbConnection, Unit};
 use crate::error::ApiError;
 use crate::http::paging::{Cursor, Page, PageQuery};
@@ -19,7 +20,7 @@ use crate::http::time;
 use crate::matching::keys::Record;
 use crate::matching::{MatchedField, Score};
 use crate::registration::{self, Document, PersonRow, Sex};
-use crate::schema::{centers, duplicate_pairs, households, persons};
+use crate::schema::{duplicate_pairs, households, persons};
 
 crate::stored_enum! {
     /// Where a pair stands in review.
@@ -108,7 +109,7 @@ pub fn propose(
         let insert = diesel::insert_into(duplicate_pairs::table).values(chunk);
         crate::per_backend!(conn, |c| insert.on_conflict_do_nothing().execute(c))?;
     }
-    let codes = center_codes(conn)?;
+    let codes = centers::codes(conn)?;
     // The pairs now pending among those proposed, read back in chunks.
     let mut pending: HashMap<(String, String), String> = HashMap::new();
     let firsts: Vec<String> = rows_first(proposals);
@@ -185,15 +186,6 @@ fn ordered(x: (Uuid, Uuid), y: (Uuid, Uuid)) -> ((Uuid, Uuid), (Uuid, Uuid)) {
     }
 }
 
-fn center_codes(conn: &mut DbConnection) -> Result<HashMap<Uuid, String>, ApiError> {
-    centers::table
-        .select((centers::id, centers::code))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .map(|(id, code)| Ok((stored::id(&id)?, code)))
-        .collect()
-}
-
 /// A pair as the review API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Duplicate {
@@ -267,7 +259,7 @@ fn records(
     ids: &[String],
     scope: &CenterScope,
 ) -> Result<HashMap<String, DuplicateRecord>, ApiError> {
-    let codes = center_codes(conn)?;
+    let codes = centers::codes(conn)?;
     let rows: Vec<PersonRow> = persons::table
         .filter(persons::id.eq_any(ids))
         .select(PersonRow::as_select())

@@ -425,16 +425,8 @@ pub struct Request {
     pub updated_at: DateTime<Utc>,
 }
 
-fn center_codes(conn: &mut DbConnection) -> Result<HashMap<String, String>, ApiError> {
-    Ok(centers::table
-        .select((centers::id, centers::code))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect())
-}
-
 fn render(conn: &mut DbConnection, rows: Vec<RequestRow>) -> Result<Vec<Request>, ApiError> {
-    let codes = center_codes(conn)?;
+    let codes = crate::centers::codes(conn)?;
     let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
     let mut counts: HashMap<String, MatchCounts> = HashMap::new();
     let tallies: Vec<(String, String, i64)> = tracing_matches::table
@@ -467,11 +459,12 @@ fn render(conn: &mut DbConnection, rows: Vec<RequestRow>) -> Result<Vec<Request>
                 .get(&r.enquirer_person_id)
                 .cloned()
                 .ok_or_else(|| ApiError::internal("a tracing request's enquirer is missing"))?;
+            let center_id = stored::id(&r.center_id)?;
             Ok(Request {
                 id: stored::id(&r.id)?,
                 status: RequestStatus::from_stored(&r.status)?,
-                center_id: stored::id(&r.center_id)?,
-                center_code: codes.get(&r.center_id).cloned().unwrap_or_default(),
+                center_id,
+                center_code: codes.get(&center_id).cloned().unwrap_or_default(),
                 enquirer: Enquirer {
                     person_id: stored::id(&r.enquirer_person_id)?,
                     household_id: stored::id(&r.enquirer_household_id)?,

@@ -12,6 +12,12 @@
 //! - `b`: the whole given name with the day and month of birth in either
 //!   order (a family name misspelt in its first letters; a swapped date);
 //!   looked up with the family name too (given and family swapped);
+//! - `f`: the whole family name with the day and month of birth (a given
+//!   name misspelt in its first letters), looked up with the given name too;
+//! - `F`, `G`: the whole family name, the whole given name (a name misspelt
+//!   in its first letters), looked up only by a record with no birth date
+//!   (a tracing request, a guessed age), which has no day and month to
+//!   key on;
 //! - `d`: the document number, whatever the name (any birth year).
 //!
 //! Sex is left to the score (a sex written wrongly at a busy desk should
@@ -27,8 +33,8 @@ use super::score::{document_key, Profile};
 pub const UNKNOWN_YEAR: i32 = 0;
 
 /// How far apart two birth years may be and their records still be
-/// compared (the tolerance of an estimated age).
-pub const YEAR_WINDOW: i32 = 2;
+/// compared (the tolerance of an estimated age, [`super::dates::AGE_TOLERANCE`]).
+pub const YEAR_WINDOW: i32 = super::dates::AGE_TOLERANCE;
 
 /// Letters of the family and given names' skeletons in an `n` key.
 const FAMILY_LETTERS: usize = 4;
@@ -68,9 +74,14 @@ pub fn stored_keys(profile: &Profile) -> Vec<(String, i32)> {
         skeleton(&profile.given_name),
         skeleton(&profile.family_name),
     );
-    let mut keys = vec![(name_key(&family, &given), year)];
+    let mut keys = vec![
+        (name_key(&family, &given), year),
+        (format!("F:{family}"), year),
+        (format!("G:{given}"), year),
+    ];
     if let Some(dm) = day_month(profile) {
         keys.push((format!("b:{given}|{dm}"), year));
+        keys.push((format!("f:{family}|{dm}"), year));
     }
     if let Some(document) = document_key(profile.document_number.as_deref()) {
         keys.push((format!("d:{document}"), UNKNOWN_YEAR));
@@ -94,9 +105,23 @@ pub fn probe(profile: &Profile) -> Probe {
         skeleton(&profile.family_name),
     );
     let mut keys = vec![name_key(&family, &given), name_key(&given, &family)];
+    if profile.birth.date.is_none() {
+        // Only an age (a tracing request, a guessed age): no day and month
+        // to key a misspelt name on, so either whole name, in its years.
+        for key in [
+            format!("F:{family}"),
+            format!("F:{given}"),
+            format!("G:{given}"),
+            format!("G:{family}"),
+        ] {
+            keys.push(key);
+        }
+    }
     if let Some(dm) = day_month(profile) {
         keys.push(format!("b:{given}|{dm}"));
         keys.push(format!("b:{family}|{dm}"));
+        keys.push(format!("f:{family}|{dm}"));
+        keys.push(format!("f:{given}|{dm}"));
     }
     if let Some(document) = document_key(profile.document_number.as_deref()) {
         keys.push(format!("d:{document}"));

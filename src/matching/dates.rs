@@ -24,6 +24,11 @@ impl Birth {
     }
 }
 
+/// How many years apart two birth years may be and still agree when one
+/// side has only an estimated age (a guess of a stranger's age is rarely
+/// closer).
+pub const AGE_TOLERANCE: i32 = 3;
+
 /// How well two births agree, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,9 +37,11 @@ pub enum BirthAgreement {
     Exact,
     /// The same date with day and month swapped (1985-03-02 and 1985-02-03).
     DayMonthSwapped,
-    /// Dates less than a year apart.
+    /// Dates less than a year apart, or the same day and month a year
+    /// apart (a year mistyped by one).
     WithinYear,
-    /// Birth years (from a date or an estimated age) at most 2 apart.
+    /// Birth years (from a date or an estimated age) at most
+    /// [`AGE_TOLERANCE`] apart.
     EstimatedAge,
     /// Known on both sides, and further apart than that.
     Different,
@@ -52,13 +59,15 @@ pub fn compare(a: &Birth, b: &Birth) -> BirthAgreement {
         if x.year() == y.year() && swapped == Some(y) {
             return BirthAgreement::DayMonthSwapped;
         }
-        if (x - y).num_days().abs() < 365 {
+        let year_typo =
+            x.month() == y.month() && x.day() == y.day() && (x.year() - y.year()).abs() == 1;
+        if (x - y).num_days().abs() < 365 || year_typo {
             return BirthAgreement::WithinYear;
         }
         return BirthAgreement::Different;
     }
     match (a.year(), b.year()) {
-        (Some(x), Some(y)) if (x - y).abs() <= 2 => BirthAgreement::EstimatedAge,
+        (Some(x), Some(y)) if (x - y).abs() <= AGE_TOLERANCE => BirthAgreement::EstimatedAge,
         (Some(_), Some(_)) => BirthAgreement::Different,
         _ => BirthAgreement::Unknown,
     }

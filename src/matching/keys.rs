@@ -17,14 +17,16 @@ use crate::schema::{households, person_match_keys, persons};
 /// Which derivation of the keys is stored (`derived_versions`). Change it
 /// whenever [`blocking::stored_keys`] would give other keys for the same
 /// record: every database then rebuilds its keys on its next start.
-pub const MATCH_KEYS_VERSION: &str = "1: n family4|given2, b given|day-month, d document";
+pub const MATCH_KEYS_VERSION: &str =
+    "2: n family4|given2, F family, G given, b given|day-month, f family|day-month, d document; Cyrillic y";
 
 /// The `derived_versions` row of the match keys.
 const MATCH_KEYS: &str = "person_match_keys";
 
-/// Most candidates one lookup returns: a block this large (a key of names
-/// the skeleton reduces to almost nothing) says little, and scoring it all
-/// would slow the registration desk down.
+/// Most candidate key rows one record's lookup reads: a block this large
+/// (a key of names the skeleton reduces to almost nothing) says little,
+/// and scoring it all would slow the registration desk down. A lookup for
+/// several records at once reads this many per record.
 const MAX_CANDIDATES: i64 = 2_000;
 
 /// (key, birth year, person id) rows to store.
@@ -162,7 +164,8 @@ impl PersonRow {
             given_name: self.given_name.clone(),
             family_name: self.family_name.clone(),
             patronymic: self.patronymic.clone(),
-            sex: Some(self.sex.clone()),
+            // A sex not recorded is no evidence either way.
+            sex: Some(self.sex.clone()).filter(|s| s != "unknown"),
             birth: Birth {
                 date: self.birth_date,
                 estimated_age: self.estimated_age,
@@ -263,7 +266,7 @@ pub fn candidates(
             person_match_keys::birth_year,
             person_match_keys::person_id,
         ))
-        .limit(MAX_CANDIDATES)
+        .limit(MAX_CANDIDATES * probes.len() as i64)
         .load(conn)?;
     let mut answered: Vec<(usize, String)> = Vec::new();
     for (key, year, id) in rows {

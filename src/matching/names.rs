@@ -12,7 +12,19 @@
 
 /// The Latin skeleton of one name word.
 pub fn skeleton(word: &str) -> String {
-    let latin: String = deunicode::deunicode(word)
+    // Russian й, ю, я, ё are Armenian յ (y) and a vowel; deunicode would
+    // read й as i (Айрапетян would not meet Ayrapetyan).
+    let mut word_y = String::with_capacity(word.len());
+    for c in word.chars() {
+        match c {
+            'й' | 'Й' => word_y.push('y'),
+            'ю' | 'Ю' => word_y.push_str("yu"),
+            'я' | 'Я' => word_y.push_str("ya"),
+            'ё' | 'Ё' => word_y.push_str("yo"),
+            other => word_y.push(other),
+        }
+    }
+    let latin: String = deunicode::deunicode(&word_y)
         .to_ascii_lowercase()
         .chars()
         .filter(char::is_ascii_alphabetic)

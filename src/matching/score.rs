@@ -49,6 +49,8 @@ pub struct Weights {
     pub document_same: f64,
     pub document_different: f64,
     pub phone_same: f64,
+    /// Both phones known, different numbers (a new SIM is common, so mild).
+    pub phone_different: f64,
     pub origin_same: f64,
     pub household_size_same: f64,
     /// A pair scoring at least this is a possible duplicate.
@@ -75,12 +77,13 @@ impl Default for Weights {
             sex_different: -6.0,
             birth_exact: 6.0,
             birth_swapped: 4.5,
-            birth_within_year: 2.0,
-            birth_estimated_age: 1.0,
+            birth_within_year: 1.5,
+            birth_estimated_age: 2.5,
             birth_different: -5.0,
             document_same: 10.0,
             document_different: -4.0,
             phone_same: 3.0,
+            phone_different: -2.0,
             origin_same: 1.0,
             household_size_same: 0.5,
             threshold: 11.0,
@@ -169,22 +172,38 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
             ("different", different)
         }
     };
-    let (agreement, weight) = name(
-        &a.given_name,
-        &b.given_name,
-        w.given_same,
-        w.given_close,
-        w.given_different,
-    );
-    add("given_name", agreement, weight);
-    let (agreement, weight) = name(
-        &a.family_name,
-        &b.family_name,
-        w.family_same,
-        w.family_close,
-        w.family_different,
-    );
-    add("family_name", agreement, weight);
+    // Given and family names as written, and swapped (a desk under
+    // pressure writes them in the other order): the better reading counts.
+    let names_of = |given: &str, family: &str| {
+        [
+            name(
+                &a.given_name,
+                given,
+                w.given_same,
+                w.given_close,
+                w.given_different,
+            ),
+            name(
+                &a.family_name,
+                family,
+                w.family_same,
+                w.family_close,
+                w.family_different,
+            ),
+        ]
+    };
+    let direct = names_of(&b.given_name, &b.family_name);
+    let swapped = names_of(&b.family_name, &b.given_name);
+    let total_of = |n: &[(&'static str, f64); 2]| n[0].1 + n[1].1;
+    let [(given, given_weight), (family, family_weight)] = if total_of(&swapped) > total_of(&direct)
+    {
+        add("name_order", "swapped", 0.0);
+        swapped
+    } else {
+        direct
+    };
+    add("given_name", given, given_weight);
+    add("family_name", family, family_weight);
     if let (Some(x), Some(y)) = (&a.patronymic, &b.patronymic) {
         let (agreement, weight) = name(
             x,
@@ -232,6 +251,8 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
             || y.ends_with(&x[x.len().saturating_sub(8)..])
         {
             add("phone", "same", w.phone_same);
+        } else {
+            add("phone", "different", w.phone_different);
         }
     }
     if let (Some(x), Some(y)) = (&a.origin_settlement, &b.origin_settlement) {

@@ -326,7 +326,10 @@ impl Household {
                     given_name: m.given_name.clone(),
                     family_name: m.family_name.clone(),
                     patronymic: m.patronymic.clone(),
-                    sex: Some(m.sex.as_str().to_string()),
+                    // A sex not recorded is no evidence either way.
+                    sex: Some(m.sex)
+                        .filter(|s| *s != Sex::Unknown)
+                        .map(|s| s.as_str().to_string()),
                     birth: Birth {
                         date: m.birth_date,
                         estimated_age: m.estimated_age,
