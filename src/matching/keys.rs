@@ -226,53 +226,44 @@ pub fn stored_records(
 
 /// The stored records that any of `probes` finds, and for each probe which
 /// of them (indices) it found (persons merged into another are not
-/// candidates: the one they were merged into is). The keys
-/// of all the probes of a registration are looked up at once, with the
-/// birth years of any probe's window, and narrowed down to each probe's own
-/// window here; the records are then read by id. Only lookups by primary
-/// key: a plan that cannot turn into a scan while a fresh table's
-/// statistics lag behind its growth.
+/// candidates: the one they were merged into is). Each probe's keys are
+/// looked up in its own birth years (and the unknown year): equalities on
+/// both columns of the key table's primary key, so each lookup reads only
+/// its own block, however large the table (one query for all the probes
+/// of a registration read the union of their years, nearly every year,
+/// and so whole blocks). At most [`MAX_CANDIDATES`] rows per probe. The
+/// records are then read by id. Only lookups by primary key: a plan that
+/// cannot turn into a scan while a fresh table's statistics lag behind its
+/// growth.
 pub fn candidates(
     conn: &mut DbConnection,
     probes: &[Probe],
 ) -> Result<(Vec<Record>, Vec<Vec<usize>>), ApiError> {
     let mut found: Vec<Vec<usize>> = vec![Vec::new(); probes.len()];
-    let mut keys: Vec<&str> = probes
-        .iter()
-        .flat_map(|p| p.keys.iter().map(String::as_str))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    if keys.is_empty() {
-        return Ok((Vec::new(), found));
-    }
-    let mut query = person_match_keys::table
-        .filter(person_match_keys::match_key.eq_any(keys))
-        .into_boxed();
-    if probes.iter().all(|p| p.years.is_some()) {
-        let mut years: Vec<i32> = probes
-            .iter()
-            .filter_map(|p| p.years)
-            .flat_map(|(from, to)| from..=to)
-            .chain([UNKNOWN_YEAR])
-            .collect();
-        years.sort_unstable();
-        years.dedup();
-        query = query.filter(person_match_keys::birth_year.eq_any(years));
-    }
-    let rows: Vec<(String, i32, String)> = query
-        .select((
-            person_match_keys::match_key,
-            person_match_keys::birth_year,
-            person_match_keys::person_id,
-        ))
-        .limit(MAX_CANDIDATES * probes.len() as i64)
-        .load(conn)?;
     let mut answered: Vec<(usize, String)> = Vec::new();
-    for (key, year, id) in rows {
-        for (i, probe) in probes.iter().enumerate() {
+    for (i, probe) in probes.iter().enumerate() {
+        if probe.keys.is_empty() {
+            continue;
+        }
+        let mut query = person_match_keys::table
+            .filter(person_match_keys::match_key.eq_any(&probe.keys))
+            .into_boxed();
+        if let Some((from, to)) = probe.years {
+            let years: Vec<i32> = (from..=to).chain([UNKNOWN_YEAR]).collect();
+            query = query.filter(person_match_keys::birth_year.eq_any(years));
+        }
+        let rows: Vec<(String, i32, String)> = query
+            .select((
+                person_match_keys::match_key,
+                person_match_keys::birth_year,
+                person_match_keys::person_id,
+            ))
+            .limit(MAX_CANDIDATES)
+            .load(conn)?;
+        for (key, year, id) in rows {
+            // Document keys are stored under the unknown year.
             if blocking::answers(probe, &key, year) {
-                answered.push((i, id.clone()));
+                answered.push((i, id));
             }
         }
     }
@@ -306,10 +297,11 @@ pub fn candidates(
         .enumerate()
         .map(|(i, r)| (r.person_id.to_string(), i))
         .collect();
+    let mut seen = std::collections::HashSet::new();
     for (probe, id) in answered {
         // Merged records were left out.
         if let Some(&at) = position.get(&id) {
-            if !found[probe].contains(&at) {
+            if seen.insert((probe, at)) {
                 found[probe].push(at);
             }
         }
