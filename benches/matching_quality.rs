@@ -759,6 +759,10 @@ impl Matcher {
         blocking::probe(p)
     }
 
+    fn tracing_probe(&self, p: &Profile) -> Probe {
+        blocking::tracing_probe(p)
+    }
+
     fn score(&self, q: &Profile, c: &Profile) -> Score {
         matching::score(q, c, &self.weights)
     }
@@ -1679,7 +1683,7 @@ fn tracing(persons: &[Person], m: &Matcher, args: &Args) {
             origin_settlement: origin,
             household_size: None,
         };
-        let probe = m.probe(&request);
+        let probe = m.tracing_probe(&request);
         let (found, wanted) = index.candidates(std::slice::from_ref(&probe), |_| true, args.cap);
         let capped = args.cap > 0 && wanted > args.cap;
         capped_lookups += capped as u64;

@@ -10,14 +10,32 @@
 //! first phase (`GET /api/v1/persons/{id}`, in a shuffled order) and the
 //! reads' rate and latency are printed too: the audited read path.
 //!
+//! With `--realistic`, the timed households are the scenario's
+//! (`refuge::scenario::plan` at `--plan-scale`, seed `--seed`): Armenian-script
+//! names drawn from the real distributions, each household registered at its
+//! planned center (the scenario's centers are created first), so that the
+//! duplicate matching of each registration sees realistic candidate blocks.
+//! `--rounds R` registers R successive slices of `--households` from that plan.
+//!
+//! With `--preload-scale S`, before the timed phase the scenario's households
+//! at scale S and seed `--preload-seed` (another seed than the timed ones) are
+//! written as an import file and imported through `POST /api/v1/imports`
+//! (text/csv), timed: the database then holds about 101,848 × S persons more.
+//! With `--households 0` only the preload runs (to seed a database given by
+//! `--database` for other measurements, e.g. `refuge duplicates scan`).
+//!
+//!   cargo bench --bench write_path -- --realistic --clients 16 --households 10000 --preload-scale 9.82
+//!
 //! A benchmark, not a test: it measures and prints, it asserts nothing about speed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use refuge::app::Application;
 use refuge::config::Settings;
+use refuge::scenario::{plan, Event, Options, PlannedHousehold};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -47,6 +65,24 @@ struct Args {
     /// Person reads after the writes (0: none).
     #[arg(long, default_value_t = 0)]
     reads: usize,
+    /// Timed households from the scenario's plan instead of the synthetic ones.
+    #[arg(long)]
+    realistic: bool,
+    /// Scale of the plan the timed households are taken from (--realistic).
+    #[arg(long, default_value_t = 1.0)]
+    plan_scale: f64,
+    /// Seed of the plan the timed households are taken from (--realistic).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Timed phases, one after another (--realistic: each its own slice of the plan).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Import the scenario's households at this scale before the timed phase.
+    #[arg(long)]
+    preload_scale: Option<f64>,
+    /// Seed of the preloaded households.
+    #[arg(long, default_value_t = 1)]
+    preload_seed: u64,
     /// cargo bench passes --bench; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -105,6 +141,160 @@ fn household(center: &str, n: usize) -> serde_json::Value {
     })
 }
 
+/// The scenario's households (Register events) of the plan at `scale`, `seed`,
+/// in the plan's order, with their center's code.
+fn planned(scale: f64, seed: u64) -> Vec<(&'static str, PlannedHousehold)> {
+    plan(&Options { scale, seed })
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Register { center, household } => Some((center, household)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Creates the scenario's centers (if missing) and returns their ids by code.
+async fn scenario_centers(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> HashMap<String, String> {
+    for spec in refuge::scenario::centers() {
+        let _ = client
+            .post(format!("{base}/api/v1/centers"))
+            .bearer_auth(token)
+            .json(
+                &json!({"code": spec.code, "name": spec.name, "kind": spec.kind,
+                "province": spec.province, "latitude": spec.latitude, "longitude": spec.longitude}),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let list: serde_json::Value = client
+        .get(format!("{base}/api/v1/centers"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["items"]
+        .as_array()
+        .expect("centers")
+        .iter()
+        .map(|c| {
+            (
+                c["code"].as_str().unwrap().to_string(),
+                c["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The import file (the layout of `src/imports/layout.rs`) of `households`.
+fn preload_csv(path: &std::path::Path, households: &[(&'static str, PlannedHousehold)]) -> usize {
+    let mut out = csv::Writer::from_path(path).unwrap();
+    out.write_record(refuge::imports::COLUMNS).unwrap();
+    let mut persons = 0;
+    for (center, h) in households {
+        let reference = h.id.to_string();
+        let arrived = h.arrived_at.to_rfc3339();
+        for (i, m) in h.members.iter().enumerate() {
+            persons += 1;
+            let v = serde_json::to_value(m).unwrap();
+            let text = |key: &str| v[key].as_str().unwrap_or("").to_string();
+            let first = i == 0;
+            out.write_record([
+                reference.as_str(),
+                if first { center } else { "" },
+                if first { arrived.as_str() } else { "" },
+                if first { h.origin_settlement } else { "" },
+                if first {
+                    h.intended_destination.unwrap_or("")
+                } else {
+                    ""
+                },
+                if first {
+                    h.phone.as_deref().unwrap_or("")
+                } else {
+                    ""
+                },
+                &m.given_name,
+                &m.family_name,
+                m.patronymic.as_deref().unwrap_or(""),
+                m.name_latin.as_deref().unwrap_or(""),
+                &text("sex"),
+                &text("birth_date"),
+                &m.estimated_age.map_or(String::new(), |a| a.to_string()),
+                &text("relationship"),
+                v["document"]["type"].as_str().unwrap_or(""),
+                m.document.as_ref().map_or("", |d| d.number.as_str()),
+                &m.needs.join(";"),
+                if m.tracing_consent { "yes" } else { "no" },
+            ])
+            .unwrap();
+        }
+    }
+    out.flush().unwrap();
+    persons
+}
+
+/// Imports the scenario's households at `scale` through `POST /api/v1/imports`, timed.
+async fn preload(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    scale: f64,
+    seed: u64,
+    dir: &std::path::Path,
+) {
+    let started = Instant::now();
+    let households = planned(scale, seed);
+    let file = dir.join("preload.csv");
+    let persons = preload_csv(&file, &households);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    println!(
+        "preload: scale {scale} seed {seed}: {} households, {persons} persons, {:.1} MiB of CSV, planned and written in {:.1}s",
+        households.len(),
+        bytes.len() as f64 / (1024.0 * 1024.0),
+        started.elapsed().as_secs_f64()
+    );
+    drop(households);
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/api/v1/imports"))
+        .bearer_auth(token)
+        .header("Content-Type", "text/csv")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    let elapsed = started.elapsed();
+    if !status.is_success() {
+        eprintln!(
+            "write_path: the preload import failed: {status} {}",
+            &body[..body.len().min(2000)]
+        );
+        std::process::exit(1);
+    }
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    println!(
+        "preload import: {persons} persons in {:.1}s ({:.0} persons/s); created {}, duplicates {}",
+        elapsed.as_secs_f64(),
+        persons as f64 / elapsed.as_secs_f64(),
+        summary["created"],
+        summary
+            .get("duplicates")
+            .or(summary.get("possible_duplicates"))
+            .unwrap_or(&serde_json::Value::Null),
+    );
+}
+
 fn main() {
     let args = Args::parse();
     let dir = tempfile::tempdir().unwrap();
@@ -130,6 +320,17 @@ fn main() {
             .await
             .unwrap();
         let token = login["access_token"].as_str().expect("login").to_string();
+        let centers = if args.realistic || args.preload_scale.is_some() {
+            scenario_centers(&client, &base, &token).await
+        } else {
+            HashMap::new()
+        };
+        if let Some(scale) = args.preload_scale {
+            preload(&client, &base, &token, scale, args.preload_seed, dir.path()).await;
+        }
+        if args.households == 0 {
+            return;
+        }
         let code = format!("BENCH{}", std::process::id());
         let center: serde_json::Value = client
             .post(format!("{base}/api/v1/centers"))
@@ -142,79 +343,168 @@ fn main() {
             .await
             .unwrap();
         let center = Arc::new(center["id"].as_str().expect("center").to_string());
+        // The timed bodies, built before the clock starts.
+        let bodies: Option<Arc<Vec<serde_json::Value>>> = args.realistic.then(|| {
+            let households = planned(args.plan_scale, args.seed);
+            let needed = args.households * args.rounds;
+            assert!(
+                households.len() >= needed,
+                "the plan at scale {} has {} households, {needed} needed: raise --plan-scale",
+                args.plan_scale,
+                households.len()
+            );
+            let persons: usize = households[..needed].iter().map(|(_, h)| h.members.len()).sum();
+            println!(
+                "timed households: plan scale {} seed {}, {needed} households, {persons} persons",
+                args.plan_scale, args.seed
+            );
+            Arc::new(
+                households[..needed]
+                    .iter()
+                    .map(|(code, h)| {
+                        let id = uuid::Uuid::parse_str(&centers[*code]).unwrap();
+                        serde_json::to_value(h.to_new(id)).unwrap()
+                    })
+                    .collect(),
+            )
+        });
         let token = Arc::new(token);
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..args.clients {
-            let (client, base, token, center) = (client.clone(), base.clone(), token.clone(), center.clone());
-            let share = (c..args.households).step_by(args.clients).collect::<Vec<_>>();
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(share.len());
-                let mut persons = Vec::with_capacity(share.len());
-                let mut errors = 0usize;
-                for n in share {
-                    let body = household(&center, n);
-                    let sent = Instant::now();
-                    let response = client
-                        .post(format!("{base}/api/v1/households"))
-                        .bearer_auth(token.as_str())
-                        .header("Idempotency-Key", format!("bench-{}-{n}", std::process::id()))
-                        .json(&body)
-                        .send()
-                        .await;
-                    match response {
-                        Ok(r) if r.status() == 201 => {
-                            let body = r.bytes().await.unwrap_or_default();
-                            latencies.push(sent.elapsed());
-                            if let Ok(household) = serde_json::from_slice::<serde_json::Value>(&body) {
-                                if let Some(id) = household["members"][n % 4]["id"].as_str() {
-                                    persons.push(id.to_string());
-                                }
-                            }
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                (latencies, errors, persons)
-            }));
-        }
-        let mut latencies: Vec<Duration> = Vec::new();
         let mut persons: Vec<String> = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            let (l, e, p) = task.await.unwrap();
-            latencies.extend(l);
-            errors += e;
-            persons.extend(p);
+        for round in 0..args.rounds {
+            persons = timed(&client, &base, &token, &center, bodies.clone(), round, &args).await;
         }
-        let elapsed = started.elapsed();
-        if latencies.is_empty() {
-            eprintln!("write_path: every request failed ({errors} errors)");
-            std::process::exit(1);
-        }
-        latencies.sort();
-        let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64() * 1000.0;
-        let backend = if args.url.is_some() {
-            "external".to_string()
-        } else if args.database.as_deref().is_some_and(|d| d.starts_with("postgres")) {
-            "postgres".to_string()
-        } else {
-            "sqlite (synchronous=FULL)".to_string()
-        };
-        println!(
-            "write_path backend={backend} clients={} households={} errors={errors} elapsed={:.2}s \
-             households/s={:.0} p50={:.2}ms p99={:.2}ms",
-            args.clients,
-            latencies.len(),
-            elapsed.as_secs_f64(),
-            latencies.len() as f64 / elapsed.as_secs_f64(),
-            pct(0.50),
-            pct(0.99),
-        );
         if args.reads > 0 && !persons.is_empty() {
+            let backend = backend(&args);
             read_persons(&client, &base, &token, persons, &args, &backend).await;
         }
     });
+}
+
+fn backend(args: &Args) -> String {
+    if args.url.is_some() {
+        "external".to_string()
+    } else if args
+        .database
+        .as_deref()
+        .is_some_and(|d| d.starts_with("postgres"))
+    {
+        "postgres".to_string()
+    } else {
+        "sqlite (synchronous=FULL)".to_string()
+    }
+}
+
+/// One timed phase: `args.households` registrations over `args.clients`
+/// clients; prints the rate and latencies, returns one person id per household.
+async fn timed(
+    client: &reqwest::Client,
+    base: &str,
+    token: &Arc<String>,
+    center: &Arc<String>,
+    bodies: Option<Arc<Vec<serde_json::Value>>>,
+    round: usize,
+    args: &Args,
+) -> Vec<String> {
+    let offset = round * args.households;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (client, base, token, center, bodies) = (
+            client.clone(),
+            base.to_string(),
+            token.clone(),
+            center.clone(),
+            bodies.clone(),
+        );
+        let share = (offset + c..offset + args.households)
+            .step_by(args.clients)
+            .collect::<Vec<_>>();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(share.len());
+            let mut persons = Vec::with_capacity(share.len());
+            let mut errors = 0usize;
+            for n in share {
+                let synthetic;
+                let body = match &bodies {
+                    Some(bodies) => &bodies[n],
+                    None => {
+                        synthetic = household(&center, n);
+                        &synthetic
+                    }
+                };
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{base}/api/v1/households"))
+                    .bearer_auth(token.as_str())
+                    .header(
+                        "Idempotency-Key",
+                        format!("bench-{}-{n}", std::process::id()),
+                    )
+                    .json(body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 201 => {
+                        let body = r.bytes().await.unwrap_or_default();
+                        latencies.push(sent.elapsed());
+                        if let Ok(household) = serde_json::from_slice::<serde_json::Value>(&body) {
+                            let members = household["members"]
+                                .as_array()
+                                .map_or(1, |m| m.len().max(1));
+                            if let Some(id) = household["members"][n % members]["id"].as_str() {
+                                persons.push(id.to_string());
+                            }
+                        }
+                    }
+                    Ok(r) => {
+                        if errors == 0 {
+                            let status = r.status();
+                            eprintln!(
+                                "write_path: {status} {}",
+                                r.text().await.unwrap_or_default()
+                            );
+                        }
+                        errors += 1
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (latencies, errors, persons)
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut persons: Vec<String> = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e, p) = task.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+        persons.extend(p);
+    }
+    let elapsed = started.elapsed();
+    if latencies.is_empty() {
+        eprintln!("write_path: every request failed ({errors} errors)");
+        std::process::exit(1);
+    }
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64()
+            * 1000.0
+    };
+    println!(
+        "write_path backend={} mode={} round={} clients={} households={} errors={errors} elapsed={:.2}s \
+         households/s={:.0} p50={:.2}ms p99={:.2}ms",
+        backend(args),
+        if args.realistic { "realistic" } else { "synthetic" },
+        round + 1,
+        args.clients,
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+    );
+    persons
 }
 
 /// The read phase: `args.reads` person reads spread over the clients.

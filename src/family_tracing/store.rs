@@ -244,7 +244,7 @@ fn match_request(
     weights: &Weights,
 ) -> Result<usize, ApiError> {
     let sought = row.sought();
-    let probe = blocking::probe(&sought);
+    let probe = blocking::tracing_probe(&sought);
     let (candidates, per_probe) = matching::keys::candidates(conn, std::slice::from_ref(&probe))?;
     let household = stored::id(&row.enquirer_household_id)?;
     let mine: Vec<&Record> = per_probe
@@ -314,7 +314,10 @@ pub fn match_records(
 ) -> Result<usize, ApiError> {
     let mut proposed = 0;
     for chunk in traced.chunks(PROBES_PER_QUERY) {
-        let probes = matching::probes(chunk.iter().map(|r| &r.profile));
+        let probes: Vec<_> = chunk
+            .iter()
+            .map(|r| blocking::tracing_probe(&r.profile))
+            .collect();
         let mut keys: Vec<&str> = probes
             .iter()
             .flat_map(|p| p.keys.iter().map(String::as_str))

@@ -15,9 +15,8 @@
 //! - `f`: the whole family name with the day and month of birth (a given
 //!   name misspelt in its first letters), looked up with the given name too;
 //! - `F`, `G`: the whole family name, the whole given name (a name misspelt
-//!   in its first letters), looked up only by a record with no birth date
-//!   (a tracing request, a guessed age), which has no day and month to
-//!   key on;
+//!   in its first letters), looked up only by tracing ([`tracing_probe`]):
+//!   a relative gives an age, not a date to key on;
 //! - `d`: the document number, whatever the name (any birth year).
 //!
 //! Sex is left to the score (a sex written wrongly at a busy desk should
@@ -105,18 +104,6 @@ pub fn probe(profile: &Profile) -> Probe {
         skeleton(&profile.family_name),
     );
     let mut keys = vec![name_key(&family, &given), name_key(&given, &family)];
-    if profile.birth.date.is_none() {
-        // Only an age (a tracing request, a guessed age): no day and month
-        // to key a misspelt name on, so either whole name, in its years.
-        for key in [
-            format!("F:{family}"),
-            format!("F:{given}"),
-            format!("G:{given}"),
-            format!("G:{family}"),
-        ] {
-            keys.push(key);
-        }
-    }
     if let Some(dm) = day_month(profile) {
         keys.push(format!("b:{given}|{dm}"));
         keys.push(format!("b:{family}|{dm}"));
@@ -135,6 +122,29 @@ pub fn probe(profile: &Profile) -> Probe {
             .year()
             .map(|y| (y - YEAR_WINDOW, y + YEAR_WINDOW)),
     }
+}
+
+/// The lookups that find the persons a tracing request may be about (or
+/// the requests a person may answer): those of [`probe`], and either whole
+/// name in its birth years. A relative gives an age, not a date, so there
+/// is no day and month to key a misspelt name on; the whole-name blocks are
+/// large, which a tracing request (a few a day) can afford and a
+/// registration (thousands) cannot.
+pub fn tracing_probe(profile: &Profile) -> Probe {
+    let mut probe = probe(profile);
+    let (given, family) = (
+        skeleton(&profile.given_name),
+        skeleton(&profile.family_name),
+    );
+    probe.keys.extend([
+        format!("F:{family}"),
+        format!("F:{given}"),
+        format!("G:{given}"),
+        format!("G:{family}"),
+    ]);
+    probe.keys.sort();
+    probe.keys.dedup();
+    probe
 }
 
 /// Whether a stored key with `year` answers `probe` (what the database
