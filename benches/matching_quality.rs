@@ -1540,8 +1540,9 @@ fn duplicates(persons: &[Person], m: &Matcher, args: &Args) {
         })
         .collect();
     let picked = rand::seq::index::sample(&mut rng, n, args.duplicates.min(n));
-    let mut household = persons.iter().map(|p| p.household).max().unwrap_or(0) + 1;
-    for i in picked.iter() {
+    // Each second registration is a household of its own.
+    let first_household = persons.iter().map(|p| p.household).max().unwrap_or(0) + 1;
+    for (household, i) in (first_household..).zip(picked.iter()) {
         let (profile, arrived, noises) = second_registration(&persons[i], &mut rng);
         records.push(Record {
             id: rng.random::<u128>(),
@@ -1551,7 +1552,6 @@ fn duplicates(persons: &[Person], m: &Matcher, args: &Args) {
             original: Some(i as u32),
             noises,
         });
-        household += 1;
     }
     let started = Instant::now();
     let index = Index::build(&records, m);
@@ -1807,7 +1807,7 @@ fn tracing(persons: &[Person], m: &Matcher, args: &Args) {
     }
     let mut misses: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| !o.rank.is_some_and(|r| r < 5))
+        .filter(|o| o.rank.is_none_or(|r| r >= 5))
         .collect();
     misses.shuffle(&mut rng);
     if !misses.is_empty() {
