@@ -849,10 +849,14 @@ impl Index {
 
 /// Whether `query`'s probe finds `stored` at all (no cap).
 fn blocked_together(m: &Matcher, query: &Profile, stored: &Profile) -> bool {
-    let probe = m.probe(query);
+    shares_a_key(&m.probe(query), m, stored)
+}
+
+/// Whether `probe` finds `stored` at all (no cap).
+fn shares_a_key(probe: &Probe, m: &Matcher, stored: &Profile) -> bool {
     m.stored_keys(stored)
         .iter()
-        .any(|(key, year)| blocking::answers(&probe, key, *year))
+        .any(|(key, year)| blocking::answers(probe, key, *year))
 }
 
 // ---------------------------------------------------------------------------
@@ -1739,7 +1743,9 @@ fn tracing(persons: &[Person], m: &Matcher, args: &Args) {
     let cut = outcomes
         .iter()
         .filter(|o| {
-            !o.compared && o.capped && blocked_together(m, &o.request, &persons[o.person].profile)
+            !o.compared
+                && o.capped
+                && shares_a_key(&m.tracing_probe(&o.request), m, &persons[o.person].profile)
         })
         .count();
     let below = outcomes
