@@ -20,7 +20,7 @@ use crate::http::stored;
 use crate::http::time;
 use crate::provinces::Provinces;
 use crate::schema::centers;
-use crate::validate::{check_code, check_name, check_province};
+use crate::validate::{check_code, check_name, check_province, is_text};
 
 /// The timezone used for a center's day boundaries when none is given.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Yerevan";
@@ -169,9 +169,7 @@ fn check_timezone(timezone: &str, errors: &mut Vec<FieldError>) {
 }
 
 fn check_contact(contact: Option<&str>, errors: &mut Vec<FieldError>) {
-    if contact.is_some_and(|c| {
-        c.trim().is_empty() || c.chars().count() > 200 || c.chars().any(char::is_control)
-    }) {
+    if contact.is_some_and(|c| !is_text(c, 200)) {
         errors.push(FieldError::new(
             "contact",
             "invalid",

@@ -6,13 +6,33 @@
 
 use validator::ValidationError;
 
-use crate::error::FieldError;
+use crate::error::{ApiError, FieldError};
 use crate::provinces::Provinces;
+
+/// Text a person types (a name, a place, a reason, a contact): 1 to `max`
+/// characters, not only spaces, no control characters.
+pub fn is_text(value: &str, max: usize) -> bool {
+    !value.trim().is_empty() && value.chars().count() <= max && !value.chars().any(char::is_control)
+}
+
+/// The reason a reviewer gives for a decision (duplicates, tracing
+/// matches): [`is_text`] of at most 500 characters, else 422 naming it.
+pub fn check_reason(reason: &str) -> Result<(), ApiError> {
+    if is_text(reason, 500) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "reason",
+            "invalid_reason",
+            "1 to 500 characters, not only spaces, no control characters",
+        ))
+    }
+}
 
 /// A person's name as entered (any script): 1 to 100 characters, not only
 /// spaces, no control characters. For `#[validate(custom(...))]`.
 pub fn person_name(name: &str) -> Result<(), ValidationError> {
-    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if !is_text(name, 100) {
         return Err(ValidationError::new("invalid_name")
             .with_message("1 to 100 characters, not only spaces, no control characters".into()));
     }
@@ -22,7 +42,7 @@ pub fn person_name(name: &str) -> Result<(), ValidationError> {
 /// A place (a settlement, where someone was last seen): 1 to 200
 /// characters, not only spaces, no control characters.
 pub fn place_name(name: &str) -> Result<(), ValidationError> {
-    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if !is_text(name, 200) {
         return Err(ValidationError::new("invalid_place")
             .with_message("1 to 200 characters, not only spaces, no control characters".into()));
     }

@@ -10,7 +10,7 @@ use super::store::{self, Deciding, Decision, Duplicate, ListQuery};
 use crate::auth::Caller;
 use crate::db::audit::Event;
 use crate::db::Db;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::paging::PageQuery;
@@ -106,14 +106,7 @@ pub async fn decide(
     let expected = expected_version(&req)?;
     let id = id.into_inner();
     let DecisionBody { decision, reason } = body.value;
-    let length = reason.trim().chars().count();
-    if length == 0 || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "reason",
-            "invalid_reason",
-            "1 to 500 characters, not only spaces, no control characters",
-        )]));
-    }
+    crate::validate::check_reason(&reason)?;
     let scope = caller.person_read_scope()?;
     let acting = caller.clone();
     db.write(&caller.actor(), move |unit| {

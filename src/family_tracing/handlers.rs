@@ -12,7 +12,7 @@ use super::store::{self, ListQuery, MatchStatus, Request, RequestStatus, Review}
 use crate::auth::{Caller, CenterScope};
 use crate::db::audit::Event;
 use crate::db::Db;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
 use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
@@ -247,16 +247,7 @@ pub async fn review(
     let expected = expected_version(&req)?;
     let (request, id) = path.into_inner();
     let MatchPatch { status, reason } = body.value;
-    if reason.trim().is_empty()
-        || reason.chars().count() > 500
-        || reason.chars().any(char::is_control)
-    {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "reason",
-            "invalid_reason",
-            "1 to 500 characters, not only spaces, no control characters",
-        )]));
-    }
+    crate::validate::check_reason(&reason)?;
     let acting = caller.clone();
     db.write(&caller.actor(), move |unit| {
         let review = Review {

@@ -252,20 +252,13 @@ pub fn candidates(
             let years: Vec<i32> = (from..=to).chain([UNKNOWN_YEAR]).collect();
             query = query.filter(person_match_keys::birth_year.eq_any(years));
         }
-        let rows: Vec<(String, i32, String)> = query
-            .select((
-                person_match_keys::match_key,
-                person_match_keys::birth_year,
-                person_match_keys::person_id,
-            ))
+        let rows: Vec<String> = query
+            .select(person_match_keys::person_id)
             .limit(MAX_CANDIDATES)
             .load(conn)?;
-        for (key, year, id) in rows {
-            // Document keys are stored under the unknown year.
-            if blocking::answers(probe, &key, year) {
-                answered.push((i, id));
-            }
-        }
+        // The query asked for exactly this probe's keys and years (document
+        // keys are stored under the unknown year): every row answers it.
+        answered.extend(rows.into_iter().map(|id| (i, id)));
     }
     let mut ids: Vec<String> = answered.iter().map(|(_, id)| id.clone()).collect();
     ids.sort_unstable();
