@@ -18,7 +18,7 @@
 //! date of arrival), with the sexes the plan's later corrections set. The
 //! records are matched as the service matches them: stored under
 //! `blocking::stored_keys`, found through `blocking::probe` and
-//! `blocking::answers`, at most `--cap` (2,000, the service's
+//! `Probe::answers`, at most `--cap` (2,000, the service's
 //! `MAX_CANDIDATES`) key rows per record looked up, read in primary-key order (key,
 //! birth year, person id) as the database's index gives them, scored with
 //! `matching::score`; members of one household are never each other's
@@ -98,7 +98,7 @@ use clap::{Parser, ValueEnum};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use refuge::matching::blocking::{self, Probe, UNKNOWN_YEAR};
+use refuge::matching::blocking::{self, Probe};
 use refuge::matching::{self, Birth, Profile, Score, Weights};
 use refuge::scenario::{self, Event};
 
@@ -756,7 +756,7 @@ impl Matcher {
     }
 
     fn probe(&self, p: &Profile) -> Probe {
-        blocking::probe(p)
+        blocking::probe(p, &self.weights)
     }
 
     fn tracing_probe(&self, p: &Profile) -> Probe {
@@ -793,53 +793,35 @@ impl Index {
 
     /// What `keys::candidates` returns for `probes`: per probe, the indices
     /// of the records found (in key-row order), reading at most `cap` rows
-    /// (0: all) of those `visible` (the records stored at that time); and
-    /// how many rows there were to read without the cap.
+    /// (0: all) per lookup of those `visible` (the records stored at that
+    /// time); and how many rows there were to read without the cap.
     fn candidates(
         &self,
         probes: &[Probe],
         visible: impl Fn(u32) -> bool,
         cap: usize,
     ) -> (Vec<Vec<u32>>, usize) {
-        let mut keys: Vec<&str> = probes
-            .iter()
-            .flat_map(|p| p.keys.iter().map(String::as_str))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let windows: Option<Vec<(i32, i32)>> =
-            probes.iter().map(|p| p.years).collect::<Option<Vec<_>>>();
-        let year_ok = |y: i32| match &windows {
-            None => true,
-            Some(ws) => y == UNKNOWN_YEAR || ws.iter().any(|&(a, b)| (a..=b).contains(&y)),
-        };
-        let mut rows: Vec<(&str, i32, u32)> = Vec::new();
-        // Rows the lookup would read without the cap.
-        let mut wanted = 0usize;
-        for key in &keys {
-            let Some(stored) = self.rows.get(*key) else {
-                continue;
-            };
-            for &(year, _, idx) in stored {
-                if year_ok(year) && visible(idx) {
-                    wanted += 1;
-                    if cap == 0 || rows.len() < cap * probes.len() {
-                        rows.push((key, year, idx));
-                    }
-                }
-            }
-        }
-        let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, p) in probes.iter().enumerate() {
-            for k in &p.keys {
-                by_key.entry(k.as_str()).or_default().push(i);
-            }
-        }
         let mut found: Vec<Vec<u32>> = vec![Vec::new(); probes.len()];
-        for (key, year, idx) in rows {
-            for &i in by_key.get(key).map(Vec::as_slice).unwrap_or(&[]) {
-                if blocking::answers(&probes[i], key, year) && !found[i].contains(&idx) {
-                    found[i].push(idx);
+        // Rows the lookups would read without the cap.
+        let mut wanted = 0usize;
+        for (i, probe) in probes.iter().enumerate() {
+            for lookup in &probe.lookups {
+                let mut read = 0usize;
+                for key in &lookup.keys {
+                    let Some(stored) = self.rows.get(key.as_str()) else {
+                        continue;
+                    };
+                    for &(year, _, idx) in stored {
+                        if lookup.answers(key, year) && visible(idx) {
+                            wanted += 1;
+                            if cap == 0 || read < cap {
+                                read += 1;
+                                if !found[i].contains(&idx) {
+                                    found[i].push(idx);
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -856,7 +838,7 @@ fn blocked_together(m: &Matcher, query: &Profile, stored: &Profile) -> bool {
 fn shares_a_key(probe: &Probe, m: &Matcher, stored: &Profile) -> bool {
     m.stored_keys(stored)
         .iter()
-        .any(|(key, year)| blocking::answers(probe, key, *year))
+        .any(|(key, year)| probe.answers(key, *year))
 }
 
 // ---------------------------------------------------------------------------

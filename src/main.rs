@@ -909,8 +909,9 @@ fn scan_duplicates(settings: &Settings) -> Result<(), String> {
         .expect("a valid template")
         .progress_chars("=> "),
     );
+    drop(conn);
     let summary =
-        refuge::duplicates::detect::scan(&mut conn, &settings.matching, |n| bar.set_position(n))
+        refuge::duplicates::detect::scan(&db, &settings.matching, |n| bar.set_position(n))
             .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     println!(

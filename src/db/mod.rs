@@ -269,6 +269,17 @@ impl Db {
             .map_err(|e| DbError::Migration(format!("no connection: {e}")))
     }
 
+    /// How many connections for reading command-line work may hold while it
+    /// also holds one from [`Db::connection_for_setup`] (PostgreSQL's pools
+    /// are one).
+    pub fn readers_beside_setup(&self) -> usize {
+        let size = self.read.max_size() as usize;
+        match self.backend {
+            Backend::Sqlite { .. } => size,
+            Backend::Postgres { .. } => size.saturating_sub(1),
+        }
+    }
+
     /// A writer connection for start-up and command-line work.
     pub fn connection_for_setup(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         self.write

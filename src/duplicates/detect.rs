@@ -5,10 +5,11 @@
 //! same instant at two centers, a page at a time so memory stays flat).
 
 use diesel::prelude::*;
+use uuid::Uuid;
 
 use super::store::{propose, PossibleDuplicate, Proposal};
 use crate::auth::CenterScope;
-use crate::db::DbConnection;
+use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::matching::{self, keys, Weights};
 use crate::schema::persons;
@@ -32,30 +33,97 @@ pub struct Summary {
 /// pair is scored once (from its later id) and stored if it scores at the
 /// threshold or more. A pair already decided keeps its decision.
 /// `progress` is told how many records have been matched so far.
-pub fn scan(
-    conn: &mut DbConnection,
-    weights: &Weights,
-    progress: impl Fn(u64),
-) -> Result<Summary, ApiError> {
-    let mut summary = Summary::default();
-    let mut after = String::new();
-    loop {
-        let from = after.clone();
-        let page = keys::stored_records(conn, move |q| {
-            q.filter(persons::id.gt(from))
-                .order(persons::id)
-                .limit(PAGE)
-        })?;
-        let Some(last) = page.last() else { break };
-        after = last.person_id.to_string();
-        let matched =
-            conn.transaction(|conn| match_records(conn, &page, true, weights, &CenterScope::All))?;
-        summary.pairs += matched.pairs;
-        summary.pending += matched.pending.len() as u64;
-        summary.persons += page.len() as u64;
-        progress(summary.persons);
-    }
-    Ok(summary)
+///
+/// The pages are matched side by side, one per core, each on a connection
+/// for reading ([`find`]); what they find is stored by this thread, a page
+/// per transaction. At most a few pages are in memory at any time, however
+/// many records there are.
+pub fn scan(db: &Db, weights: &Weights, progress: impl Fn(u64)) -> Result<Summary, ApiError> {
+    // One reader for the pages, the others match.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(db.readers_beside_setup().saturating_sub(1))
+        .max(1);
+    let mut conn = db.connection_for_setup().map_err(ApiError::unavailable)?;
+    let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<Vec<keys::Record>>(workers);
+    // Shared by the workers, and dropped with the last of them: a reader
+    // waiting to hand over a page then stops too.
+    let pages_rx = std::sync::Arc::new(std::sync::Mutex::new(pages_rx));
+    let (found_tx, found_rx) =
+        std::sync::mpsc::sync_channel::<Result<(u64, Vec<Pair>), ApiError>>(workers);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (pages_rx, found_tx) = (pages_rx.clone(), found_tx.clone());
+            scope.spawn(move || {
+                let mut conn = match db.connection_for_reading() {
+                    Ok(conn) => conn,
+                    Err(e) => return drop(found_tx.send(Err(ApiError::unavailable(e)))),
+                };
+                loop {
+                    let page = pages_rx
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .recv();
+                    let Ok(page) = page else { return };
+                    let found =
+                        find(&mut conn, &page, true, weights).map(|p| (page.len() as u64, p));
+                    if found_tx.send(found).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((found_tx, pages_rx));
+        // Pages are read on their own thread, so that reading the next
+        // overlaps with matching and storing.
+        let reader = scope.spawn(move || -> Result<(), ApiError> {
+            let mut conn = db.connection_for_reading().map_err(ApiError::unavailable)?;
+            let mut after = String::new();
+            loop {
+                let from = after.clone();
+                let page = keys::stored_records(&mut conn, move |q| {
+                    q.filter(persons::id.gt(from))
+                        .order(persons::id)
+                        .limit(PAGE)
+                })?;
+                let Some(last) = page.last() else {
+                    return Ok(());
+                };
+                after = last.person_id.to_string();
+                if pages_tx.send(page).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        let mut summary = Summary::default();
+        let mut failed = None;
+        for found in found_rx {
+            let stored = found.and_then(|(persons, pairs)| {
+                let matched = conn.transaction(|conn| store(conn, &pairs, &CenterScope::All))?;
+                Ok((persons, matched))
+            });
+            match stored {
+                Ok((persons, matched)) => {
+                    summary.pairs += matched.pairs;
+                    summary.pending += matched.pending.len() as u64;
+                    summary.persons += persons;
+                    progress(summary.persons);
+                }
+                Err(e) => {
+                    // Dropping the receiver stops the workers and the reader.
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(ApiError::internal("the scan's reader panicked")));
+        match failed {
+            Some(e) => Err(e),
+            None => read.map(|()| summary),
+        }
+    })
 }
 
 /// What [`match_records`] found.
@@ -64,6 +132,14 @@ pub struct Matched {
     pub pairs: u64,
     /// Those pending review, once each, as the caller may see them.
     pub pending: Vec<PossibleDuplicate>,
+}
+
+/// A record (of `person`, registered at `center`) that may be `person`
+/// registered again: a pair to propose.
+pub struct Pair {
+    pub person: Uuid,
+    pub center: Uuid,
+    pub found: matching::Found,
 }
 
 /// Matches `records` against everyone registered (with `earlier_only`, only
@@ -77,9 +153,22 @@ pub fn match_records(
     weights: &Weights,
     scope: &CenterScope,
 ) -> Result<Matched, ApiError> {
-    let mut found = Vec::new();
+    let pairs = find(conn, records, earlier_only, weights)?;
+    store(conn, &pairs, scope)
+}
+
+/// Finds the pairs of `records` and the records stored (only reads: a
+/// registration finds them before its write, so that the single SQLite
+/// writer only stores them).
+pub fn find(
+    conn: &mut DbConnection,
+    records: &[keys::Record],
+    earlier_only: bool,
+    weights: &Weights,
+) -> Result<Vec<Pair>, ApiError> {
+    let mut pairs = Vec::new();
     for chunk in records.chunks(PROBES_PER_QUERY) {
-        let probes = matching::probes(chunk.iter().map(|r| &r.profile));
+        let probes = matching::probes(chunk.iter().map(|r| &r.profile), weights);
         let (candidates, per_probe) = keys::candidates(conn, &probes)?;
         for (record, mine) in chunk.iter().zip(per_probe) {
             let me = record.person_id.to_string();
@@ -88,18 +177,33 @@ pub fn match_records(
                 .map(|i| &candidates[i])
                 .filter(|c| c.person_id != record.person_id)
                 .filter(|c| !earlier_only || c.person_id.to_string() < me);
-            for f in matching::find(&record.profile, record.household_id, others, weights) {
-                found.push((record.person_id, record.center_id, f));
+            for found in matching::find(&record.profile, record.household_id, others, weights) {
+                pairs.push(Pair {
+                    person: record.person_id,
+                    center: record.center_id,
+                    found,
+                });
             }
         }
     }
-    let proposals: Vec<Proposal<'_>> = found
+    Ok(pairs)
+}
+
+/// Stores the pairs [`find`] found, in the caller's transaction (a pair
+/// already stored keeps its status); `scope` says whose names the pending
+/// pairs show.
+pub fn store(
+    conn: &mut DbConnection,
+    pairs: &[Pair],
+    scope: &CenterScope,
+) -> Result<Matched, ApiError> {
+    let proposals: Vec<Proposal<'_>> = pairs
         .iter()
-        .map(|(person, center, f)| Proposal {
-            person: *person,
-            center: *center,
-            record: &f.record,
-            score: &f.score,
+        .map(|p| Proposal {
+            person: p.person,
+            center: p.center,
+            record: &p.found.record,
+            score: &p.found.score,
         })
         .collect();
     let pending = propose(conn, &proposals, scope)?;

@@ -318,10 +318,7 @@ pub fn match_records(
             .iter()
             .map(|r| blocking::tracing_probe(&r.profile))
             .collect();
-        let mut keys: Vec<&str> = probes
-            .iter()
-            .flat_map(|p| p.keys.iter().map(String::as_str))
-            .collect();
+        let mut keys: Vec<&str> = probes.iter().flat_map(|p| p.keys()).collect();
         keys.sort_unstable();
         keys.dedup();
         if keys.is_empty() {
@@ -341,7 +338,7 @@ pub fn match_records(
         let mut answered: Vec<(usize, String)> = Vec::new();
         for (key, year, request) in rows {
             for (i, probe) in probes.iter().enumerate() {
-                if blocking::answers(probe, &key, year) {
+                if probe.answers(&key, year) {
                     answered.push((i, request.clone()));
                 }
             }

@@ -2,13 +2,15 @@
 //!
 //! Scoring every pair is out of the question at a million records, so each
 //! record is stored under a few keys, and a new record is scored only
-//! against the records that share one of its keys within its birth-year
-//! window (or whose birth year is unknown). The keys tolerate what the
+//! against the records that share one of its keys within a window of birth
+//! years (or whose birth year is unknown). The keys tolerate what the
 //! score tolerates:
 //!
 //! - `n`: the first letters of the family and given names' skeletons
 //!   ([`names::skeleton`]: one key for Հովհաննիսյան, Hovannisian and
-//!   Оганесян), looked up also with given and family swapped;
+//!   Оганесян), looked up also with given and family swapped; `e` is the
+//!   same key of a record without a birth date (an estimated age, or
+//!   nothing), kept apart because its window is wider (below);
 //! - `b`: the whole given name with the day and month of birth in either
 //!   order (a family name misspelt in its first letters; a swapped date);
 //!   looked up with the family name too (given and family swapped);
@@ -19,21 +21,32 @@
 //!   a relative gives an age, not a date to key on;
 //! - `d`: the document number, whatever the name (any birth year).
 //!
+//! The windows: a guessed age agrees within [`AGE_TOLERANCE`] years, so a
+//! record is looked up among those without a birth date that far apart.
+//! Two birth dates agree only if less than a year apart (or the same day
+//! and month a year apart); further apart they count as different, and a
+//! pair with different births (and no shared document, which its own key
+//! finds) cannot reach the threshold under the default weights
+//! ([`Weights::best_with_birth`]): records with a date are looked up among
+//! those with a date within a year only. Each record of the data has a
+//! block of 3 years instead of 7.
+//!
 //! Sex is left to the score (a sex written wrongly at a busy desk should
 //! not hide a duplicate).
 
 use chrono::Datelike;
 
+use super::dates::AGE_TOLERANCE;
 use super::names;
-use super::score::{document_key, Profile};
+use super::score::{document_key, Profile, Weights};
 
 /// The birth year stored for a record whose birth year is unknown: such
 /// records are candidates for every year.
 pub const UNKNOWN_YEAR: i32 = 0;
 
-/// How far apart two birth years may be and their records still be
-/// compared (the tolerance of an estimated age, [`super::dates::AGE_TOLERANCE`]).
-pub const YEAR_WINDOW: i32 = super::dates::AGE_TOLERANCE;
+/// How far apart two birth dates' years may be and still agree (less than
+/// a year apart, or a year mistyped by one).
+const DATES_WINDOW: i32 = 1;
 
 /// Letters of the family and given names' skeletons in an `n` key.
 const FAMILY_LETTERS: usize = 4;
@@ -48,9 +61,10 @@ fn prefix(s: &str, n: usize) -> &str {
     &s[..s.len().min(n)]
 }
 
+/// An `n` or `e` key without its prefix.
 fn name_key(first: &str, second: &str) -> String {
     format!(
-        "n:{}|{}",
+        "{}|{}",
         prefix(first, FAMILY_LETTERS),
         prefix(second, GIVEN_LETTERS)
     )
@@ -73,8 +87,13 @@ pub fn stored_keys(profile: &Profile) -> Vec<(String, i32)> {
         skeleton(&profile.given_name),
         skeleton(&profile.family_name),
     );
+    let name = name_key(&family, &given);
+    let name = match profile.birth.date {
+        Some(_) => format!("n:{name}"),
+        None => format!("e:{name}"),
+    };
     let mut keys = vec![
-        (name_key(&family, &given), year),
+        (name, year),
         (format!("F:{family}"), year),
         (format!("G:{given}"), year),
     ];
@@ -90,72 +109,127 @@ pub fn stored_keys(profile: &Profile) -> Vec<(String, i32)> {
     keys
 }
 
-/// What to look up for a record: keys, and the birth years to look in
-/// (None: every year).
-pub struct Probe {
+/// Keys to look up in a window of birth years (`years`, both ends
+/// included, and always the unknown year; None: every year).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lookup {
     pub keys: Vec<String>,
     pub years: Option<(i32, i32)>,
 }
 
-/// The lookups that find a record's candidates.
-pub fn probe(profile: &Profile) -> Probe {
-    let (given, family) = (
-        skeleton(&profile.given_name),
-        skeleton(&profile.family_name),
-    );
-    let mut keys = vec![name_key(&family, &given), name_key(&given, &family)];
-    if let Some(dm) = day_month(profile) {
-        keys.push(format!("b:{given}|{dm}"));
-        keys.push(format!("b:{family}|{dm}"));
-        keys.push(format!("f:{family}|{dm}"));
-        keys.push(format!("f:{given}|{dm}"));
+impl Lookup {
+    fn new(mut keys: Vec<String>, years: Option<(i32, i32)>) -> Lookup {
+        keys.sort();
+        keys.dedup();
+        Lookup { keys, years }
     }
-    if let Some(document) = document_key(profile.document_number.as_deref()) {
-        keys.push(format!("d:{document}"));
-    }
-    keys.sort();
-    keys.dedup();
-    Probe {
-        keys,
-        years: profile
-            .birth
-            .year()
-            .map(|y| (y - YEAR_WINDOW, y + YEAR_WINDOW)),
+
+    /// Whether a stored key with `year` answers this lookup.
+    pub fn answers(&self, key: &str, year: i32) -> bool {
+        self.keys.iter().any(|k| k == key)
+            && (year == UNKNOWN_YEAR
+                || self
+                    .years
+                    .is_none_or(|(from, to)| (from..=to).contains(&year)))
     }
 }
 
-/// The lookups that find the persons a tracing request may be about (or
-/// the requests a person may answer): those of [`probe`], and either whole
-/// name in its birth years. A relative gives an age, not a date, so there
-/// is no day and month to key a misspelt name on; the whole-name blocks are
-/// large, which a tracing request (a few a day) can afford and a
-/// registration (thousands) cannot.
-pub fn tracing_probe(profile: &Profile) -> Probe {
-    let mut probe = probe(profile);
+/// What to look up for a record: one or two [`Lookup`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub lookups: Vec<Lookup>,
+}
+
+fn window(year: Option<i32>, tolerance: i32) -> Option<(i32, i32)> {
+    year.map(|y| (y - tolerance, y + tolerance))
+}
+
+/// The keys that find a record: of records with a birth date (and the
+/// document's), and of records without.
+fn lookup_keys(profile: &Profile) -> (Vec<String>, Vec<String>) {
     let (given, family) = (
         skeleton(&profile.given_name),
         skeleton(&profile.family_name),
     );
-    probe.keys.extend([
+    let names = [name_key(&family, &given), name_key(&given, &family)];
+    let undated: Vec<String> = names.iter().map(|n| format!("e:{n}")).collect();
+    let mut dated: Vec<String> = names.iter().map(|n| format!("n:{n}")).collect();
+    if let Some(dm) = day_month(profile) {
+        dated.push(format!("b:{given}|{dm}"));
+        dated.push(format!("b:{family}|{dm}"));
+        dated.push(format!("f:{family}|{dm}"));
+        dated.push(format!("f:{given}|{dm}"));
+    }
+    // Stored under the unknown year, which every lookup includes.
+    if let Some(document) = document_key(profile.document_number.as_deref()) {
+        dated.push(format!("d:{document}"));
+    }
+    (dated, undated)
+}
+
+/// The lookups that find a record's possible duplicates under `weights`.
+pub fn probe(profile: &Profile, weights: &Weights) -> Probe {
+    let (mut dated, undated) = lookup_keys(profile);
+    let year = profile.birth.year();
+    let lookups = if profile.birth.date.is_some() && dates_only_agree_within_a_year(weights) {
+        vec![
+            Lookup::new(dated, window(year, DATES_WINDOW)),
+            Lookup::new(undated, window(year, AGE_TOLERANCE)),
+        ]
+    } else {
+        dated.extend(undated);
+        vec![Lookup::new(dated, window(year, AGE_TOLERANCE))]
+    };
+    Probe { lookups }
+}
+
+/// Whether a pair whose birth dates are more than a year apart scores
+/// below the threshold (whatever else agrees, a shared document aside):
+/// then records with a date need not be looked up further apart.
+fn dates_only_agree_within_a_year(weights: &Weights) -> bool {
+    weights.best_with_birth(weights.birth_different) < weights.threshold
+}
+
+/// The lookups that find the persons a tracing request may be about (or
+/// the requests a person may answer): its name keys, dated or not, and
+/// either whole name, all within the tolerance of a guessed age. A
+/// relative gives an age, not a date, so there is no day and month to key
+/// a misspelt name on; the whole-name blocks are large, which a tracing
+/// request (a few a day) can afford and a registration (thousands) cannot.
+pub fn tracing_probe(profile: &Profile) -> Probe {
+    let (mut keys, undated) = lookup_keys(profile);
+    keys.extend(undated);
+    let (given, family) = (
+        skeleton(&profile.given_name),
+        skeleton(&profile.family_name),
+    );
+    keys.extend([
         format!("F:{family}"),
         format!("F:{given}"),
         format!("G:{given}"),
         format!("G:{family}"),
     ]);
-    probe.keys.sort();
-    probe.keys.dedup();
-    probe
+    Probe {
+        lookups: vec![Lookup::new(
+            keys,
+            window(profile.birth.year(), AGE_TOLERANCE),
+        )],
+    }
 }
 
-/// Whether a stored key with `year` answers `probe` (what the database
-/// query checks, for scans that match in memory).
-pub fn answers(probe: &Probe, key: &str, year: i32) -> bool {
-    probe.keys.iter().any(|k| k == key)
-        && (year == UNKNOWN_YEAR
-            || key.starts_with("d:")
-            || probe
-                .years
-                .is_none_or(|(from, to)| (from..=to).contains(&year)))
+impl Probe {
+    /// Every key looked up.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.lookups
+            .iter()
+            .flat_map(|l| l.keys.iter().map(String::as_str))
+    }
+
+    /// Whether a stored key with `year` answers the probe (what the
+    /// database query checks, for matching in memory).
+    pub fn answers(&self, key: &str, year: i32) -> bool {
+        self.lookups.iter().any(|l| l.answers(key, year))
+    }
 }
 
 #[cfg(test)]
@@ -184,10 +258,10 @@ mod tests {
     /// Whether `b` is among the candidates of `a` (one of a's lookups finds
     /// one of b's stored keys).
     fn finds(a: &Profile, b: &Profile) -> bool {
-        let probe = probe(a);
+        let probe = probe(a, &Weights::default());
         stored_keys(b)
             .iter()
-            .any(|(key, year)| answers(&probe, key, *year))
+            .any(|(key, year)| probe.answers(key, *year))
     }
 
     #[test]

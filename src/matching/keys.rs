@@ -18,7 +18,7 @@ use crate::schema::{households, person_match_keys, persons};
 /// whenever [`blocking::stored_keys`] would give other keys for the same
 /// record: every database then rebuilds its keys on its next start.
 pub const MATCH_KEYS_VERSION: &str =
-    "2: n family4|given2, F family, G given, b given|day-month, f family|day-month, d document; Cyrillic y";
+    "3: n (dated) or e (undated) family4|given2, F family, G given, b given|day-month, f family|day-month, d document; Cyrillic y";
 
 /// The `derived_versions` row of the match keys.
 const MATCH_KEYS: &str = "person_match_keys";
@@ -226,15 +226,15 @@ pub fn stored_records(
 
 /// The stored records that any of `probes` finds, and for each probe which
 /// of them (indices) it found (persons merged into another are not
-/// candidates: the one they were merged into is). Each probe's keys are
-/// looked up in its own birth years (and the unknown year): equalities on
-/// both columns of the key table's primary key, so each lookup reads only
-/// its own block, however large the table (one query for all the probes
-/// of a registration read the union of their years, nearly every year,
-/// and so whole blocks). At most [`MAX_CANDIDATES`] rows per probe. The
-/// records are then read by id. Only lookups by primary key: a plan that
-/// cannot turn into a scan while a fresh table's statistics lag behind its
-/// growth.
+/// candidates: the one they were merged into is). Each lookup of a probe
+/// reads its own keys in its own birth years (and the unknown year):
+/// equalities on both columns of the key table's primary key, so it reads
+/// only its own block, however large the table (one query for all the
+/// probes of a registration read the union of their years, nearly every
+/// year, and so whole blocks). At most [`MAX_CANDIDATES`] rows per lookup.
+/// The records are then read by id. Only lookups by primary key: a plan
+/// that cannot turn into a scan while a fresh table's statistics lag behind
+/// its growth.
 pub fn candidates(
     conn: &mut DbConnection,
     probes: &[Probe],
@@ -242,23 +242,23 @@ pub fn candidates(
     let mut found: Vec<Vec<usize>> = vec![Vec::new(); probes.len()];
     let mut answered: Vec<(usize, String)> = Vec::new();
     for (i, probe) in probes.iter().enumerate() {
-        if probe.keys.is_empty() {
-            continue;
+        for lookup in probe.lookups.iter().filter(|l| !l.keys.is_empty()) {
+            let mut query = person_match_keys::table
+                .filter(person_match_keys::match_key.eq_any(&lookup.keys))
+                .into_boxed();
+            if let Some((from, to)) = lookup.years {
+                let years: Vec<i32> = (from..=to).chain([UNKNOWN_YEAR]).collect();
+                query = query.filter(person_match_keys::birth_year.eq_any(years));
+            }
+            let rows: Vec<String> = query
+                .select(person_match_keys::person_id)
+                .limit(MAX_CANDIDATES)
+                .load(conn)?;
+            // The query asked for exactly this lookup's keys and years
+            // (document keys are stored under the unknown year): every row
+            // answers it.
+            answered.extend(rows.into_iter().map(|id| (i, id)));
         }
-        let mut query = person_match_keys::table
-            .filter(person_match_keys::match_key.eq_any(&probe.keys))
-            .into_boxed();
-        if let Some((from, to)) = probe.years {
-            let years: Vec<i32> = (from..=to).chain([UNKNOWN_YEAR]).collect();
-            query = query.filter(person_match_keys::birth_year.eq_any(years));
-        }
-        let rows: Vec<String> = query
-            .select(person_match_keys::person_id)
-            .limit(MAX_CANDIDATES)
-            .load(conn)?;
-        // The query asked for exactly this probe's keys and years (document
-        // keys are stored under the unknown year): every row answers it.
-        answered.extend(rows.into_iter().map(|id| (i, id)));
     }
     let mut ids: Vec<String> = answered.iter().map(|(_, id)| id.clone()).collect();
     ids.sort_unstable();

@@ -53,7 +53,14 @@ pub fn find<'a>(
     found
 }
 
-/// The probes of records (see [`blocking`]).
-pub fn probes<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Vec<blocking::Probe> {
-    profiles.into_iter().map(blocking::probe).collect()
+/// The probes that find records' possible duplicates under `weights` (see
+/// [`blocking`]).
+pub fn probes<'a>(
+    profiles: impl IntoIterator<Item = &'a Profile>,
+    weights: &Weights,
+) -> Vec<blocking::Probe> {
+    profiles
+        .into_iter()
+        .map(|p| blocking::probe(p, weights))
+        .collect()
 }

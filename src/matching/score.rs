@@ -120,6 +120,26 @@ impl Score {
     }
 }
 
+impl Weights {
+    /// The best score a pair can reach whose births agree with `birth`
+    /// (a weight) and whose document numbers do not agree: every other
+    /// field at its best, each optional field left out where that is
+    /// better.
+    pub fn best_with_birth(&self, birth: f64) -> f64 {
+        let optional = |weights: &[f64]| weights.iter().copied().fold(0.0, f64::max);
+        let required = |weights: &[f64]| weights.iter().copied().fold(f64::MIN, f64::max);
+        required(&[self.given_same, self.given_close, self.given_different])
+            + required(&[self.family_same, self.family_close, self.family_different])
+            + optional(&[self.patronymic_same, self.patronymic_different])
+            + optional(&[self.sex_same, self.sex_different])
+            + birth
+            + optional(&[self.document_different])
+            + optional(&[self.phone_same, self.phone_different])
+            + optional(&[self.origin_same])
+            + optional(&[self.household_size_same])
+    }
+}
+
 /// One field's part of a score (a [`FieldScore`]) as stored with a pair or
 /// a match and shown by the API.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
 use super::model::{validate_new, Household, HouseholdPatch, ListQuery, NewHousehold};
-use super::store::{correct, find, list, not_found, register, Correction};
+use super::store::{correct, find, insert, list, not_found, prepare, Correction};
 use crate::auth::Caller;
 use crate::db::audit::Event;
 use crate::db::Db;
@@ -58,8 +58,18 @@ pub async fn create(
     let user_id = caller.user_id;
     let client_id = ClientId::of("household", new.id);
     let weights = **weights;
+    let household = prepare(new, user_id);
+    // Matched against everyone registered, on a connection for reading
+    // and before the write: the desks' matching runs side by side, and the
+    // one SQLite writer (or a PostgreSQL writer's connection) only stores
+    // the pairs. A registration committing meanwhile elsewhere is left to
+    // `refuge duplicates scan`, as one committing at the same instant is.
+    let records = household.records();
+    let pairs = db
+        .read(move |conn| duplicates::detect::find(conn, &records, false, &weights))
+        .await?;
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
-        let household = register(conn, new, user_id)?;
+        let household = insert(conn, household)?;
         conn.audit(
             Event::new("household.create")
                 .resource("household", household.id)
@@ -67,12 +77,7 @@ pub async fn create(
                 .household(household.id)
                 .version(household.version),
         );
-        // Matched in the registration's transaction against everyone
-        // registered before it (on PostgreSQL, a registration committing at
-        // the same instant elsewhere is left to `refuge duplicates scan`).
-        let possible_duplicates =
-            duplicates::match_records(conn.conn(), &household.records(), false, &weights, &scope)?
-                .pending;
+        let possible_duplicates = duplicates::detect::store(conn.conn(), &pairs, &scope)?.pending;
         // Those who may be traced answer the open tracing requests.
         family_tracing::match_records(conn.conn(), &household.traced_records(), &weights)?;
         if !possible_duplicates.is_empty() {

@@ -34,9 +34,21 @@ pub fn register(
     new: NewHousehold,
     registered_by: Uuid,
 ) -> Result<Household, ApiError> {
+    insert(unit, prepare(new, registered_by))
+}
+
+/// A validated household as it will be stored: its ids (the client's, or
+/// new ones) and times given, ready for [`insert`] (the API matches it
+/// against everyone registered in between, outside the write).
+pub fn prepare(new: NewHousehold, registered_by: Uuid) -> Household {
+    household_from_new(new, registered_by, time::now())
+}
+
+/// Stores a [`prepare`]d household and its members, in the caller's
+/// transaction.
+pub fn insert(unit: &mut Unit<'_>, household: Household) -> Result<Household, ApiError> {
     let conn = unit.conn();
-    let now = time::now();
-    let household = household_from_new(new, registered_by, now);
+    let now = household.created_at.naive_utc();
     diesel::insert_into(households::table)
         .values(HouseholdInsert::of(&household, None, now))
         .execute(conn)
