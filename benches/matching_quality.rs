@@ -814,6 +814,11 @@ impl Index {
                     for &(year, _, idx) in stored {
                         if lookup.answers(key, year) && visible(idx) {
                             wanted += 1;
+                            *ROWS_BY_KIND
+                                .lock()
+                                .unwrap()
+                                .entry(key.split(':').next().unwrap_or("").to_string())
+                                .or_default() += 1;
                             if cap == 0 || read < cap {
                                 read += 1;
                                 if !found[i].contains(&idx) {
@@ -828,6 +833,11 @@ impl Index {
         (found, wanted)
     }
 }
+
+/// Key rows the lookups would read, by kind of key (`n`, `e`, `b`...):
+/// reported and reset by each way of looking up.
+static ROWS_BY_KIND: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 /// Whether `query`'s probe finds `stored` at all (no cap).
 fn blocked_together(m: &Matcher, query: &Profile, stored: &Profile) -> bool {
@@ -1365,6 +1375,14 @@ fn report_duplicates(
     println!(
         "| key rows per lookup without the cap: mean | {:.0} |",
         out.rows_wanted as f64 / out.lookups.max(1) as f64
+    );
+    let by_kind: Vec<String> = std::mem::take(&mut *ROWS_BY_KIND.lock().unwrap())
+        .into_iter()
+        .map(|(kind, rows)| format!("{kind} {:.1}", rows as f64 / out.lookups.max(1) as f64))
+        .collect();
+    println!(
+        "| key rows per lookup by kind of key | {} |",
+        by_kind.join(", ")
     );
     println!(
         "| candidate comparisons (scored pairs) | {} |",

@@ -255,12 +255,18 @@ fn match_request(
         .collect();
     let ids: Vec<String> = mine.iter().map(|c| c.person_id.to_string()).collect();
     let traceable = traceable(conn, &ids)?;
+    let compared = matching::Compared::new(&sought);
     let mut found: Vec<(&Record, Score)> = mine
         .into_iter()
         .filter(|c| traceable.contains(&c.person_id.to_string()))
         .filter_map(|c| {
-            let score = matching::score(&sought, &c.profile, weights);
-            score.is_tracing_match(weights).then_some((c, score))
+            let score = matching::score::score_at_least(
+                &compared,
+                &c.profile,
+                weights,
+                weights.tracing_threshold,
+            )?;
+            Some((c, score))
         })
         .collect();
     found.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));

@@ -50,7 +50,7 @@ const DATES_WINDOW: i32 = 1;
 
 /// Letters of the family and given names' skeletons in an `n` key.
 const FAMILY_LETTERS: usize = 4;
-const GIVEN_LETTERS: usize = 2;
+const GIVEN_LETTERS: usize = 3;
 
 fn skeleton(name: &str) -> String {
     names::skeletons(name).concat()

@@ -18,7 +18,7 @@ use crate::schema::{households, person_match_keys, persons};
 /// whenever [`blocking::stored_keys`] would give other keys for the same
 /// record: every database then rebuilds its keys on its next start.
 pub const MATCH_KEYS_VERSION: &str =
-    "3: n (dated) or e (undated) family4|given2, F family, G given, b given|day-month, f family|day-month, d document; Cyrillic y";
+    "3: n (dated) or e (undated) family4|given3, F family, G given, b given|day-month, f family|day-month, d document; Cyrillic y";
 
 /// The `derived_versions` row of the match keys.
 const MATCH_KEYS: &str = "person_match_keys";

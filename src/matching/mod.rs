@@ -18,7 +18,7 @@ pub mod names;
 pub mod score;
 
 pub use dates::{Birth, BirthAgreement};
-pub use score::{score, FieldScore, MatchedField, Profile, Score, Weights};
+pub use score::{score, Compared, FieldScore, MatchedField, Profile, Score, Weights};
 
 use uuid::Uuid;
 
@@ -38,12 +38,13 @@ pub fn find<'a>(
     candidates: impl IntoIterator<Item = &'a keys::Record>,
     weights: &Weights,
 ) -> Vec<Found> {
+    let compared = Compared::new(profile);
     let mut found: Vec<Found> = candidates
         .into_iter()
         .filter(|c| c.household_id != household)
         .filter_map(|c| {
-            let score = score(profile, &c.profile, weights);
-            score.is_candidate(weights).then(|| Found {
+            let score = score::score_at_least(&compared, &c.profile, weights, weights.threshold)?;
+            Some(Found {
                 record: c.clone(),
                 score,
             })

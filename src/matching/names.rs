@@ -89,12 +89,12 @@ pub fn skeletons(name: &str) -> Vec<String> {
 /// transliteration): each word of the shorter name is matched with its
 /// most similar word of the other, and the similarities averaged.
 pub fn similarity(a: &str, b: &str) -> f64 {
-    let (a, b) = (skeletons(a), skeletons(b));
-    let (short, long) = if a.len() <= b.len() {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    similarity_of(&skeletons(a), &skeletons(b))
+}
+
+/// [`similarity`] of two names' [`skeletons`].
+pub fn similarity_of(a: &[String], b: &[String]) -> f64 {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short.is_empty() {
         return 0.0;
     }

@@ -172,8 +172,114 @@ pub fn document_key(value: Option<&str>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// A record's names as the score compares them: the skeletons of their
+/// words ([`names::skeletons`], the costly part of a score), derived once
+/// per record rather than once per pair.
+pub struct Compared<'a> {
+    pub profile: &'a Profile,
+    given: Vec<String>,
+    family: Vec<String>,
+    patronymic: Option<Vec<String>>,
+    origin: Option<Vec<String>>,
+}
+
+impl<'a> Compared<'a> {
+    pub fn new(profile: &'a Profile) -> Compared<'a> {
+        Compared {
+            profile,
+            given: names::skeletons(&profile.given_name),
+            family: names::skeletons(&profile.family_name),
+            patronymic: profile.patronymic.as_deref().map(names::skeletons),
+            origin: profile.origin_settlement.as_deref().map(names::skeletons),
+        }
+    }
+}
+
+/// A field's part: (field, agreement, weight).
+type Part = (&'static str, &'static str, f64);
+
+/// The parts of the fields compared without names: sex, birth, document,
+/// phone and household size.
+fn plain_parts(a: &Profile, b: &Profile, w: &Weights) -> [Option<Part>; 5] {
+    let sex = match (&a.sex, &b.sex) {
+        (Some(x), Some(y)) if x == y => Some(("sex", "same", w.sex_same)),
+        (Some(_), Some(_)) => Some(("sex", "different", w.sex_different)),
+        _ => None,
+    };
+    let (agreement, weight) = match dates::compare(&a.birth, &b.birth) {
+        BirthAgreement::Exact => ("exact", w.birth_exact),
+        BirthAgreement::DayMonthSwapped => ("day_month_swapped", w.birth_swapped),
+        BirthAgreement::WithinYear => ("within_year", w.birth_within_year),
+        BirthAgreement::EstimatedAge => ("estimated_age", w.birth_estimated_age),
+        BirthAgreement::Different => ("different", w.birth_different),
+        BirthAgreement::Unknown => ("unknown", 0.0),
+    };
+    let birth = Some(("birth", agreement, weight));
+    let document = match (
+        document_key(a.document_number.as_deref()),
+        document_key(b.document_number.as_deref()),
+    ) {
+        (Some(x), Some(y)) if x == y => Some(("document", "same", w.document_same)),
+        (Some(_), Some(_)) => Some(("document", "different", w.document_different)),
+        _ => None,
+    };
+    let digits = |p: &Option<String>| {
+        p.as_deref()
+            .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
+            .filter(|d| d.len() >= 6)
+    };
+    let phone = match (digits(&a.phone), digits(&b.phone)) {
+        // The same subscriber number, whatever the prefix written.
+        (Some(x), Some(y))
+            if x.ends_with(&y[y.len().saturating_sub(8)..])
+                || y.ends_with(&x[x.len().saturating_sub(8)..]) =>
+        {
+            Some(("phone", "same", w.phone_same))
+        }
+        (Some(_), Some(_)) => Some(("phone", "different", w.phone_different)),
+        _ => None,
+    };
+    let size = match (a.household_size, b.household_size) {
+        (Some(x), Some(y)) if x == y => Some(("household_size", "same", w.household_size_same)),
+        _ => None,
+    };
+    [sex, birth, document, phone, size]
+}
+
 /// Scores two records, field by field.
 pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
+    score_compared(&Compared::new(a), &Compared::new(b), w)
+}
+
+/// Scores `a` against `b` if the pair can reach `at_least`: the fields
+/// compared without names first, and the names only if the most they
+/// could add still reaches it (most candidates of a block are someone
+/// else: another sex, another year, another phone).
+pub fn score_at_least(a: &Compared<'_>, b: &Profile, w: &Weights, at_least: f64) -> Option<Score> {
+    let plain: f64 = plain_parts(a.profile, b, w)
+        .iter()
+        .flatten()
+        .map(|(_, _, weight)| weight)
+        .sum();
+    let best = |weights: &[f64]| weights.iter().copied().fold(f64::MIN, f64::max);
+    let mut names = best(&[w.given_same, w.given_close, w.given_different])
+        + best(&[w.family_same, w.family_close, w.family_different]);
+    if a.profile.patronymic.is_some() && b.patronymic.is_some() {
+        names += best(&[w.patronymic_same, w.patronymic_different]);
+    }
+    if a.profile.origin_settlement.is_some() && b.origin_settlement.is_some() {
+        names += w.origin_same.max(0.0);
+    }
+    // (Totals are rounded to hundredths: a bound just under may round up.)
+    if plain + names < at_least - 0.005 {
+        return None;
+    }
+    let score = score_compared(a, &Compared::new(b), w);
+    (score.total >= at_least).then_some(score)
+}
+
+/// Scores two records whose names are compared already.
+fn score_compared(a: &Compared<'_>, b: &Compared<'_>, w: &Weights) -> Score {
     let mut fields = Vec::new();
     let mut add = |field: &'static str, agreement: &'static str, weight: f64| {
         fields.push(FieldScore {
@@ -182,8 +288,8 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
             weight,
         });
     };
-    let name = |x: &str, y: &str, same: f64, close: f64, different: f64| {
-        let s = names::similarity(x, y);
+    let name = |x: &[String], y: &[String], same: f64, close: f64, different: f64| {
+        let s = names::similarity_of(x, y);
         if s >= w.name_same {
             ("same", same)
         } else if s >= w.name_close {
@@ -194,17 +300,17 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
     };
     // Given and family names as written, and swapped (a desk under
     // pressure writes them in the other order): the better reading counts.
-    let names_of = |given: &str, family: &str| {
+    let names_of = |given: &[String], family: &[String]| {
         [
             name(
-                &a.given_name,
+                &a.given,
                 given,
                 w.given_same,
                 w.given_close,
                 w.given_different,
             ),
             name(
-                &a.family_name,
+                &a.family,
                 family,
                 w.family_same,
                 w.family_close,
@@ -212,8 +318,8 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
             ),
         ]
     };
-    let direct = names_of(&b.given_name, &b.family_name);
-    let swapped = names_of(&b.family_name, &b.given_name);
+    let direct = names_of(&b.given, &b.family);
+    let swapped = names_of(&b.family, &b.given);
     let total_of = |n: &[(&'static str, f64); 2]| n[0].1 + n[1].1;
     let [(given, given_weight), (family, family_weight)] = if total_of(&swapped) > total_of(&direct)
     {
@@ -234,56 +340,17 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
         );
         add("patronymic", agreement, weight);
     }
-    if let (Some(x), Some(y)) = (&a.sex, &b.sex) {
-        if x == y {
-            add("sex", "same", w.sex_same);
-        } else {
-            add("sex", "different", w.sex_different);
-        }
+    let [sex, birth, document, phone, size] = plain_parts(a.profile, b.profile, w);
+    for (field, agreement, weight) in [sex, birth, document, phone].into_iter().flatten() {
+        add(field, agreement, weight);
     }
-    let (agreement, weight) = match dates::compare(&a.birth, &b.birth) {
-        BirthAgreement::Exact => ("exact", w.birth_exact),
-        BirthAgreement::DayMonthSwapped => ("day_month_swapped", w.birth_swapped),
-        BirthAgreement::WithinYear => ("within_year", w.birth_within_year),
-        BirthAgreement::EstimatedAge => ("estimated_age", w.birth_estimated_age),
-        BirthAgreement::Different => ("different", w.birth_different),
-        BirthAgreement::Unknown => ("unknown", 0.0),
-    };
-    add("birth", agreement, weight);
-    if let (Some(x), Some(y)) = (
-        document_key(a.document_number.as_deref()),
-        document_key(b.document_number.as_deref()),
-    ) {
-        if x == y {
-            add("document", "same", w.document_same);
-        } else {
-            add("document", "different", w.document_different);
-        }
-    }
-    let digits = |p: &Option<String>| {
-        p.as_deref()
-            .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
-            .filter(|d| d.len() >= 6)
-    };
-    if let (Some(x), Some(y)) = (digits(&a.phone), digits(&b.phone)) {
-        // The same subscriber number, whatever the prefix written.
-        if x.ends_with(&y[y.len().saturating_sub(8)..])
-            || y.ends_with(&x[x.len().saturating_sub(8)..])
-        {
-            add("phone", "same", w.phone_same);
-        } else {
-            add("phone", "different", w.phone_different);
-        }
-    }
-    if let (Some(x), Some(y)) = (&a.origin_settlement, &b.origin_settlement) {
-        if names::similarity(x, y) >= w.name_close {
+    if let (Some(x), Some(y)) = (&a.origin, &b.origin) {
+        if names::similarity_of(x, y) >= w.name_close {
             add("origin_settlement", "same", w.origin_same);
         }
     }
-    if let (Some(x), Some(y)) = (a.household_size, b.household_size) {
-        if x == y {
-            add("household_size", "same", w.household_size_same);
-        }
+    if let Some((field, agreement, weight)) = size {
+        add(field, agreement, weight);
     }
     let total = fields.iter().map(|f| f.weight).sum::<f64>();
     Score {
