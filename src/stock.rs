@@ -365,6 +365,7 @@ pub(crate) fn record(conn: &mut DbConnection, entry: Entry) -> Result<Movement, 
 }
 
 fn put(conn: &mut DbConnection, center: Uuid, item: Uuid, quantity: i64) -> Result<(), ApiError> {
+    crate::db::lock_counters(conn)?;
     let now = time::now();
     crate::per_backend!(conn, |c| diesel::insert_into(stock_levels::table)
         .values((
@@ -399,6 +400,7 @@ fn take(
     quantity: i64,
     at: NaiveDateTime,
 ) -> Result<(), ApiError> {
+    crate::db::lock_counters(conn)?;
     let left: Option<i64> = diesel::update(
         stock_levels::table
             .find((center.to_string(), item.to_string()))

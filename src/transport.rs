@@ -246,6 +246,7 @@ pub struct Boarding {
 
 /// Takes `seats` on `trip` if they are free; false if the trip is too full.
 fn take_seats(conn: &mut DbConnection, trip: Uuid, seats: i32) -> Result<bool, ApiError> {
+    crate::db::lock_counters(conn)?;
     let updated = diesel::update(
         trips::table
             .find(trip.to_string())

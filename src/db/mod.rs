@@ -335,6 +335,31 @@ macro_rules! per_backend {
     };
 }
 
+/// Takes the lock every write of a shared counter row (a site's occupied
+/// beds, a trip's seats taken, a center's stock level) takes first, held to
+/// the end of the caller's transaction; call it before such an UPDATE.
+///
+/// On PostgreSQL, several writer threads (and API processes) commit groups
+/// of jobs at once, each group holding its row locks until its commit: two
+/// groups updating two counter rows in opposite orders deadlocked, and one
+/// of them failed after `deadlock_timeout` (1 s) with a 503 to retry (the
+/// replay over HTTP met dozens). With this lock, a transaction that holds a
+/// counter row always holds it too, so no two ever wait on each other's
+/// counter rows; groups that touch no counter (registrations) are not
+/// held up. SQLite has a single writer: nothing to do.
+pub fn lock_counters(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    /// The advisory lock's key: "refuge counters".
+    const COUNTERS: i64 = 0x7265_6675_6765_0001;
+    if let DbConnection::Postgres(c) = conn {
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(COUNTERS),
+            c,
+        )?;
+    }
+    Ok(())
+}
+
 /// Most bound parameters one statement may carry on both backends: SQLite's
 /// limit (PostgreSQL allows 65,535).
 pub const MAX_BIND_PARAMS: usize = 32_766;

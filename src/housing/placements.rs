@@ -148,6 +148,7 @@ fn open_placement_of(
 
 /// Takes `beds` at `site` if they are free; false if the site is too full.
 fn take_beds(conn: &mut DbConnection, site: Uuid, beds: i32) -> Result<bool, ApiError> {
+    crate::db::lock_counters(conn)?;
     let updated = diesel::update(
         sites::table
             .find(site.to_string())
@@ -162,6 +163,7 @@ fn take_beds(conn: &mut DbConnection, site: Uuid, beds: i32) -> Result<bool, Api
 }
 
 fn release_beds(conn: &mut DbConnection, site: Uuid, beds: i32) -> Result<(), ApiError> {
+    crate::db::lock_counters(conn)?;
     diesel::update(sites::table.find(site.to_string()))
         .set((
             sites::occupied_beds.eq(sites::occupied_beds - beds),

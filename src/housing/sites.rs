@@ -249,6 +249,7 @@ fn correct_site(conn: &mut DbConnection, id: Uuid, patch: SitePatch) -> Result<S
     organizations::require(conn, organization, "organization_id")?;
     // The occupancy is re-checked by the same statement that changes the
     // capacity, so a placement committed in between cannot be overbooked.
+    crate::db::lock_counters(conn)?;
     let updated = diesel::update(
         sites::table
             .find(id.to_string())
