@@ -898,7 +898,8 @@ fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {
 fn scan_duplicates(settings: &Settings) -> Result<(), String> {
     let db = open(settings)?;
     refuge::app::migrate(&db).map_err(|e| e.to_string())?;
-    let mut conn = db.connection_for_setup().map_err(|e| e.to_string())?;
+    // Counted on a reader: the writer's large page cache stays for writes.
+    let mut conn = db.connection_for_reading().map_err(|e| e.to_string())?;
     let total =
         refuge::duplicates::detect::records_to_scan(&mut conn).map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new(total);
