@@ -13,6 +13,7 @@ mod centers;
 mod cli;
 mod coverage;
 mod duplicates;
+mod exodus;
 mod flows;
 mod households;
 mod housing;
