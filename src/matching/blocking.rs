@@ -56,6 +56,14 @@ fn skeleton(name: &str) -> String {
     names::skeletons(name).concat()
 }
 
+/// The skeletons of a record's given and family names.
+fn given_and_family(profile: &Profile) -> (String, String) {
+    (
+        skeleton(&profile.given_name),
+        skeleton(&profile.family_name),
+    )
+}
+
 fn prefix(s: &str, n: usize) -> &str {
     // Skeletons are ASCII.
     &s[..s.len().min(n)]
@@ -83,10 +91,7 @@ fn day_month(profile: &Profile) -> Option<String> {
 /// ([`UNKNOWN_YEAR`] if unknown).
 pub fn stored_keys(profile: &Profile) -> Vec<(String, i32)> {
     let year = profile.birth.year().unwrap_or(UNKNOWN_YEAR);
-    let (given, family) = (
-        skeleton(&profile.given_name),
-        skeleton(&profile.family_name),
-    );
+    let (given, family) = given_and_family(profile);
     let name = name_key(&family, &given);
     let name = match profile.birth.date {
         Some(_) => format!("n:{name}"),
@@ -146,12 +151,8 @@ fn window(year: Option<i32>, tolerance: i32) -> Option<(i32, i32)> {
 
 /// The keys that find a record: of records with a birth date (and the
 /// document's), and of records without.
-fn lookup_keys(profile: &Profile) -> (Vec<String>, Vec<String>) {
-    let (given, family) = (
-        skeleton(&profile.given_name),
-        skeleton(&profile.family_name),
-    );
-    let names = [name_key(&family, &given), name_key(&given, &family)];
+fn lookup_keys(profile: &Profile, given: &str, family: &str) -> (Vec<String>, Vec<String>) {
+    let names = [name_key(family, given), name_key(given, family)];
     let undated: Vec<String> = names.iter().map(|n| format!("e:{n}")).collect();
     let mut dated: Vec<String> = names.iter().map(|n| format!("n:{n}")).collect();
     if let Some(dm) = day_month(profile) {
@@ -169,7 +170,8 @@ fn lookup_keys(profile: &Profile) -> (Vec<String>, Vec<String>) {
 
 /// The lookups that find a record's possible duplicates under `weights`.
 pub fn probe(profile: &Profile, weights: &Weights) -> Probe {
-    let (mut dated, undated) = lookup_keys(profile);
+    let (given, family) = given_and_family(profile);
+    let (mut dated, undated) = lookup_keys(profile, &given, &family);
     let year = profile.birth.year();
     let lookups = if profile.birth.date.is_some() && dates_only_agree_within_a_year(weights) {
         vec![
@@ -197,12 +199,9 @@ fn dates_only_agree_within_a_year(weights: &Weights) -> bool {
 /// a misspelt name on; the whole-name blocks are large, which a tracing
 /// request (a few a day) can afford and a registration (thousands) cannot.
 pub fn tracing_probe(profile: &Profile) -> Probe {
-    let (mut keys, undated) = lookup_keys(profile);
+    let (given, family) = given_and_family(profile);
+    let (mut keys, undated) = lookup_keys(profile, &given, &family);
     keys.extend(undated);
-    let (given, family) = (
-        skeleton(&profile.given_name),
-        skeleton(&profile.family_name),
-    );
     keys.extend([
         format!("F:{family}"),
         format!("F:{given}"),

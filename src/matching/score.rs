@@ -120,16 +120,25 @@ impl Score {
     }
 }
 
+/// The best of a field's weights.
+fn best_of(weights: &[f64]) -> f64 {
+    weights.iter().copied().fold(f64::MIN, f64::max)
+}
+
 impl Weights {
+    /// The best that the given and family names (always compared) can add.
+    fn best_names(&self) -> f64 {
+        best_of(&[self.given_same, self.given_close, self.given_different])
+            + best_of(&[self.family_same, self.family_close, self.family_different])
+    }
+
     /// The best score a pair can reach whose births agree with `birth`
     /// (a weight) and whose document numbers do not agree: every other
     /// field at its best, each optional field left out where that is
     /// better.
     pub fn best_with_birth(&self, birth: f64) -> f64 {
-        let optional = |weights: &[f64]| weights.iter().copied().fold(0.0, f64::max);
-        let required = |weights: &[f64]| weights.iter().copied().fold(f64::MIN, f64::max);
-        required(&[self.given_same, self.given_close, self.given_different])
-            + required(&[self.family_same, self.family_close, self.family_different])
+        let optional = |weights: &[f64]| best_of(weights).max(0.0);
+        self.best_names()
             + optional(&[self.patronymic_same, self.patronymic_different])
             + optional(&[self.sex_same, self.sex_different])
             + birth
@@ -261,11 +270,9 @@ pub fn score_at_least(a: &Compared<'_>, b: &Profile, w: &Weights, at_least: f64)
         .flatten()
         .map(|(_, _, weight)| weight)
         .sum();
-    let best = |weights: &[f64]| weights.iter().copied().fold(f64::MIN, f64::max);
-    let mut names = best(&[w.given_same, w.given_close, w.given_different])
-        + best(&[w.family_same, w.family_close, w.family_different]);
+    let mut names = w.best_names();
     if a.profile.patronymic.is_some() && b.patronymic.is_some() {
-        names += best(&[w.patronymic_same, w.patronymic_different]);
+        names += best_of(&[w.patronymic_same, w.patronymic_different]);
     }
     if a.profile.origin_settlement.is_some() && b.origin_settlement.is_some() {
         names += w.origin_same.max(0.0);
