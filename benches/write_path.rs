@@ -487,10 +487,7 @@ async fn timed(
         std::process::exit(1);
     }
     latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64()
-            * 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&latencies, p);
     println!(
         "write_path backend={} mode={} round={} clients={} households={} errors={errors} elapsed={:.2}s \
          households/s={:.0} p50={:.2}ms p99={:.2}ms",
@@ -570,10 +567,7 @@ async fn read_persons(
         std::process::exit(1);
     }
     latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64()
-            * 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&latencies, p);
     println!(
         "person_read backend={backend} clients={} reads={} errors={errors} elapsed={:.2}s \
          reads/s={:.0} p50={:.2}ms p99={:.2}ms",
@@ -584,4 +578,9 @@ async fn read_persons(
         pct(0.50),
         pct(0.99),
     );
+}
+
+/// The `p` quantile (0-1) of sorted latencies, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64() * 1000.0
 }
