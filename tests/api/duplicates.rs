@@ -54,14 +54,7 @@ async fn registered(app: &TestApp, as_of: Option<&str>) -> i64 {
 }
 
 async fn aggregates_match_a_recount(app: &TestApp) {
-    let (stored, expected) = app
-        .with_db(|conn| {
-            (
-                refuge::db::aggregates::stored(conn).unwrap(),
-                refuge::stats::expected(conn).unwrap(),
-            )
-        })
-        .await;
+    let (stored, expected) = app.aggregates_and_recount().await;
     assert_eq!(stored.differing_rows(&expected), 0, "stats verify");
 }
 

@@ -185,13 +185,6 @@ async fn replay_reproduces_every_documented_figure(app: TestApp) {
     assert_eq!(peak["new"], 26_600);
 
     // The aggregates equal a recount.
-    let (stored, expected) = app
-        .with_db(|conn| {
-            (
-                refuge::stats::stored(conn).unwrap(),
-                refuge::stats::expected(conn).unwrap(),
-            )
-        })
-        .await;
+    let (stored, expected) = app.aggregates_and_recount().await;
     assert_eq!(stored, expected);
 }

@@ -476,6 +476,20 @@ impl TestApp {
 
     /// Runs `work` on the app's writer connection (as start-up and the
     /// command line do), off the async workers.
+    /// The statistics aggregates as stored, and as a recount of the
+    /// records gives them (what `refuge stats verify` compares).
+    pub async fn aggregates_and_recount(
+        &self,
+    ) -> (refuge::stats::Aggregates, refuge::stats::Aggregates) {
+        self.with_db(|conn| {
+            (
+                refuge::stats::stored(conn).unwrap(),
+                refuge::stats::expected(conn).unwrap(),
+            )
+        })
+        .await
+    }
+
     pub async fn with_db<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut refuge::db::DbConnection) -> T + Send + 'static,

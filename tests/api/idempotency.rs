@@ -80,14 +80,7 @@ async fn concurrent_registrations_with_one_key_create_one_household(app: TestApp
     );
     // The attempts that lost had already added to the statistics before
     // failing on the key; their share was rolled back with them.
-    let (stored, expected) = app
-        .with_db(|conn| {
-            (
-                refuge::stats::stored(conn).unwrap(),
-                refuge::stats::expected(conn).unwrap(),
-            )
-        })
-        .await;
+    let (stored, expected) = app.aggregates_and_recount().await;
     assert_eq!(
         stored, expected,
         "aggregates count only the household stored"

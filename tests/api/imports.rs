@@ -157,14 +157,7 @@ async fn no_household_stored(app: &TestApp) -> bool {
 }
 
 async fn assert_aggregates_match(app: &TestApp) {
-    let (stored, expected) = app
-        .with_db(|conn| {
-            (
-                refuge::stats::stored(conn).unwrap(),
-                refuge::stats::expected(conn).unwrap(),
-            )
-        })
-        .await;
+    let (stored, expected) = app.aggregates_and_recount().await;
     assert_eq!(stored, expected, "aggregates drifted from the records");
 }
 

@@ -45,14 +45,7 @@ async fn replay_over_http_reproduces_the_figures_including_corrections(app: Test
         "figures the HTTP replay did not reproduce"
     );
     // The server's aggregates equal a recount of what the replay stored.
-    let (stored, expected) = app
-        .with_db(|conn| {
-            (
-                refuge::stats::stored(conn).unwrap(),
-                refuge::stats::expected(conn).unwrap(),
-            )
-        })
-        .await;
+    let (stored, expected) = app.aggregates_and_recount().await;
     assert_eq!(stored, expected);
     // State accommodation went through the API too, and no site overfilled.
     assert!(
@@ -140,13 +133,6 @@ async fn a_second_replay_adds_nothing(app: TestApp) {
         "{again:?}"
     );
     assert!(mismatches.is_empty(), "{mismatches:?}");
-    let (stored, expected) = app
-        .with_db(|conn| {
-            (
-                refuge::stats::stored(conn).unwrap(),
-                refuge::stats::expected(conn).unwrap(),
-            )
-        })
-        .await;
+    let (stored, expected) = app.aggregates_and_recount().await;
     assert_eq!(stored, expected);
 }

@@ -43,14 +43,7 @@ async fn correct(app: &TestApp, household: &Value, patch: Value) -> Value {
 }
 
 async fn assert_aggregates_match(app: &TestApp) {
-    let (stored, expected) = app
-        .with_db(|conn| {
-            (
-                refuge::stats::stored(conn).unwrap(),
-                refuge::stats::expected(conn).unwrap(),
-            )
-        })
-        .await;
+    let (stored, expected) = app.aggregates_and_recount().await;
     assert!(!expected.counts.is_empty() && !expected.totals.is_empty());
     assert_eq!(stored, expected, "aggregates drifted from the records");
 }
