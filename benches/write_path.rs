@@ -331,6 +331,9 @@ fn main() {
         if args.households == 0 {
             return;
         }
+        if args.url.is_none() {
+            index_loaded(&client, &base).await;
+        }
         let code = format!("BENCH{}", std::process::id());
         let center: serde_json::Value = client
             .post(format!("{base}/api/v1/centers"))
@@ -373,11 +376,54 @@ fn main() {
         for round in 0..args.rounds {
             persons = timed(&client, &base, &token, &center, bodies.clone(), round, &args).await;
         }
+        if args.url.is_none() {
+            println!("after the timed rounds: process memory {}", memory());
+        }
         if args.reads > 0 && !persons.is_empty() {
             let backend = backend(&args);
             read_persons(&client, &base, &token, persons, &args, &backend).await;
         }
     });
+}
+
+/// Waits for the in-process server's matching index to load (until it has,
+/// registrations read their candidates from the database) and prints how
+/// long that took and the process's memory then.
+async fn index_loaded(client: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    loop {
+        let ready: serde_json::Value = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["matching_index"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    println!(
+        "matching index loaded after {:.1} s; process memory {}",
+        started.elapsed().as_secs_f64(),
+        memory()
+    );
+}
+
+/// The process's resident and peak resident memory (Linux).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or("?".to_string(), |kb| format!("{:.1} MiB", kb / 1024.0))
+    };
+    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn backend(args: &Args) -> String {

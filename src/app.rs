@@ -16,6 +16,7 @@ use crate::db::audit::Actor;
 use crate::db::{Db, DbError};
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::http::time;
+use crate::matching::index::MatchIndex;
 use crate::provinces::Provinces;
 use crate::{
     accounts, assistance, audit, auth, centers, coverage, distributions, entitlements, flows,
@@ -91,6 +92,11 @@ impl Application {
         let stats_settings = web::Data::new(settings.stats.clone());
         let import_settings = web::Data::new(settings.imports.clone());
         let matching = web::Data::new(settings.matching);
+        let index = web::Data::new(MatchIndex::new());
+        index
+            .clone()
+            .into_inner()
+            .load_in_background(background_db.clone());
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -103,6 +109,7 @@ impl Application {
                 .app_data(stats_settings.clone())
                 .app_data(import_settings.clone())
                 .app_data(matching.clone())
+                .app_data(index.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(crate::extract::BodyLimit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -204,8 +211,8 @@ async fn compact_statistics(db: Db) {
 const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Once a day (and at start-up): deletes the audit entries older than
-/// `audit.retention_days`, and the login-throttle rows that no longer hold
-/// anything back.
+/// `audit.retention_days`, the login-throttle rows that no longer hold
+/// anything back, and the matching indexes' change log older than a day.
 async fn daily_maintenance(
     db: Db,
     retention_days: u32,
@@ -219,6 +226,10 @@ async fn daily_maintenance(
             let mut conn = db.connection_for_setup().map_err(ApiError::unavailable)?;
             let entries = audit::purge(&mut conn, retention_days, &Actor::system("retention"))?;
             let throttles = auth::throttle::forget_stale(&mut conn, &throttle, time::now())?;
+            let changes = crate::matching::index::prune_changes(&mut conn)?;
+            if changes > 0 {
+                tracing::debug!(rows = changes, "old matching-index change rows deleted");
+            }
             Ok::<_, ApiError>((entries, throttles))
         })
         .await;

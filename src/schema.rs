@@ -135,6 +135,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    match_changes (seq) {
+        seq -> BigInt,
+        person_id -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     duplicate_pairs (id) {
         id -> Text,
         person_a -> Text,
@@ -521,6 +529,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     households,
     persons,
     person_match_keys,
+    match_changes,
     duplicate_pairs,
     tracing_requests,
     tracing_request_keys,

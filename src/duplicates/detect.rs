@@ -11,6 +11,7 @@ use super::store::{propose, PossibleDuplicate, Proposal};
 use crate::auth::CenterScope;
 use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
+use crate::matching::index::MatchIndex;
 use crate::matching::{self, keys, Weights};
 use crate::schema::persons;
 
@@ -184,6 +185,45 @@ pub fn find(
                     found,
                 });
             }
+        }
+    }
+    Ok(pairs)
+}
+
+/// [`find`] for a registration, through the process's matching index
+/// ([`MatchIndex`]): the index, brought up to date, names the few records
+/// that score at or above the threshold, and only those are read and
+/// scored again here (the database is the truth; the index may hold an
+/// older state of a record). Before the index has loaded, [`find`].
+pub fn find_indexed(
+    conn: &mut DbConnection,
+    index: &MatchIndex,
+    records: &[keys::Record],
+    weights: &Weights,
+) -> Result<Vec<Pair>, ApiError> {
+    index.catch_up(conn)?;
+    let Some(hits) = index.find(records, weights) else {
+        return find(conn, records, false, weights);
+    };
+    let mut ids: Vec<String> = hits.iter().flatten().map(Uuid::to_string).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut stored = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let chunk = chunk.to_vec();
+        for record in keys::stored_records(conn, move |q| q.filter(persons::id.eq_any(chunk)))? {
+            stored.insert(record.person_id, record);
+        }
+    }
+    let mut pairs = Vec::new();
+    for (record, mine) in records.iter().zip(hits) {
+        let others = mine.iter().filter_map(|id| stored.get(id));
+        for found in matching::find(&record.profile, record.household_id, others, weights) {
+            pairs.push(Pair {
+                person: record.person_id,
+                center: record.center_id,
+                found,
+            });
         }
     }
     Ok(pairs)

@@ -255,14 +255,15 @@ fn match_request(
         .collect();
     let ids: Vec<String> = mine.iter().map(|c| c.person_id.to_string()).collect();
     let traceable = traceable(conn, &ids)?;
-    let compared = matching::Compared::new(&sought);
+    let mut reducer = matching::Reducer::default();
+    let compared = reducer.reduce(&sought);
     let mut found: Vec<(&Record, Score)> = mine
         .into_iter()
         .filter(|c| traceable.contains(&c.person_id.to_string()))
         .filter_map(|c| {
             let score = matching::score::score_at_least(
                 &compared,
-                &c.profile,
+                &reducer.reduce(&c.profile),
                 weights,
                 weights.tracing_threshold,
             )?;

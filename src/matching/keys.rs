@@ -27,7 +27,7 @@ const MATCH_KEYS: &str = "person_match_keys";
 /// (a key of names the skeleton reduces to almost nothing) says little,
 /// and scoring it all would slow the registration desk down. A lookup for
 /// several records at once reads this many per record.
-const MAX_CANDIDATES: i64 = 2_000;
+pub const MAX_CANDIDATES: i64 = 2_000;
 
 /// (key, birth year, person id) rows to store.
 pub type KeyRow = (String, i32, String);

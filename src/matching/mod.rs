@@ -13,12 +13,13 @@
 
 pub mod blocking;
 pub mod dates;
+pub mod index;
 pub mod keys;
 pub mod names;
 pub mod score;
 
 pub use dates::{Birth, BirthAgreement};
-pub use score::{score, Compared, FieldScore, MatchedField, Profile, Score, Weights};
+pub use score::{score, Compared, FieldScore, MatchedField, Profile, Reducer, Score, Weights};
 
 use uuid::Uuid;
 
@@ -38,12 +39,14 @@ pub fn find<'a>(
     candidates: impl IntoIterator<Item = &'a keys::Record>,
     weights: &Weights,
 ) -> Vec<Found> {
-    let compared = Compared::new(profile);
+    let mut reducer = Reducer::default();
+    let compared = reducer.reduce(profile);
     let mut found: Vec<Found> = candidates
         .into_iter()
         .filter(|c| c.household_id != household)
         .filter_map(|c| {
-            let score = score::score_at_least(&compared, &c.profile, weights, weights.threshold)?;
+            let candidate = reducer.reduce(&c.profile);
+            let score = score::score_at_least(&compared, &candidate, weights, weights.threshold)?;
             Some(Found {
                 record: c.clone(),
                 score,

@@ -181,26 +181,119 @@ pub fn document_key(value: Option<&str>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A record's names as the score compares them: the skeletons of their
-/// words ([`names::skeletons`], the costly part of a score), derived once
-/// per record rather than once per pair.
-pub struct Compared<'a> {
-    pub profile: &'a Profile,
-    given: Vec<String>,
-    family: Vec<String>,
-    patronymic: Option<Vec<String>>,
-    origin: Option<Vec<String>>,
+/// A name as the score compares it: the skeletons of its words
+/// ([`names::skeletons`], the costly part of a score).
+pub type Words = std::sync::Arc<[String]>;
+
+/// The last digits of a phone number, as compared: two phones are the same
+/// subscriber if their last `min(8, either's length)` digits agree, whatever
+/// prefix was written (+374, 0, nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneTail {
+    /// The last [`PHONE_DIGITS`] digits (fewer if the number has fewer).
+    digits: u32,
+    len: u8,
 }
 
-impl<'a> Compared<'a> {
-    pub fn new(profile: &'a Profile) -> Compared<'a> {
-        Compared {
-            profile,
-            given: names::skeletons(&profile.given_name),
-            family: names::skeletons(&profile.family_name),
-            patronymic: profile.patronymic.as_deref().map(names::skeletons),
-            origin: profile.origin_settlement.as_deref().map(names::skeletons),
+/// Digits of a phone number compared.
+const PHONE_DIGITS: usize = 8;
+
+impl PhoneTail {
+    /// None for a number of fewer than 6 digits (nothing to compare).
+    fn of(phone: &str) -> Option<PhoneTail> {
+        let digits: Vec<u32> = phone.chars().filter_map(|c| c.to_digit(10)).collect();
+        if digits.len() < 6 {
+            return None;
         }
+        let tail = &digits[digits.len().saturating_sub(PHONE_DIGITS)..];
+        Some(PhoneTail {
+            digits: tail.iter().fold(0, |n, d| n * 10 + d),
+            len: tail.len() as u8,
+        })
+    }
+
+    fn same(self, other: PhoneTail) -> bool {
+        let modulus = 10u32.pow(self.len.min(other.len) as u32);
+        self.digits % modulus == other.digits % modulus
+    }
+}
+
+/// A record as the score compares it: each field reduced once per record
+/// rather than once per pair, names to their skeletons, a document to a
+/// 64-bit hash of its [`document_key`] (two documents are the same only if
+/// their hashes are; at 2^-64 a pair, a false "same" is not a concern),
+/// a phone to its last digits. Small and owned, so that a matching index
+/// can keep one per person in memory.
+#[derive(Debug, Clone)]
+pub struct Compared {
+    given: Words,
+    family: Words,
+    patronymic: Option<Words>,
+    origin: Option<Words>,
+    sex: Option<std::sync::Arc<str>>,
+    birth: Birth,
+    document: Option<u64>,
+    phone: Option<PhoneTail>,
+    household_size: Option<i32>,
+}
+
+impl Compared {
+    /// A record reduced on its own (see [`Reducer`] to reduce many).
+    pub fn new(profile: &Profile) -> Compared {
+        Reducer::default().reduce(profile)
+    }
+
+    pub fn birth(&self) -> &Birth {
+        &self.birth
+    }
+}
+
+/// Reduces records to [`Compared`], deriving each distinct name's skeletons
+/// once and sharing them (a block of candidates has few distinct names; a
+/// million records a few thousand).
+#[derive(Default)]
+pub struct Reducer {
+    words: std::collections::HashMap<String, Words>,
+    sexes: Vec<std::sync::Arc<str>>,
+}
+
+impl Reducer {
+    pub fn reduce(&mut self, p: &Profile) -> Compared {
+        Compared {
+            given: self.words(&p.given_name),
+            family: self.words(&p.family_name),
+            patronymic: p.patronymic.as_deref().map(|n| self.words(n)),
+            origin: p.origin_settlement.as_deref().map(|n| self.words(n)),
+            sex: p.sex.as_deref().map(|s| self.sex(s)),
+            birth: p.birth,
+            document: document_key(p.document_number.as_deref()).map(|d| {
+                use std::hash::{Hash, Hasher};
+                // SipHash with fixed keys: the same hash in every process.
+                let mut h = std::hash::DefaultHasher::new();
+                d.hash(&mut h);
+                h.finish()
+            }),
+            phone: p.phone.as_deref().and_then(PhoneTail::of),
+            household_size: p.household_size,
+        }
+    }
+
+    fn words(&mut self, name: &str) -> Words {
+        if let Some(w) = self.words.get(name) {
+            return w.clone();
+        }
+        let w: Words = names::skeletons(name).into();
+        self.words.insert(name.to_string(), w.clone());
+        w
+    }
+
+    fn sex(&mut self, sex: &str) -> std::sync::Arc<str> {
+        if let Some(s) = self.sexes.iter().find(|s| &***s == sex) {
+            return s.clone();
+        }
+        let s: std::sync::Arc<str> = sex.into();
+        self.sexes.push(s.clone());
+        s
     }
 }
 
@@ -209,7 +302,7 @@ type Part = (&'static str, &'static str, f64);
 
 /// The parts of the fields compared without names: sex, birth, document,
 /// phone and household size.
-fn plain_parts(a: &Profile, b: &Profile, w: &Weights) -> [Option<Part>; 5] {
+fn plain_parts(a: &Compared, b: &Compared, w: &Weights) -> [Option<Part>; 5] {
     let sex = match (&a.sex, &b.sex) {
         (Some(x), Some(y)) if x == y => Some(("sex", "same", w.sex_same)),
         (Some(_), Some(_)) => Some(("sex", "different", w.sex_different)),
@@ -224,27 +317,13 @@ fn plain_parts(a: &Profile, b: &Profile, w: &Weights) -> [Option<Part>; 5] {
         BirthAgreement::Unknown => ("unknown", 0.0),
     };
     let birth = Some(("birth", agreement, weight));
-    let document = match (
-        document_key(a.document_number.as_deref()),
-        document_key(b.document_number.as_deref()),
-    ) {
+    let document = match (a.document, b.document) {
         (Some(x), Some(y)) if x == y => Some(("document", "same", w.document_same)),
         (Some(_), Some(_)) => Some(("document", "different", w.document_different)),
         _ => None,
     };
-    let digits = |p: &Option<String>| {
-        p.as_deref()
-            .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
-            .filter(|d| d.len() >= 6)
-    };
-    let phone = match (digits(&a.phone), digits(&b.phone)) {
-        // The same subscriber number, whatever the prefix written.
-        (Some(x), Some(y))
-            if x.ends_with(&y[y.len().saturating_sub(8)..])
-                || y.ends_with(&x[x.len().saturating_sub(8)..]) =>
-        {
-            Some(("phone", "same", w.phone_same))
-        }
+    let phone = match (a.phone, b.phone) {
+        (Some(x), Some(y)) if x.same(y) => Some(("phone", "same", w.phone_same)),
         (Some(_), Some(_)) => Some(("phone", "different", w.phone_different)),
         _ => None,
     };
@@ -264,29 +343,29 @@ pub fn score(a: &Profile, b: &Profile, w: &Weights) -> Score {
 /// compared without names first, and the names only if the most they
 /// could add still reaches it (most candidates of a block are someone
 /// else: another sex, another year, another phone).
-pub fn score_at_least(a: &Compared<'_>, b: &Profile, w: &Weights, at_least: f64) -> Option<Score> {
-    let plain: f64 = plain_parts(a.profile, b, w)
+pub fn score_at_least(a: &Compared, b: &Compared, w: &Weights, at_least: f64) -> Option<Score> {
+    let plain: f64 = plain_parts(a, b, w)
         .iter()
         .flatten()
         .map(|(_, _, weight)| weight)
         .sum();
     let mut names = w.best_names();
-    if a.profile.patronymic.is_some() && b.patronymic.is_some() {
+    if a.patronymic.is_some() && b.patronymic.is_some() {
         names += best_of(&[w.patronymic_same, w.patronymic_different]);
     }
-    if a.profile.origin_settlement.is_some() && b.origin_settlement.is_some() {
+    if a.origin.is_some() && b.origin.is_some() {
         names += w.origin_same.max(0.0);
     }
     // (Totals are rounded to hundredths: a bound just under may round up.)
     if plain + names < at_least - 0.005 {
         return None;
     }
-    let score = score_compared(a, &Compared::new(b), w);
+    let score = score_compared(a, b, w);
     (score.total >= at_least).then_some(score)
 }
 
 /// Scores two records whose names are compared already.
-fn score_compared(a: &Compared<'_>, b: &Compared<'_>, w: &Weights) -> Score {
+fn score_compared(a: &Compared, b: &Compared, w: &Weights) -> Score {
     let mut fields = Vec::new();
     let mut add = |field: &'static str, agreement: &'static str, weight: f64| {
         fields.push(FieldScore {
@@ -347,7 +426,7 @@ fn score_compared(a: &Compared<'_>, b: &Compared<'_>, w: &Weights) -> Score {
         );
         add("patronymic", agreement, weight);
     }
-    let [sex, birth, document, phone, size] = plain_parts(a.profile, b.profile, w);
+    let [sex, birth, document, phone, size] = plain_parts(a, b, w);
     for (field, agreement, weight) in [sex, birth, document, phone].into_iter().flatten() {
         add(field, agreement, weight);
     }
@@ -416,6 +495,38 @@ mod tests {
             let s = score(&ani, &other, &w);
             assert!(!s.is_candidate(&w), "{other:?}: {s:?}");
         }
+    }
+
+    #[test]
+    fn phones_are_the_same_subscriber_whatever_prefix_was_written() {
+        // As the score compared digit strings before they were reduced to
+        // their last digits: one ends with the other's last 8 digits.
+        let by_strings = |a: &str, b: &str| {
+            let digits = |p: &str| p.chars().filter(char::is_ascii_digit).collect::<String>();
+            let (x, y) = (digits(a), digits(b));
+            x.ends_with(&y[y.len().saturating_sub(8)..])
+                || y.ends_with(&x[x.len().saturating_sub(8)..])
+        };
+        let phones = [
+            "+374 91 234567",
+            "091234567",
+            "91234567",
+            "(091) 23-45-67",
+            "234567",
+            "1234567",
+            "0234567",
+            "+374 91 234568",
+            "+7 912 345 67 89",
+            "89123456789",
+            "00234567",
+        ];
+        for a in phones {
+            for b in phones {
+                let (x, y) = (PhoneTail::of(a).unwrap(), PhoneTail::of(b).unwrap());
+                assert_eq!(x.same(y), by_strings(a, b), "{a} ~ {b}");
+            }
+        }
+        assert_eq!(PhoneTail::of("12-34-5"), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::http::etag::{etag, expected_version};
 use crate::http::idempotent::{self, ClientId, Created};
 use crate::http::paging::PageQuery;
 use crate::http::time;
+use crate::matching::index::MatchIndex;
 use crate::matching::Weights;
 use crate::provinces::Provinces;
 
@@ -49,6 +50,7 @@ pub async fn create(
     db: web::Data<Db>,
     provinces: web::Data<Provinces>,
     weights: web::Data<Weights>,
+    index: web::Data<MatchIndex>,
     body: JsonBody<NewHousehold>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.value;
@@ -59,14 +61,15 @@ pub async fn create(
     let client_id = ClientId::of("household", new.id);
     let weights = **weights;
     let household = prepare(new, user_id);
-    // Matched against everyone registered, on a connection for reading
-    // and before the write: the desks' matching runs side by side, and the
-    // one SQLite writer (or a PostgreSQL writer's connection) only stores
-    // the pairs. A registration committing meanwhile elsewhere is left to
-    // `refuge duplicates scan`, as one committing at the same instant is.
+    // Matched against everyone registered, through the process's matching
+    // index, on a connection for reading and before the write: the desks'
+    // matching runs side by side, and the one SQLite writer (or a
+    // PostgreSQL writer's connection) only stores the pairs. A
+    // registration committing meanwhile elsewhere is left to `refuge
+    // duplicates scan`, as one committing at the same instant is.
     let records = household.records();
     let pairs = db
-        .read(move |conn| duplicates::detect::find(conn, &records, false, &weights))
+        .read(move |conn| duplicates::detect::find_indexed(conn, &index, &records, &weights))
         .await?;
     idempotent::create(&db, &req, &caller, &body.document, client_id, move |conn| {
         let household = insert(conn, household)?;

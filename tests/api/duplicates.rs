@@ -12,7 +12,8 @@ use crate::helpers::{Response, TestApp};
 
 backend_tests!(
     the_same_person_registered_twice_is_proposed_merged_and_restored,
-    a_pair_decided_distinct_is_not_proposed_again_and_decisions_are_checked
+    a_pair_decided_distinct_is_not_proposed_again_and_decisions_are_checked,
+    the_matching_index_follows_corrections_and_other_servers
 );
 
 fn ani(center: &str, given: &str, family: &str, born: &str) -> Value {
@@ -377,4 +378,119 @@ async fn a_pair_decided_distinct_is_not_proposed_again_and_decisions_are_checked
         .get("/api/v1/duplicates?status=pending", Some(app.admin()))
         .await;
     assert_eq!(pending.body["items"], json!([]));
+}
+
+/// Waits until the server at `base` has loaded its matching index.
+async fn index_loaded(app: &TestApp, base: &str) {
+    for _ in 0..200 {
+        let ready = app
+            .send_to(base, Method::GET, "/readyz", None, None, &[])
+            .await;
+        assert_eq!(ready.status, 200, "{}", ready.text);
+        if ready.body["matching_index"] == "ready" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the matching index of {base} did not load");
+}
+
+/// Registrations are matched through each process's index in memory; the
+/// index follows what changed in the database whoever changed it (the
+/// `match_changes` log): a correction here, a registration by another API
+/// process on the same PostgreSQL.
+async fn the_matching_index_follows_corrections_and_other_servers(app: TestApp) {
+    let kornidzor = app.center("KORNIDZOR").await;
+    let goris = app.center("GORIS").await;
+    index_loaded(&app, &app.address).await;
+
+    // Registered with another birth date, then corrected to hers: the
+    // index holds her as corrected, so the next registration finds her.
+    let first = app
+        .register(&ani(&kornidzor, "Անի", "Հովհաննիսյան", "1990-07-14"))
+        .await;
+    let household = first["id"].as_str().unwrap().to_string();
+    let member = first["members"][0]["id"].as_str().unwrap().to_string();
+    let latin = app
+        .register(&ani(&goris, "Ani", "Hovhannisyan", "1985-02-03"))
+        .await;
+    assert_eq!(latin["possible_duplicates"], json!([]), "{latin}");
+    let corrected = app
+        .patch(
+            &format!("/api/v1/households/{household}"),
+            Some(app.admin()),
+            &json!({"members": [{"id": member, "birth_date": "1985-03-02"}]}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(corrected.status, 200, "{}", corrected.text);
+    let again = app
+        .register(&ani(&goris, "Ani", "Hovhannisyan", "1985-02-03"))
+        .await;
+    let proposed: Vec<&str> = again["possible_duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["record"]["person_id"].as_str().unwrap())
+        .collect();
+    assert!(proposed.contains(&member.as_str()), "{again}");
+
+    // Another API process on the same database (PostgreSQL only): what it
+    // registers is found here, and the other way round.
+    let Some(second) = app.second_server().await else {
+        return;
+    };
+    index_loaded(&app, &second).await;
+    let there = app
+        .send_to(
+            &second,
+            Method::POST,
+            "/api/v1/households",
+            Some(app.admin()),
+            Some(
+                ani(&kornidzor, "Նարինե", "Պետրոսյան", "1979-11-05")
+                    .to_string()
+                    .into_bytes(),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(there.status, 201, "{}", there.text);
+    let narine = there.body["members"][0]["id"].as_str().unwrap().to_string();
+    let here = app
+        .register(&ani(&goris, "Narine", "Petrosyan", "1979-11-05"))
+        .await;
+    let found: Vec<&str> = here["possible_duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["record"]["person_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, vec![narine.as_str()], "{here}");
+    let here_person = here["members"][0]["id"].as_str().unwrap().to_string();
+    let back = app
+        .send_to(
+            &second,
+            Method::POST,
+            "/api/v1/households",
+            Some(app.admin()),
+            Some(
+                ani(&goris, "Нарине", "Петросян", "1979-11-05")
+                    .to_string()
+                    .into_bytes(),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(back.status, 201, "{}", back.text);
+    let mut found: Vec<&str> = back.body["possible_duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["record"]["person_id"].as_str().unwrap())
+        .collect();
+    found.sort_unstable();
+    let mut expected = vec![narine.as_str(), here_person.as_str()];
+    expected.sort_unstable();
+    assert_eq!(found, expected, "{}", back.text);
 }
