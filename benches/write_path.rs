@@ -378,6 +378,7 @@ fn main() {
         }
         if args.url.is_none() {
             println!("after the timed rounds: process memory {}", memory());
+            write_pending_keys(&args, dir.path());
         }
         if args.reads > 0 && !persons.is_empty() {
             let backend = backend(&args);
@@ -409,6 +410,28 @@ async fn index_loaded(client: &reqwest::Client, base: &str) {
         "matching index loaded after {:.1} s; process memory {}",
         started.elapsed().as_secs_f64(),
         memory()
+    );
+}
+
+/// Writes the candidate keys the registrations left pending (the server
+/// writes them once a minute, in key order) and prints how long that took:
+/// part of what a registration costs, paid later and in bulk.
+fn write_pending_keys(args: &Args, dir: &std::path::Path) {
+    let mut settings = Settings::load(None).expect("settings");
+    settings.database.url = SecretString::from(
+        args.database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display())),
+    );
+    let db = refuge::db::Db::open(&settings.database).expect("database");
+    let mut conn = db.connection_for_setup().expect("connection");
+    let started = Instant::now();
+    let persons =
+        diesel::Connection::transaction(&mut *conn, |c| refuge::matching::keys::write_pending(c))
+            .expect("pending keys written");
+    println!(
+        "pending match keys written after the rounds: {persons} persons in {:.2} s",
+        started.elapsed().as_secs_f64()
     );
 }
 

@@ -93,10 +93,7 @@ impl Application {
         let import_settings = web::Data::new(settings.imports.clone());
         let matching = web::Data::new(settings.matching);
         let index = web::Data::new(MatchIndex::new());
-        index
-            .clone()
-            .into_inner()
-            .load_in_background(background_db.clone());
+        index.clone().into_inner().load(background_db.clone())?;
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -154,6 +151,7 @@ impl Application {
     /// Serves until the process is told to stop (SIGINT/SIGTERM drain in-flight requests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let compaction = tokio::spawn(compact_statistics(self.db.clone()));
+        let match_keys = tokio::spawn(write_match_keys(self.db.clone()));
         let purge = tokio::spawn(daily_maintenance(
             self.db,
             self.audit_retention_days,
@@ -161,6 +159,7 @@ impl Application {
         ));
         let result = self.server.await;
         compaction.abort();
+        match_keys.abort();
         purge.abort();
         result
     }
@@ -203,6 +202,73 @@ async fn compact_statistics(db: Db) {
             Ok(0) => {}
             Ok(rows) => tracing::debug!(rows, "statistics shards compacted"),
             Err(error) => tracing::warn!(%error, "statistics compaction failed; retrying later"),
+        }
+    }
+}
+
+/// How often the candidate keys of persons registered since are written.
+const MATCH_KEYS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Persons whose keys one pass derives (about 7 key rows each).
+const MATCH_KEYS_PER_PASS: i64 = 50_000;
+
+/// Key rows written per write transaction (the writer serves
+/// registrations between two).
+const MATCH_KEY_ROWS_PER_WRITE: usize = 20_000;
+
+/// Every minute, writes the candidate keys of the persons registered since
+/// (`matching::keys::pending_rows`): sorted, a range of keys per
+/// transaction, so that rows landing on one page are written together.
+/// Written in each registration's transaction instead, each key row cost
+/// a page of its own at a million persons, and a third of a single SQLite
+/// writer's throughput. Registrations are matched through the in-memory
+/// index meanwhile; the key table's readers that must see everyone write
+/// what is pending first.
+async fn write_match_keys(db: Db) {
+    let mut interval = tokio::time::interval(MATCH_KEYS_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = write_pending_match_keys(&db).await {
+            tracing::warn!(%error, "writing match keys failed; retrying later");
+        }
+    }
+}
+
+async fn write_pending_match_keys(db: &Db) -> Result<(), ApiError> {
+    let actor = Actor::system("match-keys");
+    loop {
+        let (listed, rows) = db
+            .read(|conn| {
+                Ok(crate::matching::keys::pending_rows(
+                    conn,
+                    MATCH_KEYS_PER_PASS,
+                )?)
+            })
+            .await?;
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let rows = std::sync::Arc::new(rows);
+        for from in (0..rows.len()).step_by(MATCH_KEY_ROWS_PER_WRITE) {
+            let rows = rows.clone();
+            db.write(&actor, move |conn| {
+                let to = (from + MATCH_KEY_ROWS_PER_WRITE).min(rows.len());
+                Ok(crate::matching::keys::insert_keys(
+                    conn,
+                    &rows[from..to],
+                    true,
+                )?)
+            })
+            .await?;
+        }
+        let done = listed.len() as i64;
+        db.write(&actor, move |conn| {
+            Ok(crate::matching::keys::unpend(conn, &listed)?)
+        })
+        .await?;
+        if done < MATCH_KEYS_PER_PASS {
+            return Ok(());
         }
     }
 }

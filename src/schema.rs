@@ -135,6 +135,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    match_keys_pending (person_id) {
+        person_id -> Text,
+    }
+}
+
+diesel::table! {
     match_changes (seq) {
         seq -> BigInt,
         person_id -> Text,
@@ -530,6 +536,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     persons,
     person_match_keys,
     match_changes,
+    match_keys_pending,
     duplicate_pairs,
     tracing_requests,
     tracing_request_keys,

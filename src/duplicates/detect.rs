@@ -46,6 +46,8 @@ pub fn scan(db: &Db, weights: &Weights, progress: impl Fn(u64)) -> Result<Summar
         .min(db.readers_beside_setup().saturating_sub(1))
         .max(1);
     let mut conn = db.connection_for_setup().map_err(ApiError::unavailable)?;
+    // The keys of persons registered since the server last wrote them.
+    conn.transaction(|conn| keys::write_pending(conn))?;
     let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<Vec<keys::Record>>(workers);
     // Shared by the workers, and dropped with the last of them: a reader
     // waiting to hand over a page then stops too.
@@ -154,6 +156,8 @@ pub fn match_records(
     weights: &Weights,
     scope: &CenterScope,
 ) -> Result<Matched, ApiError> {
+    // The keys of persons registered since are written first.
+    keys::write_pending(conn)?;
     let pairs = find(conn, records, earlier_only, weights)?;
     store(conn, &pairs, scope)
 }

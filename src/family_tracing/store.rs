@@ -243,6 +243,8 @@ fn match_request(
     row: &RequestRow,
     weights: &Weights,
 ) -> Result<usize, ApiError> {
+    // The keys of persons registered since are written first.
+    matching::keys::write_pending(conn)?;
     let sought = row.sought();
     let probe = blocking::tracing_probe(&sought);
     let (candidates, per_probe) = matching::keys::candidates(conn, std::slice::from_ref(&probe))?;

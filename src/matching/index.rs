@@ -28,8 +28,9 @@
 //! appear or [`GAP_PATIENCE`] has passed (a transaction rolled back never
 //! fills its gap).
 //!
-//! Until it has loaded (in the background from start-up: some seconds per
-//! million persons), and in processes that never load it (commands), the
+//! Until it has loaded (before serving for a small database, in the
+//! background from start-up for a large one: some seconds per million
+//! persons), and in processes that never load it (commands), the
 //! candidates are read from the database as before.
 //!
 //! Memory: about 250 bytes per person (the reduced record, its key
@@ -77,6 +78,9 @@ const MAX_GAPS: usize = 100_000;
 
 /// Most ranges of gaps looked for again.
 const MAX_GAP_RANGES: usize = 64;
+
+/// Below this many persons the index loads before the server serves.
+const LOAD_BEFORE_SERVING: i64 = 50_000;
 
 /// Records read per statement when loading or catching up.
 const RECORDS_PER_QUERY: i64 = 5_000;
@@ -223,15 +227,29 @@ impl MatchIndex {
             .is_some()
     }
 
-    /// Loads the index on a thread of its own, trying again every half
-    /// minute while the database does not answer.
-    pub fn load_in_background(self: std::sync::Arc<Self>, db: Db) {
+    /// Loads the index: at once if the database holds fewer than
+    /// [`LOAD_BEFORE_SERVING`] persons (well under a second), on a thread
+    /// of its own otherwise, trying again every half minute while the
+    /// database does not answer.
+    pub fn load(self: std::sync::Arc<Self>, db: Db) -> Result<(), crate::db::DbError> {
+        let mut conn = db.connection_for_reading()?;
+        let persons: i64 = persons::table
+            .count()
+            .get_result(&mut conn)
+            .map_err(|e| crate::db::DbError::Migration(format!("counting persons: {e}")))?;
+        if persons < LOAD_BEFORE_SERVING {
+            if let Ok(loaded) = self.load_from(&mut conn) {
+                tracing::debug!(persons = loaded, "matching index loaded");
+                return Ok(());
+            }
+        }
+        drop(conn);
         std::thread::spawn(move || loop {
             let started = Instant::now();
             let loaded = db
                 .connection_for_reading()
                 .map_err(ApiError::unavailable)
-                .and_then(|mut conn| self.load(&mut conn));
+                .and_then(|mut conn| self.load_from(&mut conn));
             match loaded {
                 Ok(persons) => {
                     tracing::info!(
@@ -247,12 +265,13 @@ impl MatchIndex {
                 }
             }
         });
+        Ok(())
     }
 
     /// Loads every record not merged into another, replacing what was
     /// held; returns how many. Catch-ups wait for nothing meanwhile: until
     /// it is done they find the index not loaded.
-    pub fn load(&self, conn: &mut DbConnection) -> Result<usize, ApiError> {
+    pub fn load_from(&self, conn: &mut DbConnection) -> Result<usize, ApiError> {
         let (records, log) = read_all(conn)?;
         let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
         Ok(self.replace(records, log, &mut guard))

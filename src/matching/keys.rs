@@ -12,7 +12,7 @@ use super::{Birth, Profile};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::stored;
-use crate::schema::{households, person_match_keys, persons};
+use crate::schema::{households, match_keys_pending, person_match_keys, persons};
 
 /// Which derivation of the keys is stored (`derived_versions`). Change it
 /// whenever [`blocking::stored_keys`] would give other keys for the same
@@ -88,6 +88,86 @@ pub fn delete_keys(conn: &mut DbConnection, person: Uuid, profile: &Profile) -> 
     Ok(())
 }
 
+/// Lists persons whose keys are to be written ([`write_pending`]), in the
+/// caller's transaction: what a registration does instead of writing them.
+pub fn pend(conn: &mut DbConnection, persons: impl Iterator<Item = Uuid>) -> QueryResult<()> {
+    let rows: Vec<_> = persons
+        .map(|id| match_keys_pending::person_id.eq(id.to_string()))
+        .collect();
+    for chunk in rows.chunks(crate::db::rows_per_insert(1)) {
+        let insert = diesel::insert_into(match_keys_pending::table).values(chunk);
+        crate::per_backend!(conn, |c| insert.on_conflict_do_nothing().execute(c))?;
+    }
+    Ok(())
+}
+
+/// The persons listed by [`pend`] (at most `at_most`, in id order) and
+/// their key rows, sorted by key: written in that order, neighbouring rows
+/// share their pages. Only reads: the server writes the rows a range of
+/// keys per transaction (see [`write_pending`] for one transaction).
+/// A record merged into another gets its keys too (undoing the merge needs
+/// them).
+pub fn pending_rows(
+    conn: &mut DbConnection,
+    at_most: i64,
+) -> QueryResult<(Vec<String>, Vec<KeyRow>)> {
+    let listed: Vec<String> = match_keys_pending::table
+        .select(match_keys_pending::person_id)
+        .order(match_keys_pending::person_id)
+        .limit(at_most)
+        .load(conn)?;
+    let mut rows = Vec::new();
+    for chunk in listed.chunks(REBUILD_CHUNK as usize) {
+        let stored: Vec<(PersonRow, HouseholdRow)> = persons::table
+            .inner_join(households::table)
+            .filter(persons::id.eq_any(chunk))
+            .select((PersonRow::as_select(), HouseholdRow::as_select()))
+            .load(conn)?;
+        let profiles: Vec<(String, Profile)> = stored
+            .iter()
+            .map(|(person, household)| (person.id.clone(), person.profile(household)))
+            .collect();
+        rows.extend(key_rows(profiles.iter().map(|(id, p)| (id.clone(), p))));
+    }
+    rows.sort_unstable();
+    Ok((listed, rows))
+}
+
+/// Takes persons off the list once their keys are written.
+pub fn unpend(conn: &mut DbConnection, persons: &[String]) -> QueryResult<()> {
+    for chunk in persons.chunks(REBUILD_CHUNK as usize) {
+        diesel::delete(
+            match_keys_pending::table.filter(match_keys_pending::person_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Persons whose keys [`write_pending`] derives at a time.
+const PENDING_CHUNK: i64 = 20_000;
+
+/// Writes the keys of every person listed by [`pend`] in the caller's
+/// transaction: what the readers of the key table that must see everyone
+/// (an import's matching, a new tracing request, the scan) do first.
+/// Returns how many persons. A key row already there is left; keys of an
+/// older state of a record may remain (a correction writes its own at once,
+/// while a batch here may have read the record before it): candidates are
+/// scored as they are now, so such a key only adds a candidate, never
+/// hides one.
+pub fn write_pending(conn: &mut DbConnection) -> QueryResult<usize> {
+    let mut written = 0;
+    loop {
+        let (listed, rows) = pending_rows(conn, PENDING_CHUNK)?;
+        if listed.is_empty() {
+            return Ok(written);
+        }
+        insert_keys(conn, &rows, true)?;
+        unpend(conn, &listed)?;
+        written += listed.len();
+    }
+}
+
 /// Persons whose keys are derived per statement when rebuilding.
 const REBUILD_CHUNK: i64 = 5_000;
 
@@ -97,6 +177,7 @@ const REBUILD_CHUNK: i64 = 5_000;
 pub fn rebuild_stale_match_keys(conn: &mut DbConnection) -> QueryResult<Option<u64>> {
     crate::db::derived::rebuild_if_stale(conn, MATCH_KEYS, MATCH_KEYS_VERSION, |conn| {
         diesel::delete(person_match_keys::table).execute(conn)?;
+        diesel::delete(match_keys_pending::table).execute(conn)?;
         let mut rekeyed = 0u64;
         let mut after = String::new();
         loop {

@@ -57,7 +57,9 @@ pub fn insert(unit: &mut Unit<'_>, household: Household) -> Result<Household, Ap
             || household.id,
         ))?;
     insert_members(conn, household.id, 0, &household.members, now)?;
-    insert_match_keys(conn, &household)?;
+    // Matched through the in-memory index; the keys are written later, in
+    // batches, a minute later (see `match_keys::pending_rows`).
+    match_keys::pend(conn, household.members.iter().map(|m| m.id))?;
     unit.record(aggregates::change(None, Some(&household.arrival())));
     Ok(household)
 }
@@ -321,7 +323,8 @@ fn insert_needs_and_keys(conn: &mut DbConnection, members: Vec<&Member>) -> Resu
     name_keys::insert_name_keys(conn, members.into_iter().map(|m| (m.id, m.names())))
 }
 
-/// Stores the match keys of every member of a household.
+/// Stores the match keys of every member of a household (a row already
+/// there is left).
 fn insert_match_keys(conn: &mut DbConnection, household: &Household) -> Result<(), ApiError> {
     let profiles = household.profiles();
     let rows = match_keys::key_rows(
@@ -329,7 +332,7 @@ fn insert_match_keys(conn: &mut DbConnection, household: &Household) -> Result<(
             .iter()
             .map(|(id, profile)| (id.to_string(), profile)),
     );
-    Ok(match_keys::insert_keys(conn, &rows, false)?)
+    Ok(match_keys::insert_keys(conn, &rows, true)?)
 }
 
 fn insert_needs(conn: &mut DbConnection, members: &[&Member]) -> Result<(), ApiError> {
@@ -683,6 +686,8 @@ pub fn correct(
     if !added.is_empty() {
         insert_members(conn, id, old_count as i32, added, now)?;
     }
+    // A correction writes its keys at once (a batch of pending keys may
+    // have read the record before it; see `match_keys::write_pending`).
     insert_match_keys(conn, &household)?;
     unit.record(aggregates::change(
         Some(&before.arrival()),

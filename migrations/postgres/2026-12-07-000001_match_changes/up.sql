@@ -50,3 +50,4 @@ END $$;
 CREATE TRIGGER households_match_update
     AFTER UPDATE OF center_id, arrived_at, origin_settlement, phone, size ON households
     FOR EACH ROW EXECUTE FUNCTION match_changes_household();
+

@@ -35,3 +35,4 @@ BEGIN
     INSERT INTO match_changes (person_id)
     SELECT id FROM persons WHERE household_id = NEW.id;
 END;
+
