@@ -427,7 +427,7 @@ fn write_pending_keys(args: &Args, dir: &std::path::Path) {
     let mut conn = db.connection_for_setup().expect("connection");
     let started = Instant::now();
     let persons =
-        diesel::Connection::transaction(&mut *conn, |c| refuge::matching::keys::write_pending(c))
+        diesel::Connection::transaction(&mut *conn, refuge::matching::keys::write_pending)
             .expect("pending keys written");
     println!(
         "pending match keys written after the rounds: {persons} persons in {:.2} s",

@@ -571,7 +571,7 @@ mod tests {
         let index = index_of(&[&ani, &namesake, &brother]);
         let again = record("Ani", "Hovhannisyan", "1985-02-03");
         assert_eq!(
-            index.find(&[again.clone()], &w),
+            index.find(std::slice::from_ref(&again), &w),
             Some(vec![vec![ani.person_id]])
         );
 
@@ -587,7 +587,10 @@ mod tests {
         let mut guard = index.records.write().unwrap();
         guard.as_mut().unwrap().put(&corrected);
         drop(guard);
-        assert_eq!(index.find(&[again.clone()], &w), Some(vec![vec![]]));
+        assert_eq!(
+            index.find(std::slice::from_ref(&again), &w),
+            Some(vec![vec![]])
+        );
         let mut guard = index.records.write().unwrap();
         guard.as_mut().unwrap().put(&ani);
         guard.as_mut().unwrap().remove(ani.person_id);
