@@ -33,9 +33,9 @@
 //! persons), and in processes that never load it (commands), the
 //! candidates are read from the database as before.
 //!
-//! Memory: about 250 bytes per person (the reduced record, its key
-//! entries and its place by id; names are shared), so some 250 MiB at a
-//! million persons. BENCHMARKS.md has the measured figure.
+//! Memory: about 330 bytes per person (the reduced record, its key
+//! entries and its place by id; names are shared), some 330 MiB at a
+//! million persons (BENCHMARKS.md, "Third round").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};

@@ -277,8 +277,9 @@ fn a_csv_file_imports_once_from_the_command_line_after_a_dry_run() {
         text(&nobody)
     );
 
-    // The first family registered again, an hour later: imports leave
-    // matching to the scan, which finds its four members, once.
+    // The first family registered again, an hour later: the import
+    // queues its four members' pairs, and the scan finds them again
+    // without queueing them twice.
     let again = dir.path().join("again.csv");
     let content = crate::imports::csv_file("GORIS", 1)
         .replace(" 08:00,", " 09:00,")

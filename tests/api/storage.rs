@@ -168,8 +168,12 @@ async fn schema_rs_matches_the_migrated_database(app: TestApp) {
             let actual: Vec<ColumnInfo> = match backend {
                 Backend::Sqlite => {
                     let mut conn = SqliteConnection::establish(url.trim_start_matches("sqlite://")).unwrap();
+                    // A lone INTEGER PRIMARY KEY is the table's 64-bit rowid.
                     diesel::sql_query(format!(
-                        "SELECT name, type AS data_type, (\"notnull\" OR pk > 0) AS not_null FROM pragma_table_info('{table}')"
+                        "SELECT name, CASE WHEN upper(type) = 'INTEGER' AND pk = 1 \
+                         AND (SELECT count(*) FROM pragma_table_info('{table}') WHERE pk > 0) = 1 \
+                         THEN 'bigint' ELSE type END AS data_type, \
+                         (\"notnull\" OR pk > 0) AS not_null FROM pragma_table_info('{table}')"
                     ))
                     .load(&mut conn)
                     .unwrap()
