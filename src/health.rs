@@ -15,7 +15,8 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /readyz`: the database answers and its migrations are all applied.
 /// Says too whether the matching index has loaded (until it has,
 /// registrations read their candidates from the database: slower at a
-/// million persons, never wrong), without holding readiness back for it.
+/// million persons, and without the last minute's registrations), without
+/// holding readiness back for it.
 pub async fn readyz(
     db: web::Data<Db>,
     index: web::Data<MatchIndex>,

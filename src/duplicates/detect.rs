@@ -198,7 +198,8 @@ pub fn find(
 /// ([`MatchIndex`]): the index, brought up to date, names the few records
 /// that score at or above the threshold, and only those are read and
 /// scored again here (the database is the truth; the index may hold an
-/// older state of a record). Before the index has loaded, [`find`].
+/// older state of a record). Before the index has loaded, [`find`] (which
+/// misses the persons whose keys are still pending: the last minute's).
 pub fn find_indexed(
     conn: &mut DbConnection,
     index: &MatchIndex,
