@@ -45,7 +45,9 @@ pub fn scan(db: &Db, weights: &Weights, progress: impl Fn(u64)) -> Result<Summar
         .map_or(1, |n| n.get())
         .min(db.readers_beside_setup().saturating_sub(1))
         .max(1);
-    let mut conn = db.connection_for_setup().map_err(ApiError::unavailable)?;
+    let mut conn = db
+        .connection_for_long_job()
+        .map_err(ApiError::unavailable)?;
     // The keys of persons registered since the server last wrote them.
     conn.transaction(|conn| keys::write_pending(conn))?;
     let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<Vec<keys::Record>>(workers);
