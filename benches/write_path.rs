@@ -90,15 +90,19 @@ struct Args {
 
 const PASSWORD: &str = "benchmark admin lantern 2023";
 
+/// The database the benchmark writes to: `--database`, or a new SQLite
+/// file in `dir`.
+fn database_url(args: &Args, dir: &std::path::Path) -> String {
+    args.database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()))
+}
+
 fn start_server(args: &Args, dir: &std::path::Path) -> String {
     let mut settings = Settings::load(None).expect("settings");
     settings.server.port = 0;
     settings.server.workers = args.workers;
-    settings.database.url = SecretString::from(
-        args.database
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display())),
-    );
+    settings.database.url = SecretString::from(database_url(args, dir));
     settings.database.pool_size = args.pool_size;
     settings.database.writers = args.writers;
     settings.bootstrap.admin_password = SecretString::from(PASSWORD);
@@ -418,11 +422,7 @@ async fn index_loaded(client: &reqwest::Client, base: &str) {
 /// part of what a registration costs, paid later and in bulk.
 fn write_pending_keys(args: &Args, dir: &std::path::Path) {
     let mut settings = Settings::load(None).expect("settings");
-    settings.database.url = SecretString::from(
-        args.database
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display())),
-    );
+    settings.database.url = SecretString::from(database_url(args, dir));
     let db = refuge::db::Db::open(&settings.database).expect("database");
     let mut conn = db.connection_for_setup().expect("connection");
     let started = Instant::now();

@@ -49,7 +49,7 @@ pub fn scan(db: &Db, weights: &Weights, progress: impl Fn(u64)) -> Result<Summar
         .connection_for_long_job()
         .map_err(ApiError::unavailable)?;
     // The keys of persons registered since the server last wrote them.
-    conn.transaction(|conn| keys::write_pending(conn))?;
+    conn.transaction(keys::write_pending)?;
     let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<Vec<keys::Record>>(workers);
     // Shared by the workers, and dropped with the last of them: a reader
     // waiting to hand over a page then stops too.
@@ -184,16 +184,27 @@ pub fn find(
                 .map(|i| &candidates[i])
                 .filter(|c| c.person_id != record.person_id)
                 .filter(|c| !earlier_only || c.person_id.to_string() < me);
-            for found in matching::find(&record.profile, record.household_id, others, weights) {
-                pairs.push(Pair {
-                    person: record.person_id,
-                    center: record.center_id,
-                    found,
-                });
-            }
+            pairs.extend(pairs_of(record, others, weights));
         }
     }
     Ok(pairs)
+}
+
+/// The pairs `record` makes with those of `others` that score at or above
+/// the threshold.
+fn pairs_of<'a>(
+    record: &keys::Record,
+    others: impl IntoIterator<Item = &'a keys::Record>,
+    weights: &Weights,
+) -> impl Iterator<Item = Pair> {
+    let (person, center) = (record.person_id, record.center_id);
+    matching::find(&record.profile, record.household_id, others, weights)
+        .into_iter()
+        .map(move |found| Pair {
+            person,
+            center,
+            found,
+        })
 }
 
 /// [`find`] for a registration, through the process's matching index
@@ -225,13 +236,7 @@ pub fn find_indexed(
     let mut pairs = Vec::new();
     for (record, mine) in records.iter().zip(hits) {
         let others = mine.iter().filter_map(|id| stored.get(id));
-        for found in matching::find(&record.profile, record.household_id, others, weights) {
-            pairs.push(Pair {
-                person: record.person_id,
-                center: record.center_id,
-                found,
-            });
-        }
+        pairs.extend(pairs_of(record, others, weights));
     }
     Ok(pairs)
 }

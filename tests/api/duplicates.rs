@@ -395,6 +395,35 @@ async fn index_loaded(app: &TestApp, base: &str) {
     panic!("the matching index of {base} did not load");
 }
 
+/// The persons a registration's 201 proposes as possible duplicates,
+/// sorted.
+fn proposed(registered: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = registered["possible_duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["record"]["person_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Registers `body` (as admin) at the server at `base`; returns the 201's body.
+async fn register_at(app: &TestApp, base: &str, body: &Value) -> Value {
+    let response = app
+        .send_to(
+            base,
+            Method::POST,
+            "/api/v1/households",
+            Some(app.admin()),
+            Some(body.to_string().into_bytes()),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    response.body
+}
+
 /// Registrations are matched through each process's index in memory; the
 /// index follows what changed in the database whoever changed it (the
 /// `match_changes` log): a correction here, a registration by another API
@@ -414,7 +443,7 @@ async fn the_matching_index_follows_corrections_and_other_servers(app: TestApp) 
     let latin = app
         .register(&ani(&goris, "Ani", "Hovhannisyan", "1985-02-03"))
         .await;
-    assert_eq!(latin["possible_duplicates"], json!([]), "{latin}");
+    assert_eq!(proposed(&latin), Vec::<String>::new(), "{latin}");
     let corrected = app
         .patch(
             &format!("/api/v1/households/{household}"),
@@ -427,13 +456,7 @@ async fn the_matching_index_follows_corrections_and_other_servers(app: TestApp) 
     let again = app
         .register(&ani(&goris, "Ani", "Hovhannisyan", "1985-02-03"))
         .await;
-    let proposed: Vec<&str> = again["possible_duplicates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["record"]["person_id"].as_str().unwrap())
-        .collect();
-    assert!(proposed.contains(&member.as_str()), "{again}");
+    assert!(proposed(&again).contains(&member), "{again}");
 
     // Another API process on the same database (PostgreSQL only): what it
     // registers is found here, and the other way round.
@@ -441,56 +464,25 @@ async fn the_matching_index_follows_corrections_and_other_servers(app: TestApp) 
         return;
     };
     index_loaded(&app, &second).await;
-    let there = app
-        .send_to(
-            &second,
-            Method::POST,
-            "/api/v1/households",
-            Some(app.admin()),
-            Some(
-                ani(&kornidzor, "Նարինե", "Պետրոսյան", "1979-11-05")
-                    .to_string()
-                    .into_bytes(),
-            ),
-            &[],
-        )
-        .await;
-    assert_eq!(there.status, 201, "{}", there.text);
-    let narine = there.body["members"][0]["id"].as_str().unwrap().to_string();
+    let there = register_at(
+        &app,
+        &second,
+        &ani(&kornidzor, "Նարինե", "Պետրոսյան", "1979-11-05"),
+    )
+    .await;
+    let narine = there["members"][0]["id"].as_str().unwrap().to_string();
     let here = app
         .register(&ani(&goris, "Narine", "Petrosyan", "1979-11-05"))
         .await;
-    let found: Vec<&str> = here["possible_duplicates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["record"]["person_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(found, vec![narine.as_str()], "{here}");
+    assert_eq!(proposed(&here), vec![narine.clone()], "{here}");
     let here_person = here["members"][0]["id"].as_str().unwrap().to_string();
-    let back = app
-        .send_to(
-            &second,
-            Method::POST,
-            "/api/v1/households",
-            Some(app.admin()),
-            Some(
-                ani(&goris, "Нарине", "Петросян", "1979-11-05")
-                    .to_string()
-                    .into_bytes(),
-            ),
-            &[],
-        )
-        .await;
-    assert_eq!(back.status, 201, "{}", back.text);
-    let mut found: Vec<&str> = back.body["possible_duplicates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["record"]["person_id"].as_str().unwrap())
-        .collect();
-    found.sort_unstable();
-    let mut expected = vec![narine.as_str(), here_person.as_str()];
+    let back = register_at(
+        &app,
+        &second,
+        &ani(&goris, "Нарине", "Петросян", "1979-11-05"),
+    )
+    .await;
+    let mut expected = vec![narine, here_person];
     expected.sort_unstable();
-    assert_eq!(found, expected, "{}", back.text);
+    assert_eq!(proposed(&back), expected, "{back}");
 }
