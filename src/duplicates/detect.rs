@@ -226,13 +226,11 @@ pub fn find_indexed(
     let mut ids: Vec<String> = hits.iter().flatten().map(Uuid::to_string).collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut stored = std::collections::HashMap::new();
-    for chunk in ids.chunks(500) {
-        let chunk = chunk.to_vec();
-        for record in keys::stored_records(conn, move |q| q.filter(persons::id.eq_any(chunk)))? {
-            stored.insert(record.person_id, record);
-        }
-    }
+    let stored: std::collections::HashMap<Uuid, keys::Record> =
+        keys::stored_records_by_id(conn, &ids)?
+            .into_iter()
+            .map(|record| (record.person_id, record))
+            .collect();
     let mut pairs = Vec::new();
     for (record, mine) in records.iter().zip(hits) {
         let others = mine.iter().filter_map(|id| stored.get(id));

@@ -233,11 +233,16 @@ impl MatchIndex {
     /// database does not answer.
     pub fn load(self: std::sync::Arc<Self>, db: Db) -> Result<(), crate::db::DbError> {
         let mut conn = db.connection_for_reading()?;
-        let persons: i64 = persons::table
-            .count()
-            .get_result(&mut conn)
-            .map_err(|e| crate::db::DbError::Migration(format!("counting persons: {e}")))?;
-        if persons < LOAD_BEFORE_SERVING {
+        // Whether there are that many, without counting them all.
+        let large = persons::table
+            .select(persons::id)
+            .offset(LOAD_BEFORE_SERVING - 1)
+            .limit(1)
+            .first::<String>(&mut conn)
+            .optional()
+            .map_err(|e| crate::db::DbError::Migration(format!("reading persons: {e}")))?
+            .is_some();
+        if !large {
             if let Ok(loaded) = self.load_from(&mut conn) {
                 tracing::debug!(persons = loaded, "matching index loaded");
                 return Ok(());
@@ -329,8 +334,7 @@ impl MatchIndex {
     /// state), any other removed.
     fn reread(&self, conn: &mut DbConnection, persons_changed: &[String]) -> Result<(), ApiError> {
         for chunk in persons_changed.chunks(RECORDS_PER_QUERY as usize) {
-            let ids = chunk.to_vec();
-            let found = keys::stored_records(conn, move |q| q.filter(persons::id.eq_any(ids)))?;
+            let found = keys::stored_records_by_id(conn, chunk)?;
             let mut guard = self.records.write().unwrap_or_else(|p| p.into_inner());
             let Some(records) = guard.as_mut() else {
                 return Ok(());
@@ -379,8 +383,9 @@ impl MatchIndex {
     }
 
     /// How many records the index holds, and how many older states of
-    /// records it still keeps (for the benchmarks).
-    pub fn size(&self) -> Option<(usize, usize)> {
+    /// records it still keeps.
+    #[cfg(test)]
+    fn size(&self) -> Option<(usize, usize)> {
         let guard = self.records.read().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().map(|r| (r.by_person.len(), r.dead))
     }

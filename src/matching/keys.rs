@@ -88,6 +88,15 @@ pub fn delete_keys(conn: &mut DbConnection, person: Uuid, profile: &Profile) -> 
     Ok(())
 }
 
+/// The key rows of stored persons (read with their households).
+fn rows_of(stored: &[(PersonRow, HouseholdRow)]) -> Vec<KeyRow> {
+    let profiles: Vec<(String, Profile)> = stored
+        .iter()
+        .map(|(person, household)| (person.id.clone(), person.profile(household)))
+        .collect();
+    key_rows(profiles.iter().map(|(id, profile)| (id.clone(), profile)))
+}
+
 /// Lists persons whose keys are to be written ([`write_pending`]), in the
 /// caller's transaction: what a registration does instead of writing them.
 pub fn pend(conn: &mut DbConnection, persons: impl Iterator<Item = Uuid>) -> QueryResult<()> {
@@ -123,11 +132,7 @@ pub fn pending_rows(
             .filter(persons::id.eq_any(chunk))
             .select((PersonRow::as_select(), HouseholdRow::as_select()))
             .load(conn)?;
-        let profiles: Vec<(String, Profile)> = stored
-            .iter()
-            .map(|(person, household)| (person.id.clone(), person.profile(household)))
-            .collect();
-        rows.extend(key_rows(profiles.iter().map(|(id, p)| (id.clone(), p))));
+        rows.extend(rows_of(&stored));
     }
     rows.sort_unstable();
     Ok((listed, rows))
@@ -191,12 +196,7 @@ pub fn rebuild_stale_match_keys(conn: &mut DbConnection) -> QueryResult<Option<u
             };
             after = last.id.clone();
             rekeyed += chunk.len() as u64;
-            let profiles: Vec<(String, Profile)> = chunk
-                .into_iter()
-                .map(|(person, household)| (person.id.clone(), person.profile(&household)))
-                .collect();
-            let rows = key_rows(profiles.iter().map(|(id, profile)| (id.clone(), profile)));
-            insert_keys(conn, &rows, true)?;
+            insert_keys(conn, &rows_of(&chunk), true)?;
         }
         Ok(rekeyed)
     })
@@ -303,6 +303,25 @@ pub fn stored_records(
         .iter()
         .map(|(person, household)| person.record(household))
         .collect()
+}
+
+/// Ids read per statement by [`stored_records_by_id`].
+const IDS_PER_QUERY: usize = 1_000;
+
+/// The stored records of `ids` that are not merged into another, in no
+/// particular order.
+pub fn stored_records_by_id(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<Record>, ApiError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let chunk = chunk.to_vec();
+        out.extend(stored_records(conn, move |q| {
+            q.filter(persons::id.eq_any(chunk))
+        })?);
+    }
+    Ok(out)
 }
 
 /// The stored records that any of `probes` finds, and for each probe which

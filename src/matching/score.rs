@@ -242,10 +242,6 @@ impl Compared {
     pub fn new(profile: &Profile) -> Compared {
         Reducer::default().reduce(profile)
     }
-
-    pub fn birth(&self) -> &Birth {
-        &self.birth
-    }
 }
 
 /// Reduces records to [`Compared`], deriving each distinct name's skeletons

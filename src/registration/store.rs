@@ -57,8 +57,8 @@ pub fn insert(unit: &mut Unit<'_>, household: Household) -> Result<Household, Ap
             || household.id,
         ))?;
     insert_members(conn, household.id, 0, &household.members, now)?;
-    // Matched through the in-memory index; the keys are written later, in
-    // batches, a minute later (see `match_keys::pending_rows`).
+    // Matched through the in-memory index; the keys are written within a
+    // minute, in batches (see `match_keys::pending_rows`).
     match_keys::pend(conn, household.members.iter().map(|m| m.id))?;
     unit.record(aggregates::change(None, Some(&household.arrival())));
     Ok(household)
