@@ -20,8 +20,8 @@ use crate::matching::index::MatchIndex;
 use crate::provinces::Provinces;
 use crate::{
     accounts, assistance, audit, auth, centers, coverage, distributions, entitlements, flows,
-    health, housing, imports, needs, organizations, persons, referrals, registration, reports,
-    stats, stock, transport,
+    health, housing, imports, metrics, needs, organizations, persons, referrals, registration,
+    reports, stats, stock, transport,
 };
 
 /// Why the service could not start.
@@ -92,6 +92,7 @@ impl Application {
         let stats_settings = web::Data::new(settings.stats.clone());
         let import_settings = web::Data::new(settings.imports.clone());
         let matching = web::Data::new(settings.matching);
+        let scrape_token = web::Data::new(metrics::ScrapeToken::new(&settings.metrics));
         let index = web::Data::new(MatchIndex::new());
         index.clone().into_inner().load(background_db.clone())?;
         let body_limit = settings.server.body_limit_bytes;
@@ -107,6 +108,7 @@ impl Application {
                 .app_data(import_settings.clone())
                 .app_data(matching.clone())
                 .app_data(index.clone())
+                .app_data(scrape_token.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(crate::extract::BodyLimit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -330,31 +332,33 @@ fn bootstrap(db: &Db, settings: &Settings) -> Result<(), StartError> {
 /// Every route. Paths are part of the API contract (see openapi.yaml); each
 /// domain module declares its own.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::routes).service(
-        web::scope("/api/v1")
-            .configure(auth::routes)
-            .configure(accounts::routes)
-            .configure(audit::routes)
-            .configure(needs::routes)
-            .configure(centers::routes)
-            .configure(registration::routes)
-            .configure(crate::duplicates::routes)
-            .configure(crate::family_tracing::routes)
-            .configure(imports::routes)
-            .configure(persons::routes)
-            .configure(flows::routes)
-            .configure(organizations::routes)
-            .configure(housing::routes)
-            .configure(stock::routes)
-            .configure(entitlements::routes)
-            .configure(distributions::routes)
-            .configure(assistance::routes)
-            .configure(transport::routes)
-            .configure(referrals::routes)
-            .configure(stats::routes)
-            .configure(coverage::routes)
-            .configure(reports::routes),
-    );
+    cfg.configure(health::routes)
+        .configure(metrics::routes)
+        .service(
+            web::scope("/api/v1")
+                .configure(auth::routes)
+                .configure(accounts::routes)
+                .configure(audit::routes)
+                .configure(needs::routes)
+                .configure(centers::routes)
+                .configure(registration::routes)
+                .configure(crate::duplicates::routes)
+                .configure(crate::family_tracing::routes)
+                .configure(imports::routes)
+                .configure(persons::routes)
+                .configure(flows::routes)
+                .configure(organizations::routes)
+                .configure(housing::routes)
+                .configure(stock::routes)
+                .configure(entitlements::routes)
+                .configure(distributions::routes)
+                .configure(assistance::routes)
+                .configure(transport::routes)
+                .configure(referrals::routes)
+                .configure(stats::routes)
+                .configure(coverage::routes)
+                .configure(reports::routes),
+        );
 }
 
 /// Renders errors produced by the framework itself (unknown route, wrong
@@ -403,7 +407,8 @@ fn problem_for_framework_errors<B: MessageBody + 'static>(
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// One log line per request: method, route template (never the concrete path
-/// or query, which can carry names), status, latency and request id.
+/// or query, which can carry names), status, latency and request id; and the
+/// same, but the id, counted in the request metrics.
 async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -430,7 +435,9 @@ async fn request_log(
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_string());
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    metrics::http_request(method.as_str(), &route, status, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     tracing::info!(request_id = %request_id, method = %method, route = %route, status, latency_ms, "request");
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, value);

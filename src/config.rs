@@ -27,6 +27,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// `[matching]`: the duplicate and tracing matcher's weights and threshold.
     pub matching: crate::matching::Weights,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -99,6 +100,25 @@ pub struct LoginThrottleSettings {
     /// Take the client address from the first X-Forwarded-For entry (only
     /// behind a reverse proxy that sets it), not from the connection.
     pub trust_forwarded_for: bool,
+}
+
+/// `[metrics]`: who may read `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The bearer token a scraper sends; empty turns `/metrics` off (404).
+    pub token: SecretString,
+}
+
+impl MetricsSettings {
+    /// Refuses a token too short to withstand guessing.
+    pub fn check(&self) -> Result<(), String> {
+        let token = self.token.expose_secret();
+        if !token.is_empty() && token.len() < 24 {
+            return Err("metrics.token must be empty (metrics off) or at least 24 characters".into());
+        }
+        Ok(())
+    }
 }
 
 /// `[audit]`: the audit trail.
@@ -256,6 +276,7 @@ impl Settings {
             return Err("database.writers cannot exceed database.pool_size".into());
         }
         self.auth.password_hash.params()?;
+        self.metrics.check()?;
         if self.auth.token_lifetime_seconds == 0 {
             return Err("auth.token_lifetime_seconds must be at least 1".into());
         }

@@ -69,6 +69,7 @@ pub mod housing;
 pub mod http;
 pub mod imports;
 pub mod matching;
+pub mod metrics;
 pub mod needs;
 pub mod organizations;
 pub mod persons;

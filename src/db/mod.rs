@@ -189,8 +189,9 @@ impl Db {
         let backend = Backend::from_url(settings.url.expose_secret());
         let redacted = settings.redacted_url();
         let timeout = Duration::from_secs(settings.connect_timeout_seconds);
-        let build = |size: u32, init: String| {
+        let build = |size: u32, init: String, pool: &'static str| {
             r2d2::Pool::builder()
+                .event_handler(Box::new(crate::metrics::PoolEvents(pool)))
                 .max_size(size)
                 .min_idle(Some(1))
                 .connection_timeout(timeout)
@@ -228,8 +229,9 @@ impl Db {
                 let write = build(
                     1,
                     format!("{init} {WRITER_CACHE} PRAGMA temp_store = MEMORY;"),
+                    "write",
                 )?;
-                let read = build(settings.pool_size, init)?;
+                let read = build(settings.pool_size, init, "read")?;
                 Ok(Db {
                     backend,
                     read,
@@ -239,7 +241,8 @@ impl Db {
                 })
             }
             Backend::Postgres { .. } => {
-                let pool = build(settings.pool_size, "SET TIME ZONE 'UTC';".into())?;
+                // One pool for reads and writes (metrics label "all").
+                let pool = build(settings.pool_size, "SET TIME ZONE 'UTC';".into(), "all")?;
                 Ok(Db {
                     backend,
                     read: pool.clone(),

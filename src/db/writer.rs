@@ -1,6 +1,7 @@
 //! The group-commit writer: the one way writes reach the database.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use diesel::Connection;
 
@@ -36,12 +37,30 @@ const MAX_GROUP: usize = 64;
 /// statistics aggregates are written once per group, for the sum of the
 /// deltas its jobs' [`Unit`]s carry, instead of once per job.
 pub(super) struct Writer {
-    jobs: std::sync::mpsc::Sender<Job>,
+    jobs: std::sync::mpsc::Sender<Queued>,
+}
+
+/// A job waiting for the writer, and since when (for the metrics).
+struct Queued {
+    job: Job,
+    at: Instant,
 }
 
 impl Writer {
+    /// Queues `job` for a writer thread; fails once the writer has stopped.
+    fn send(&self, job: Job) -> Result<(), ()> {
+        // Counted before it can be taken, so the depth never reads negative.
+        crate::metrics::write_queued(1);
+        self.jobs
+            .send(Queued {
+                job,
+                at: Instant::now(),
+            })
+            .map_err(|_| crate::metrics::write_queued(-1))
+    }
+
     pub(super) fn start(pool: Pool, threads: usize) -> Writer {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (jobs, queue) = std::sync::mpsc::channel::<Queued>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for i in 0..threads.max(1) {
             let pool = pool.clone();
@@ -61,7 +80,9 @@ impl Writer {
 
 /// Waits for a job, then takes whatever else is queued (up to [`MAX_GROUP`]).
 /// None once every sender is gone.
-fn next_group(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+fn next_group(
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Queued>>,
+) -> Option<Vec<Queued>> {
     let queue = queue
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -72,26 +93,34 @@ fn next_group(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) -> Optio
             Err(_) => break,
         }
     }
+    crate::metrics::writes_taken(group.len());
     Some(group)
 }
 
-fn commit_group(pool: &Pool, mut group: Vec<Job>) {
+fn commit_group(pool: &Pool, mut group: Vec<Queued>) {
+    let started = Instant::now();
     let mut conn = match pool.get() {
         Ok(conn) => conn,
         Err(error) => {
             tracing::error!(%error, "a database writer has no connection");
+            crate::metrics::group_done(started, false, &[]);
             // Dropping the jobs answers their callers with an error.
             return;
         }
     };
     let mut answers = Vec::with_capacity(group.len());
+    // When each job carrying audit entries was queued, and how many it carries.
+    let mut audited = Vec::new();
     let committed = (*conn)
         .transaction::<_, ApiError, _>(|conn| {
             let mut aggregates = Delta::default();
             let mut audit = Vec::new();
-            for job in group.drain(..) {
+            for Queued { job, at } in group.drain(..) {
                 let done = job(conn);
                 aggregates.merge(done.aggregates);
+                if let Some((_, events)) = &done.audit {
+                    audited.push((at, events.len()));
+                }
                 audit.extend(done.audit);
                 answers.push(done.answer);
             }
@@ -106,6 +135,7 @@ fn commit_group(pool: &Pool, mut group: Vec<Job>) {
         })
         .inspect_err(|error| tracing::error!(%error, "group commit failed"))
         .is_ok();
+    crate::metrics::group_done(started, committed, &audited);
     for answer in answers {
         answer(committed);
     }
@@ -145,7 +175,6 @@ impl Db {
             }),
         });
         self.writer()
-            .jobs
             .send(job)
             .map_err(|_| ApiError::internal("the database writer has stopped"))?;
         match answered.await {
@@ -194,7 +223,6 @@ impl Db {
             }
         });
         writer
-            .jobs
             .send(job)
             .map_err(|_| E::from(ApiError::internal("the database writer has stopped")))?;
         answered

@@ -113,6 +113,15 @@ pub async fn run(
         provinces,
         weights,
     } = options;
+    // Counted in the metrics as running until it returns, and how far it has read.
+    let metric = Arc::new(crate::metrics::ImportRun::start());
+    let progress: Progress = {
+        let metric = metric.clone();
+        Arc::new(move |pass, offset| {
+            metric.read_to(pass == Pass::Writing, offset);
+            progress(pass, offset)
+        })
+    };
     let validate_source = source.clone();
     let validate_progress = progress.clone();
     let (checked, context) = db
@@ -128,6 +137,9 @@ pub async fn run(
     if dry_run || summary.created.households == 0 {
         // Nothing to write (a re-import): the second pass would only skip.
         db.record(&actor, vec![audit_event(&summary)]).await?;
+        if !dry_run {
+            metric.finished(0, summary.unchanged.households);
+        }
         return Ok(summary);
     }
     let written = write(
@@ -144,6 +156,7 @@ pub async fn run(
     summary.unchanged = written.unchanged;
     summary.possible_duplicates = written.possible_duplicates;
     db.record(&actor, vec![audit_event(&summary)]).await?;
+    metric.finished(summary.created.households, summary.unchanged.households);
     tracing::info!(
         rows = summary.rows,
         households = summary.households,

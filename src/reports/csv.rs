@@ -95,6 +95,8 @@ pub struct Csv<W: Write> {
     /// The households and persons whose records the report listed, for
     /// the audit trail.
     touched: Touched,
+    /// Where its rows are counted in the metrics, as they are written.
+    metric: Option<crate::metrics::ExportRun>,
 }
 
 /// The households and persons a person-level report listed.
@@ -139,6 +141,7 @@ impl<W: Write> Csv<W> {
             rows: 0,
             numbers: itoa::Buffer::new(),
             touched: Touched::default(),
+            metric: None,
         };
         csv.out
             .write_record(order.iter().map(|&i| columns[i].name))
@@ -240,7 +243,15 @@ impl<W: Write> Csv<W> {
         }
         self.next = 0;
         self.rows += 1;
+        if let Some(metric) = &self.metric {
+            metric.row();
+        }
         self.out.write_record(&self.row).map_err(write_failed)
+    }
+
+    /// Counts this export as running, and its rows, in the metrics.
+    pub fn count_in(&mut self, metric: crate::metrics::ExportRun) {
+        self.metric = Some(metric);
     }
 
     /// Rows written so far (not counting the header and hashtag rows).

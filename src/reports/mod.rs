@@ -474,6 +474,7 @@ pub fn export<W: Write>(
         }
         let columns = request.report.columns(&request.options);
         let mut csv = Csv::start(out, columns, &request.format)?;
+        csv.count_in(crate::metrics::ExportRun::start(request.report.name()));
         request.report.write(conn, request, &mut csv)?;
         let rows = csv.rows();
         let event = request.audit_event(rows, csv.take_touched());

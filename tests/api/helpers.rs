@@ -101,8 +101,12 @@ pub fn test_settings(url: String) -> Settings {
     settings.auth.password_hash = TEST_PASSWORD_COST;
     settings.bootstrap.admin_password = SecretString::from(ADMIN_PASSWORD);
     settings.bootstrap.admin_password_file = String::new();
+    settings.metrics.token = SecretString::from(METRICS_TOKEN);
     settings
 }
+
+/// The token that reads `/metrics` on every test server.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 /// `url` (a server's maintenance-database URL) pointing at database `name` instead.
 fn database_url(url: &str, name: &str) -> String {

@@ -20,6 +20,7 @@ mod housing;
 mod idempotency;
 mod imports;
 mod logs;
+mod metrics;
 mod operations;
 mod persons;
 mod referrals;
