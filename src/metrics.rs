@@ -59,7 +59,10 @@ const SECONDS: [f64; 14] = [
 ];
 
 /// Registers `metric` in `registry` and returns it.
-fn registered<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
     registry
         .register(Box::new(metric.clone()))
         .expect("a valid, new metric");
@@ -67,11 +70,17 @@ fn registered<M: prometheus::core::Collector + Clone + 'static>(registry: &Regis
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    registered(registry, IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric"))
+    registered(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric"),
+    )
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    registered(registry, IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric"))
+    registered(
+        registry,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric"),
+    )
 }
 
 fn histogram_vec(
@@ -82,12 +91,18 @@ fn histogram_vec(
     buckets: &[f64],
 ) -> HistogramVec {
     let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-    registered(registry, HistogramVec::new(opts, labels).expect("a valid metric"))
+    registered(
+        registry,
+        HistogramVec::new(opts, labels).expect("a valid metric"),
+    )
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
     let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-    registered(registry, Histogram::with_opts(opts).expect("a valid metric"))
+    registered(
+        registry,
+        Histogram::with_opts(opts).expect("a valid metric"),
+    )
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
@@ -295,7 +310,12 @@ pub struct ImportRun {
 impl ImportRun {
     pub fn start() -> ImportRun {
         METRICS.imports_running.inc();
-        let pass = |name| (METRICS.import_bytes.with_label_values(&[name]), AtomicU64::new(0));
+        let pass = |name| {
+            (
+                METRICS.import_bytes.with_label_values(&[name]),
+                AtomicU64::new(0),
+            )
+        };
         ImportRun {
             passes: [pass("validating"), pass("writing")],
         }
@@ -312,7 +332,9 @@ impl ImportRun {
     pub fn finished(&self, created: u64, unchanged: u64) {
         let households = &METRICS.import_households;
         households.with_label_values(&["created"]).inc_by(created);
-        households.with_label_values(&["unchanged"]).inc_by(unchanged);
+        households
+            .with_label_values(&["unchanged"])
+            .inc_by(unchanged);
     }
 }
 

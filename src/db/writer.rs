@@ -80,9 +80,7 @@ impl Writer {
 
 /// Waits for a job, then takes whatever else is queued (up to [`MAX_GROUP`]).
 /// None once every sender is gone.
-fn next_group(
-    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Queued>>,
-) -> Option<Vec<Queued>> {
+fn next_group(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Queued>>) -> Option<Vec<Queued>> {
     let queue = queue
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -43,7 +43,11 @@ fn has_uuid(text: &str) -> bool {
 async fn metrics_count_the_work_and_name_no_one(app: TestApp) {
     let admin = app.admin().to_string();
     // Nobody reads them without the metrics token: not even an admin.
-    for token in [None, Some(admin.as_str()), Some("not-the-metrics-token-at-all")] {
+    for token in [
+        None,
+        Some(admin.as_str()),
+        Some("not-the-metrics-token-at-all"),
+    ] {
         let refused = app.get("/metrics", token).await;
         assert_eq!(refused.status, 401, "token {token:?}");
         assert_eq!(refused.body["code"], "unauthorized");
@@ -81,7 +85,8 @@ async fn metrics_count_the_work_and_name_no_one(app: TestApp) {
     let s = samples(&scrape.text);
     // Several test servers share the process (and its metrics), so counts
     // are at least this test's own.
-    let created = r#"refuge_http_requests_total{method="POST",route="/api/v1/households",status="201"}"#;
+    let created =
+        r#"refuge_http_requests_total{method="POST",route="/api/v1/households",status="201"}"#;
     assert!(value(&s, created) >= 1.0);
     let bucket = r#"refuge_http_request_duration_seconds_bucket{method="GET",route="/api/v1/households/{id}",le="+Inf"}"#;
     assert!(value(&s, bucket) >= 1.0);
@@ -94,13 +99,32 @@ async fn metrics_count_the_work_and_name_no_one(app: TestApp) {
         Backend::Postgres => &["all"],
     };
     for pool in pools {
-        assert!(value(&s, &format!(r#"refuge_db_pool_connections{{pool="{pool}"}}"#)) >= 1.0);
-        assert!(value(&s, &format!(r#"refuge_db_pool_connections_in_use{{pool="{pool}"}}"#)) >= 0.0);
-        assert!(value(&s, &format!(r#"refuge_db_pool_wait_seconds_count{{pool="{pool}"}}"#)) >= 1.0);
+        assert!(
+            value(
+                &s,
+                &format!(r#"refuge_db_pool_connections{{pool="{pool}"}}"#)
+            ) >= 1.0
+        );
+        assert!(
+            value(
+                &s,
+                &format!(r#"refuge_db_pool_connections_in_use{{pool="{pool}"}}"#)
+            ) >= 0.0
+        );
+        assert!(
+            value(
+                &s,
+                &format!(r#"refuge_db_pool_wait_seconds_count{{pool="{pool}"}}"#)
+            ) >= 1.0
+        );
     }
     assert!(value(&s, "refuge_imports_running") >= 0.0);
     let validated = value(&s, r#"refuge_import_bytes_read_total{pass="validating"}"#);
-    assert!(validated >= file.len() as f64, "{validated} < {}", file.len());
+    assert!(
+        validated >= file.len() as f64,
+        "{validated} < {}",
+        file.len()
+    );
     assert!(value(&s, r#"refuge_import_bytes_read_total{pass="writing"}"#) >= 1.0);
     assert!(value(&s, r#"refuge_import_households_total{outcome="created"}"#) >= 3.0);
     assert!(value(&s, r#"refuge_exports_running{report="registrations"}"#) >= 0.0);
@@ -113,7 +137,10 @@ async fn metrics_count_the_work_and_name_no_one(app: TestApp) {
     // Route templates only: no id, no name, no query.
     assert!(!has_uuid(&scrape.text), "an id in the metrics");
     for name in &names {
-        assert!(!scrape.text.contains(name.as_str()), "{name} in the metrics");
+        assert!(
+            !scrape.text.contains(name.as_str()),
+            "{name} in the metrics"
+        );
     }
     assert!(!scrape.text.contains('?'));
 
