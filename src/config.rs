@@ -57,6 +57,8 @@ pub struct DatabaseSettings {
     pub connect_timeout_seconds: u64,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
+    /// SQLite: bytes of the database file read through a memory map (0: none).
+    pub sqlite_mmap_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -115,7 +117,9 @@ impl MetricsSettings {
     pub fn check(&self) -> Result<(), String> {
         let token = self.token.expose_secret();
         if !token.is_empty() && token.len() < 24 {
-            return Err("metrics.token must be empty (metrics off) or at least 24 characters".into());
+            return Err(
+                "metrics.token must be empty (metrics off) or at least 24 characters".into(),
+            );
         }
         Ok(())
     }
