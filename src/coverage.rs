@@ -361,7 +361,12 @@ fn report(
     );
 
     // Food energy: kcal handed out against 2,100 kcal per registered person
-    // per day over the range (person-days counted per local day).
+    // per day over the range (person-days counted per local day). The
+    // requirement is the persons registered at the center, times 2,100, day
+    // by day: for a one-day range, the center's registered persons that day,
+    // and two adjacent days give the new arrivals the series withhold. So
+    // where counts are suppressed, it (and the share that divides by it) is
+    // withheld whatever its size.
     let food: Vec<Value> = by_center
         .iter()
         .map(|((code, center), series)| {
@@ -385,6 +390,16 @@ fn report(
             }
             let distributed = kcal.get(center).copied().unwrap_or(0);
             let required = person_days * SPHERE_KCAL_PER_PERSON_DAY;
+            if k.is_some() {
+                return json!({
+                    "center_id": center,
+                    "code": code,
+                    "kcal_distributed": distributed,
+                    "kcal_required": null,
+                    "share": null,
+                    "suppressed": ["kcal_required", "share"],
+                });
+            }
             json!({
                 "center_id": center,
                 "code": code,

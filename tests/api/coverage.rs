@@ -181,6 +181,13 @@ async fn coverage_counts_what_each_household_received_by_day(app: TestApp) {
         "{analyst_days}"
     );
     assert_eq!(analyst_days[1]["food"]["households"], 20);
+    // The food requirement is persons registered day by day: withheld for
+    // the analyst (a one-day range would give the center's persons that day).
+    let energy = &suppressed.body["sphere"]["food_energy"]["centers"][0];
+    assert_eq!(energy["kcal_distributed"], 30 * 2100);
+    assert_eq!(energy["kcal_required"], Value::Null);
+    assert_eq!(energy["share"], Value::Null);
+    assert_eq!(energy["suppressed"], json!(["kcal_required", "share"]));
     for series in [
         &suppressed.body["centers"][0]["days"],
         &suppressed.body["total"]["days"],
