@@ -19,9 +19,9 @@ use crate::http::time;
 use crate::matching::index::MatchIndex;
 use crate::provinces::Provinces;
 use crate::{
-    accounts, assistance, audit, auth, centers, coverage, distributions, entitlements, flows,
-    health, housing, imports, metrics, needs, organizations, persons, referrals, registration,
-    reports, stats, stock, transport,
+    accounts, assistance, audit, auth, centers, coverage, dashboard, distributions, entitlements,
+    flows, health, housing, imports, metrics, needs, organizations, persons, referrals,
+    registration, reports, stats, stock, transport,
 };
 
 /// Why the service could not start.
@@ -332,6 +332,7 @@ fn bootstrap(db: &Db, settings: &Settings) -> Result<(), StartError> {
 /// Every route. Paths are part of the API contract (see openapi.yaml); each
 /// domain module declares its own.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(dashboard::routes);
     cfg.configure(health::routes)
         .configure(metrics::routes)
         .service(

@@ -45,6 +45,8 @@
 //!   carries its connection and its statistics delta
 //!   ([`db::aggregates`]) so that both commit together; [`schema`] the
 //!   tables.
+//! - [`dashboard`] serves the single-page dashboard, whose files are
+//!   compiled into the binary; it reads everything from the API.
 //! - [`config`] loads settings; [`health`] answers probes.
 
 pub mod accounts;
@@ -56,6 +58,7 @@ pub mod auth;
 pub mod centers;
 pub mod config;
 pub mod coverage;
+pub mod dashboard;
 pub mod db;
 pub mod distributions;
 pub mod duplicates;

@@ -411,7 +411,11 @@ impl TestApp {
             backend,
             settings,
             db,
-            client: reqwest::Client::new(),
+            // Redirects are answers to check against openapi.yaml, not to follow.
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
             admin_token: String::new(),
             _sqlite_dir: dir,
             _pg: pg,

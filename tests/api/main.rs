@@ -12,6 +12,7 @@ mod auth;
 mod centers;
 mod cli;
 mod coverage;
+mod dashboard;
 mod duplicates;
 mod exodus;
 mod flows;
