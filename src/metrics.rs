@@ -389,12 +389,8 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 /// `GET /metrics`: every series, in the Prometheus text format (0.0.4).
+/// A request without a token is 401 whether metrics are on or off (404).
 async fn scrape(req: HttpRequest, token: web::Data<ScrapeToken>) -> Result<HttpResponse, ApiError> {
-    let Some(expected) = token.0 else {
-        return Err(ApiError::NotFound(
-            "metrics are off: set metrics.token to turn them on".into(),
-        ));
-    };
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -404,6 +400,11 @@ async fn scrape(req: HttpRequest, token: web::Data<ScrapeToken>) -> Result<HttpR
             detail: "send the metrics token as a bearer token",
             invalid_token: false,
         })?;
+    let Some(expected) = token.0 else {
+        return Err(ApiError::NotFound(
+            "metrics are off: set metrics.token to turn them on".into(),
+        ));
+    };
     if digest(given.trim()) != expected {
         return Err(ApiError::Unauthorized {
             detail: "this is not the metrics token",

@@ -144,7 +144,8 @@ async fn metrics_count_the_work_and_name_no_one(app: TestApp) {
     }
     assert!(!scrape.text.contains('?'));
 
-    // Without a token configured, metrics are off.
+    // Without a token configured, metrics are off (and a request without
+    // a token is still refused as such).
     if app.backend == Backend::Sqlite {
         let off = TestApp::spawn_with(Backend::Sqlite, |settings| {
             settings.metrics.token = SecretString::from(String::new());
@@ -155,5 +156,6 @@ async fn metrics_count_the_work_and_name_no_one(app: TestApp) {
             .send(Method::GET, "/metrics", Some(METRICS_TOKEN), None, &[])
             .await;
         assert_eq!(response.status, 404);
+        assert_eq!(off.get("/metrics", None).await.status, 401);
     }
 }
