@@ -435,7 +435,9 @@ fn write_pending_keys(args: &Args, dir: &std::path::Path) {
     );
 }
 
-/// The process's resident and peak resident memory (Linux).
+/// The process's resident and peak resident memory, and the part of it that
+/// is its own (anonymous) rather than mapped database file pages, which the
+/// operating system's file cache holds and frees under pressure (Linux).
 fn memory() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
@@ -446,7 +448,12 @@ fn memory() -> String {
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or("?".to_string(), |kb| format!("{:.1} MiB", kb / 1024.0))
     };
-    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
+    format!(
+        "RSS {} (anonymous {}), peak {}",
+        field("VmRSS:"),
+        field("RssAnon:"),
+        field("VmHWM:")
+    )
 }
 
 fn backend(args: &Args) -> String {

@@ -57,7 +57,7 @@ pub struct DatabaseSettings {
     pub connect_timeout_seconds: u64,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
-    /// SQLite: bytes of the database file read through a memory map (0: none).
+    /// SQLite: bytes of the database file the writer reads through a memory map (0: none).
     pub sqlite_mmap_bytes: u64,
 }
 

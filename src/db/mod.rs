@@ -119,11 +119,13 @@ type Pool = r2d2::Pool<Manager>;
 /// The SQLite writer's page cache (64 MiB): a bulk import's transaction
 /// then neither spills dirty pages to the WAL mid-way nor re-reads them.
 const WRITER_CACHE: &str = "PRAGMA cache_size = -65536;";
-/// SQLite's default page cache (2 MiB), which readers keep.
-const READER_CACHE: &str = "PRAGMA cache_size = -2000;";
+/// SQLite's default page cache (2 MiB), which readers keep, and no memory
+/// map: what a long job holds with the writer connection.
+const READER_CACHE: &str = "PRAGMA cache_size = -2000; PRAGMA mmap_size = 0;";
 
-/// A writer connection with a reader's page cache ([`Db::connection_for_long_job`]).
-pub struct LongJobConnection(r2d2::PooledConnection<Manager>);
+/// A writer connection with a reader's page cache ([`Db::connection_for_long_job`]),
+/// and the statements that give it back the writer's.
+pub struct LongJobConnection(r2d2::PooledConnection<Manager>, String);
 
 impl std::ops::Deref for LongJobConnection {
     type Target = DbConnection;
@@ -143,7 +145,7 @@ impl Drop for LongJobConnection {
         if let DbConnection::Sqlite(c) = &mut *self.0 {
             // Failing, the pooled connection keeps the smaller cache:
             // slower bulk writes, nothing wrong.
-            let _ = c.batch_execute(WRITER_CACHE);
+            let _ = c.batch_execute(&self.1);
         }
     }
 }
@@ -184,6 +186,8 @@ pub struct Db {
     writers: usize,
     /// SQLite: the thread checkpointing the WAL, stopped with the last clone.
     _checkpointer: Option<Arc<Checkpointer>>,
+    /// SQLite: the writer's memory map, in bytes.
+    writer_mmap_bytes: u64,
 }
 
 impl Db {
@@ -221,26 +225,26 @@ impl Db {
                     SqliteSynchronous::Full => "FULL",
                     SqliteSynchronous::Normal => "NORMAL",
                 };
-                // Pages are read through a memory map of the file (up to
-                // `sqlite_mmap_bytes`): a page the page cache lacks costs no
-                // system call and no copy, which at a million persons is
-                // most of what a registration's index lookups read.
                 let init = format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
-                     PRAGMA mmap_size = {};",
-                    settings.sqlite_busy_timeout_ms, settings.sqlite_mmap_bytes
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};",
+                    settings.sqlite_busy_timeout_ms
                 );
                 // The writer gets a larger page cache (64 MiB) and keeps
                 // savepoint journals in memory: a bulk import's transaction
                 // then neither spills dirty pages to the WAL mid-way nor
                 // re-reads them, and each group's savepoints cost no file
                 // writes. Readers keep SQLite's default 2 MiB each. The
-                // checkpointer, not the writer, copies the WAL back.
+                // writer reads pages its cache lacks through a memory map of
+                // the file (up to `sqlite_mmap_bytes`): no system call and
+                // no copy, which at a million persons is most of what a
+                // registration's index lookups read. The checkpointer, not
+                // the writer, copies the WAL back.
                 let write = build(
                     1,
                     format!(
                         "{init} {WRITER_CACHE} PRAGMA temp_store = MEMORY; \
-                         PRAGMA wal_autocheckpoint = {};",
+                         PRAGMA mmap_size = {}; PRAGMA wal_autocheckpoint = {};",
+                        settings.sqlite_mmap_bytes,
                         checkpointer::WRITER_CHECKPOINT_PAGES
                     ),
                     "write",
@@ -253,6 +257,7 @@ impl Db {
                     writer: Arc::new(OnceLock::new()),
                     writers: 1,
                     _checkpointer: Some(Arc::new(Checkpointer::start(&backend, init))),
+                    writer_mmap_bytes: settings.sqlite_mmap_bytes,
                 })
             }
             Backend::Postgres { .. } => {
@@ -270,6 +275,7 @@ impl Db {
                         n => n,
                     },
                     _checkpointer: None,
+                    writer_mmap_bytes: 0,
                 })
             }
         }
@@ -343,14 +349,20 @@ impl Db {
     /// (2 MiB) while it is held, not the writer's 64 MiB, so that the
     /// process does not grow with the pages such a job touches (a scan of
     /// 1M persons grew from 82 to 145 MiB with it, and stayed at 49-54
-    /// MiB without). The writer's cache is set back when it is dropped.
+    /// MiB without), and it reads without the writer's memory map, whose
+    /// pages would count in the process's memory too. The writer's cache
+    /// and map are set back when it is dropped.
     pub fn connection_for_long_job(&self) -> Result<LongJobConnection, DbError> {
         let mut conn = self.connection_for_setup()?;
         if let DbConnection::Sqlite(c) = &mut *conn {
             c.batch_execute(READER_CACHE)
                 .map_err(|e| DbError::Migration(format!("setting the page cache: {e}")))?;
         }
-        Ok(LongJobConnection(conn))
+        let restore = format!(
+            "{WRITER_CACHE} PRAGMA mmap_size = {};",
+            self.writer_mmap_bytes
+        );
+        Ok(LongJobConnection(conn, restore))
     }
 
     /// Readiness: the database answers and no migration is pending.
