@@ -123,6 +123,11 @@ const WRITER_CACHE: &str = "PRAGMA cache_size = -65536;";
 /// map: what a long job holds with the writer connection.
 const READER_CACHE: &str = "PRAGMA cache_size = -2000; PRAGMA mmap_size = 0;";
 
+/// The SQLite writer's page cache and memory map (see [`Db::open`]).
+fn writer_pages(mmap_bytes: u64) -> String {
+    format!("{WRITER_CACHE} PRAGMA mmap_size = {mmap_bytes};")
+}
+
 /// A writer connection with a reader's page cache ([`Db::connection_for_long_job`]),
 /// and the statements that give it back the writer's.
 pub struct LongJobConnection(r2d2::PooledConnection<Manager>, String);
@@ -242,9 +247,8 @@ impl Db {
                 let write = build(
                     1,
                     format!(
-                        "{init} {WRITER_CACHE} PRAGMA temp_store = MEMORY; \
-                         PRAGMA mmap_size = {}; PRAGMA wal_autocheckpoint = {};",
-                        settings.sqlite_mmap_bytes,
+                        "{init} {} PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {};",
+                        writer_pages(settings.sqlite_mmap_bytes),
                         checkpointer::WRITER_CHECKPOINT_PAGES
                     ),
                     "write",
@@ -358,11 +362,10 @@ impl Db {
             c.batch_execute(READER_CACHE)
                 .map_err(|e| DbError::Migration(format!("setting the page cache: {e}")))?;
         }
-        let restore = format!(
-            "{WRITER_CACHE} PRAGMA mmap_size = {};",
-            self.writer_mmap_bytes
-        );
-        Ok(LongJobConnection(conn, restore))
+        Ok(LongJobConnection(
+            conn,
+            writer_pages(self.writer_mmap_bytes),
+        ))
     }
 
     /// Readiness: the database answers and no migration is pending.
