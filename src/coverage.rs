@@ -370,6 +370,17 @@ fn report(
     let food: Vec<Value> = by_center
         .iter()
         .map(|((code, center), series)| {
+            let distributed = kcal.get(center).copied().unwrap_or(0);
+            if k.is_some() {
+                return json!({
+                    "center_id": center,
+                    "code": code,
+                    "kcal_distributed": distributed,
+                    "kcal_required": null,
+                    "share": null,
+                    "suppressed": ["kcal_required", "share"],
+                });
+            }
             let tz = centers
                 .get(center)
                 .map_or(chrono_tz::Asia::Yerevan, |c| c.timezone);
@@ -388,18 +399,7 @@ fn report(
                     .map(|(_, p)| p)
                     .sum::<i64>();
             }
-            let distributed = kcal.get(center).copied().unwrap_or(0);
             let required = person_days * SPHERE_KCAL_PER_PERSON_DAY;
-            if k.is_some() {
-                return json!({
-                    "center_id": center,
-                    "code": code,
-                    "kcal_distributed": distributed,
-                    "kcal_required": null,
-                    "share": null,
-                    "suppressed": ["kcal_required", "share"],
-                });
-            }
             json!({
                 "center_id": center,
                 "code": code,

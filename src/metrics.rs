@@ -265,38 +265,50 @@ pub fn group_done(started: Instant, committed: bool, audited: &[(Instant, usize)
     }
 }
 
-/// Keeps the pool gauges and wait times of one connection pool (`read` or
-/// `write`), as r2d2 reports its events.
+/// Keeps the pool gauges and wait times of one connection pool (`read`,
+/// `write` or `all`), as r2d2 reports its events: its series are looked up
+/// once, not at every checkout.
 #[derive(Debug)]
-pub struct PoolEvents(pub &'static str);
+pub struct PoolEvents {
+    open: IntGauge,
+    in_use: IntGauge,
+    wait_seconds: Histogram,
+    timeouts: IntCounter,
+}
+
+impl PoolEvents {
+    pub fn new(pool: &str) -> PoolEvents {
+        let m = &*METRICS;
+        PoolEvents {
+            open: m.pool_open.with_label_values(&[pool]),
+            in_use: m.pool_in_use.with_label_values(&[pool]),
+            wait_seconds: m.pool_wait_seconds.with_label_values(&[pool]),
+            timeouts: m.pool_timeouts.with_label_values(&[pool]),
+        }
+    }
+}
 
 impl r2d2::HandleEvent for PoolEvents {
     fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
-        METRICS.pool_open.with_label_values(&[self.0]).inc();
+        self.open.inc();
     }
 
     fn handle_release(&self, _: r2d2::event::ReleaseEvent) {
-        METRICS.pool_open.with_label_values(&[self.0]).dec();
+        self.open.dec();
     }
 
     fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
-        METRICS.pool_in_use.with_label_values(&[self.0]).inc();
-        METRICS
-            .pool_wait_seconds
-            .with_label_values(&[self.0])
-            .observe(event.duration().as_secs_f64());
+        self.in_use.inc();
+        self.wait_seconds.observe(event.duration().as_secs_f64());
     }
 
     fn handle_timeout(&self, event: r2d2::event::TimeoutEvent) {
-        METRICS.pool_timeouts.with_label_values(&[self.0]).inc();
-        METRICS
-            .pool_wait_seconds
-            .with_label_values(&[self.0])
-            .observe(event.timeout().as_secs_f64());
+        self.timeouts.inc();
+        self.wait_seconds.observe(event.timeout().as_secs_f64());
     }
 
     fn handle_checkin(&self, _: r2d2::event::CheckinEvent) {
-        METRICS.pool_in_use.with_label_values(&[self.0]).dec();
+        self.in_use.dec();
     }
 }
 

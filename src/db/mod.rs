@@ -204,7 +204,7 @@ impl Db {
         let timeout = Duration::from_secs(settings.connect_timeout_seconds);
         let build = |size: u32, init: String, pool: &'static str| {
             r2d2::Pool::builder()
-                .event_handler(Box::new(crate::metrics::PoolEvents(pool)))
+                .event_handler(Box::new(crate::metrics::PoolEvents::new(pool)))
                 .max_size(size)
                 .min_idle(Some(1))
                 .connection_timeout(timeout)
