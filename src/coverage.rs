@@ -1,7 +1,20 @@
 //! Coverage: how much of the registered population the response reached
-//! (housing, food, fuel, transport), per center and local day, and the gaps against Sphere minimum standards
-//! where the data allows (living space per person in sites with a known
-//! floor area; food energy distributed against 2,100 kcal per person per day).
+//! (housing, food, fuel, transport), per center and local day, and the gaps
+//! against Sphere minimum standards where the data allows (living space per
+//! person in sites with a known floor area; food energy distributed against
+//! 2,100 kcal per person per day).
+//!
+//! Everything is read from aggregates kept in the write transactions, so a
+//! request reads rows per center and hour, never per household:
+//! - registered households and persons: the arrival totals (households
+//!   whose every member was merged into another record are not counted, as
+//!   in every statistic);
+//! - households reached: the `reached` breakdown, which counts each household
+//!   once per kind of assistance, in the hour it first received it (or
+//!   arrived, if later), as kept by `registration::record_reach`;
+//! - food energy: the quantities distributed per center, hour and item
+//!   ([`tallies`]);
+//! - living space: occupancy at the end of the range (`housing::occupied_at`).
 //!
 //! Counts of households follow the statistics' suppression rules: for
 //! callers who may not see person-level records, counts from 1 to k-1 are
@@ -11,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{web, HttpResponse};
-use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta, TimeZone};
 use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -19,15 +32,14 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, CenterScope};
 use crate::config::StatsSettings;
-use crate::db::{Db, DbConnection};
+use crate::db::{tallies, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::housing::SPHERE_MIN_AREA_PER_PERSON_M2;
+use crate::housing::{self, SPHERE_MIN_AREA_PER_PERSON_M2};
 use crate::http::routes::resource;
-use crate::http::stored;
 use crate::http::time::Timestamp;
-use crate::schema::{boardings, distributions, households, items, placements, sites, trips};
-use crate::stats::{self, CenterInfo, Publisher};
+use crate::schema::{items, sites};
+use crate::stats::{self, dimension, CenterInfo, Publisher, Sector};
 use crate::suppression::{Cell, Table};
 
 /// Sphere: 2,100 kcal per person per day.
@@ -36,93 +48,102 @@ pub const SPHERE_KCAL_PER_PERSON_DAY: i64 = 2_100;
 /// Sphere: covered living space in cold climates (Armenia, October to March).
 pub const SPHERE_COLD_AREA_PER_PERSON_M2: f64 = 4.5;
 
-/// The kinds of assistance whose coverage is reported.
-const SECTORS: [&str; 4] = ["housing", "food", "fuel", "transport"];
+/// The measures of a center's day: registered households, then those
+/// reached by each kind of assistance (in the order of [`Sector::ALL`]).
+const MEASURES: usize = 1 + Sector::ALL.len();
 
-/// A household, and when it first received each kind of assistance.
-struct Reached {
-    center: Uuid,
-    arrived_at: NaiveDateTime,
-    persons: i64,
-    first: [Option<NaiveDateTime>; SECTORS.len()],
+/// A count kept per hour: households (or persons) counted before a time is
+/// what was counted before the window loaded, plus the hours before it.
+#[derive(Default)]
+struct Counted {
+    before_window: i64,
+    /// (hour, running total within the window), in hour order.
+    hours: Vec<(NaiveDateTime, i64)>,
 }
 
-fn first_times(
-    rows: Vec<(String, Option<NaiveDateTime>)>,
-) -> Result<HashMap<Uuid, NaiveDateTime>, ApiError> {
-    rows.into_iter()
-        .filter_map(|(h, t)| t.map(|t| (h, t)))
-        .map(|(h, t)| Ok((stored::id(&h)?, t)))
-        .collect()
+impl Counted {
+    fn add_hour(&mut self, hour: NaiveDateTime, count: i64) {
+        let running = self.hours.last().map_or(0, |(_, total)| *total) + count;
+        self.hours.push((hour, running));
+    }
+
+    /// What was counted in the hours before `end` (a whole hour).
+    fn before(&self, end: NaiveDateTime) -> i64 {
+        let within = self.hours.partition_point(|(hour, _)| *hour < end);
+        self.before_window + within.checked_sub(1).map_or(0, |i| self.hours[i].1)
+    }
 }
 
-fn first_distribution(
+/// Per center: registered households and the households each kind of
+/// assistance had reached, and registered persons, hour by hour.
+#[derive(Default)]
+struct Series {
+    households: [Counted; MEASURES],
+    persons: Counted,
+}
+
+/// The coverage aggregates of the centers `scope` allows, for the local days
+/// of `range`: what was counted before a window that starts a day before
+/// the range (every local day of it begins within that day), and the hours
+/// of the window. Only centers that have registered anyone are listed.
+fn series(
     conn: &mut DbConnection,
-    sector: &str,
-) -> Result<HashMap<Uuid, NaiveDateTime>, ApiError> {
-    let rows: Vec<(String, Option<NaiveDateTime>)> = distributions::table
-        .inner_join(items::table)
-        .filter(items::sector.eq(sector))
-        .group_by(distributions::household_id)
-        .select((
-            distributions::household_id,
-            diesel::dsl::min(distributions::distributed_at),
-        ))
-        .load(conn)?;
-    first_times(rows)
-}
-
-fn reached(conn: &mut DbConnection, scope: &CenterScope) -> Result<Vec<Reached>, ApiError> {
-    let housed: Vec<(String, Option<NaiveDateTime>)> = placements::table
-        .group_by(placements::household_id)
-        .select((
-            placements::household_id,
-            diesel::dsl::min(placements::checked_in_at),
-        ))
-        .load(conn)?;
-    let housed = first_times(housed)?;
-    let food = first_distribution(conn, "food")?;
-    let fuel = first_distribution(conn, "fuel")?;
-    // Transported when the first trip it boarded left.
-    let boarded: Vec<(String, Option<NaiveDateTime>)> = boardings::table
-        .inner_join(trips::table)
-        .group_by(boardings::household_id)
-        .select((boardings::household_id, diesel::dsl::min(trips::departs_at)))
-        .load(conn)?;
-    let boarded = first_times(boarded)?;
-    let rows: Vec<(String, String, NaiveDateTime, i32)> = households::table
-        .select((
-            households::id,
-            households::center_id,
-            households::arrived_at,
-            households::size,
-        ))
-        .load(conn)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, center, arrived_at, size) in rows {
-        let center = stored::id(&center)?;
-        if !scope.allows(center) {
-            continue;
+    scope: &CenterScope,
+    range: stats::Range,
+) -> Result<HashMap<Uuid, Series>, ApiError> {
+    let window = stats::Range {
+        from: range.from - TimeDelta::days(1),
+        to: range.to + TimeDelta::days(1),
+    };
+    let ever = stats::Range {
+        from: NaiveDate::from_ymd_opt(1990, 1, 1)
+            .expect("a date")
+            .and_time(chrono::NaiveTime::MIN),
+        to: window.from,
+    };
+    let mut out: HashMap<Uuid, Series> = HashMap::new();
+    for (center, _, _, households) in stats::breakdown(conn, dimension::SIZE, None, scope)? {
+        if households != 0 {
+            out.entry(center).or_default();
         }
-        let id = stored::id(&id)?;
-        out.push(Reached {
-            center,
-            arrived_at,
-            persons: i64::from(size),
-            first: [
-                housed.get(&id).copied(),
-                food.get(&id).copied(),
-                fuel.get(&id).copied(),
-                boarded.get(&id).copied(),
-            ],
-        });
+    }
+    for (center, _, persons, households) in
+        stats::breakdown(conn, dimension::SIZE, Some(ever), scope)?
+    {
+        if let Some(series) = out.get_mut(&center) {
+            series.households[0].before_window += households;
+            series.persons.before_window += persons;
+        }
+    }
+    for (center, sector, _, households) in
+        stats::breakdown(conn, dimension::REACHED, Some(ever), scope)?
+    {
+        if let (Some(series), Some(i)) = (out.get_mut(&center), sector_index(&sector)) {
+            series.households[i].before_window += households;
+        }
+    }
+    for (center, hour, persons, households) in stats::hourly_totals(conn, window, scope)? {
+        if let Some(series) = out.get_mut(&center) {
+            series.households[0].add_hour(hour, households);
+            series.persons.add_hour(hour, persons);
+        }
+    }
+    for (center, hour, sector, _, households) in
+        stats::hourly_breakdown(conn, dimension::REACHED, window, scope)?
+    {
+        if let (Some(series), Some(i)) = (out.get_mut(&center), sector_index(&sector)) {
+            series.households[i].add_hour(hour, households);
+        }
     }
     Ok(out)
 }
 
-/// How many of `sorted` are before `end`.
-fn before(sorted: &[NaiveDateTime], end: NaiveDateTime) -> i64 {
-    sorted.partition_point(|t| *t < end) as i64
+/// The measure a stored sector name counts under.
+fn sector_index(sector: &str) -> Option<usize> {
+    Sector::ALL
+        .iter()
+        .position(|s| s.as_str() == sector)
+        .map(|i| i + 1)
 }
 
 /// The UTC instant a local date begins at in `tz`.
@@ -167,10 +188,10 @@ pub async fn coverage(
         ));
     }
     let scope = access.scope.clone();
-    let (reached, centers, living_space, kcal) = db
+    let (series, centers, living_space, kcal) = db
         .read(move |conn| {
             Ok((
-                reached(conn, &scope)?,
+                series(conn, &scope, range)?,
                 stats::center_infos(conn)?,
                 living_space(conn, range.to)?,
                 kcal_distributed(conn, &scope, range.from, range.to)?,
@@ -178,7 +199,7 @@ pub async fn coverage(
         })
         .await?;
     let body = report(
-        &reached,
+        series,
         &centers,
         &living_space,
         &kcal,
@@ -189,15 +210,8 @@ pub async fn coverage(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// Per center: arrival times and, per sector, first-receipt times, sorted.
-struct Series {
-    arrivals: Vec<NaiveDateTime>,
-    persons_arrivals: Vec<(NaiveDateTime, i64)>,
-    sectors: [Vec<NaiveDateTime>; SECTORS.len()],
-}
-
 fn report(
-    reached: &[Reached],
+    series: HashMap<Uuid, Series>,
     centers: &HashMap<Uuid, CenterInfo>,
     living: &LivingSpace,
     kcal: &HashMap<Uuid, i64>,
@@ -205,39 +219,22 @@ fn report(
     to: NaiveDateTime,
     k: Option<i64>,
 ) -> Value {
-    let mut by_center: BTreeMap<(String, Uuid), Series> = BTreeMap::new();
-    for r in reached {
-        let code = centers
-            .get(&r.center)
-            .map(|c| c.code.clone())
-            .unwrap_or_default();
-        let series = by_center.entry((code, r.center)).or_insert_with(|| Series {
-            arrivals: vec![],
-            persons_arrivals: vec![],
-            sectors: Default::default(),
-        });
-        series.arrivals.push(r.arrived_at);
-        series.persons_arrivals.push((r.arrived_at, r.persons));
-        for (i, first) in r.first.iter().enumerate() {
-            if let Some(first) = first {
-                // Counted once the household is registered.
-                series.sectors[i].push((*first).max(r.arrived_at));
-            }
-        }
-    }
-    for series in by_center.values_mut() {
-        series.arrivals.sort();
-        series.persons_arrivals.sort();
-        for s in &mut series.sectors {
-            s.sort();
-        }
-    }
+    let by_center: BTreeMap<(String, Uuid), Series> = series
+        .into_iter()
+        .map(|(center, series)| {
+            let code = centers
+                .get(&center)
+                .map(|c| c.code.clone())
+                .unwrap_or_default();
+            ((code, center), series)
+        })
+        .collect();
 
     // The table: per center, day and measure (registered + each sector), the
     // cumulative count and the unpublished new count it implies; the total
     // over centers per day and measure.
     let mut t = Table::new();
-    let measures = 1 + SECTORS.len();
+    let measures = MEASURES;
     let mut days_of: Vec<Vec<(NaiveDate, Vec<Cell>)>> = Vec::new();
     let mut total: BTreeMap<NaiveDate, Vec<Vec<Cell>>> = BTreeMap::new();
     for ((_, center), series) in &by_center {
@@ -252,15 +249,11 @@ fn report(
         let mut days = Vec::new();
         let mut previous: Option<Vec<Cell>> = None;
         let start = day_start(tz, first);
-        let before_start: Vec<i64> = std::iter::once(before(&series.arrivals, start))
-            .chain(series.sectors.iter().map(|s| before(s, start)))
-            .collect();
+        let before_start: Vec<i64> = series.households.iter().map(|m| m.before(start)).collect();
         let base: Vec<Cell> = before_start.iter().map(|v| t.cell(*v)).collect();
         for date in first.iter_days().take_while(|d| *d <= last) {
             let end = day_start(tz, date.succ_opt().expect("a next day"));
-            let values: Vec<i64> = std::iter::once(before(&series.arrivals, end))
-                .chain(series.sectors.iter().map(|s| before(s, end)))
-                .collect();
+            let values: Vec<i64> = series.households.iter().map(|m| m.before(end)).collect();
             let cells: Vec<Cell> = values.iter().map(|v| t.cell(*v)).collect();
             let prior = previous.as_ref().unwrap_or(&base);
             for m in 0..measures {
@@ -301,7 +294,7 @@ fn report(
         let mut day = stats::object();
         day.insert("date".into(), json!(date));
         p.put(&mut day, "registered_households", cells[0]);
-        for (i, sector) in SECTORS.iter().enumerate() {
+        for (i, sector) in Sector::ALL.iter().map(|s| s.as_str()).enumerate() {
             let mut o = stats::object();
             p.put(&mut o, "households", cells[i + 1]);
             let share = if p.hidden(cells[0]) || p.hidden(cells[i + 1]) {
@@ -310,7 +303,7 @@ fn report(
                 share(p.value(cells[i + 1]), p.value(cells[0]))
             };
             o.insert("share".into(), share);
-            day.insert((*sector).into(), Value::Object(o));
+            day.insert(sector.into(), Value::Object(o));
         }
         Value::Object(day)
     };
@@ -392,12 +385,7 @@ fn report(
             let mut person_days = 0;
             for date in first.iter_days().take_while(|d| *d <= last) {
                 let end = day_start(tz, date.succ_opt().expect("a next day"));
-                person_days += series
-                    .persons_arrivals
-                    .iter()
-                    .take_while(|(t, _)| *t < end)
-                    .map(|(_, p)| p)
-                    .sum::<i64>();
+                person_days += series.persons.before(end);
             }
             let required = person_days * SPHERE_KCAL_PER_PERSON_DAY;
             json!({
@@ -413,7 +401,7 @@ fn report(
     json!({
         "from": from.and_utc(),
         "to": to.and_utc(),
-        "sectors": SECTORS,
+        "sectors": Sector::ALL.map(Sector::as_str),
         "centers": center_list,
         "total": { "days": total_days },
         "sphere": {
@@ -446,20 +434,12 @@ struct LivingSpace {
 }
 
 fn living_space(conn: &mut DbConnection, at: NaiveDateTime) -> Result<LivingSpace, ApiError> {
-    let present: Vec<(String, Option<i64>)> = placements::table
-        .filter(placements::checked_in_at.lt(at))
-        .filter(
-            placements::checked_out_at
-                .is_null()
-                .or(placements::checked_out_at.ge(at)),
-        )
-        .group_by(placements::site_id)
-        .select((placements::site_id, diesel::dsl::sum(placements::persons)))
-        .load(conn)?;
-    let present: HashMap<String, i64> = present
-        .into_iter()
-        .map(|(site, persons)| (site, persons.unwrap_or(0)))
-        .collect();
+    // Present at the end of the range: checked in before `at`, not checked out by then.
+    let present: HashMap<String, i64> =
+        housing::occupied_at(conn, at - TimeDelta::microseconds(1), None)?
+            .into_iter()
+            .map(|(site, (persons, _))| (site.to_string(), persons))
+            .collect();
     let areas: Vec<(String, Option<f64>)> = sites::table
         .filter(sites::floor_area_m2.is_not_null())
         .select((sites::id, sites::floor_area_m2))
@@ -483,29 +463,28 @@ fn living_space(conn: &mut DbConnection, at: NaiveDateTime) -> Result<LivingSpac
     Ok(out)
 }
 
-/// Food energy distributed per center in `[from, to)`.
+/// Food energy distributed per center in `[from, to)` (whole hours).
 fn kcal_distributed(
     conn: &mut DbConnection,
     scope: &CenterScope,
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> Result<HashMap<Uuid, i64>, ApiError> {
-    let rows: Vec<(String, i64, Option<i32>)> = distributions::table
-        .inner_join(items::table)
+    let energy: HashMap<String, i32> = items::table
         .filter(items::sector.eq("food"))
-        .filter(distributions::distributed_at.ge(from))
-        .filter(distributions::distributed_at.lt(to))
-        .select((
-            distributions::center_id,
-            distributions::quantity,
-            items::kcal_per_unit,
-        ))
-        .load(conn)?;
+        .filter(items::kcal_per_unit.is_not_null())
+        .select((items::id, items::kcal_per_unit.assume_not_null()))
+        .load::<(String, i32)>(conn)?
+        .into_iter()
+        .collect();
+    let centers = match scope {
+        CenterScope::All => None,
+        CenterScope::Only(centers) => Some(centers.iter().map(Uuid::to_string).collect()),
+    };
     let mut out = HashMap::new();
-    for (center, quantity, kcal) in rows {
-        let center = stored::id(&center)?;
-        if scope.allows(center) {
-            *out.entry(center).or_insert(0) += quantity * i64::from(kcal.unwrap_or(0));
+    for (center, item, quantity) in tallies::distributed(conn, from, to, centers)? {
+        if let Some(kcal) = energy.get(&item.to_string()) {
+            *out.entry(center).or_insert(0) += quantity * i64::from(*kcal);
         }
     }
     Ok(out)

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::accounts::Role;
 use crate::auth::{Caller, CenterScope};
 use crate::db::audit::Event;
-use crate::db::{Db, DbConnection};
+use crate::db::{tallies, Db, DbConnection, Unit};
 use crate::entitlements;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
@@ -29,6 +29,7 @@ use crate::http::time::{self, Timestamp};
 use crate::organizations;
 use crate::registration;
 use crate::schema::{distributions, households, items};
+use crate::stats;
 use crate::stock::{self, Entry, MovementKind};
 
 /// A distribution as the API returns it.
@@ -123,10 +124,11 @@ fn lock_household(conn: &mut DbConnection, id: Uuid) -> Result<(), ApiError> {
 /// reason given) skips the entitlement check, never the stock check. Who may
 /// override is the caller's to check.
 pub fn distribute(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     new: NewDistribution,
     recorded_by: Uuid,
 ) -> Result<Distribution, ApiError> {
+    let conn = unit.conn();
     let mut errors = Vec::new();
     let at = time::happened_at(
         new.distributed_at,
@@ -170,7 +172,7 @@ pub fn distribute(
                 format!("no household with id {}", new.household_id),
             )
         })?;
-    stock::require_item(conn, new.item_id, "item_id")?;
+    let item = stock::require_item(conn, new.item_id, "item_id")?;
     organizations::require(conn, new.organization_id, "organization_id")?;
     if at < arrived_at {
         return Err(ApiError::invalid(
@@ -262,6 +264,10 @@ pub fn distribute(
             recorded_by,
         },
     )?;
+    tallies::add_distributed(conn, new.center_id, new.item_id, at, quantity)?;
+    if let Some(sector) = stats::Sector::of_item(item.sector.as_str()) {
+        registration::record_reach(unit, new.household_id, sector, at)?;
+    }
     Ok(Distribution {
         id,
         household_id: new.household_id,

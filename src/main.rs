@@ -878,10 +878,7 @@ fn stats(command: StatsCommand, settings: &Settings) -> Result<(), String> {
                     "{differing} aggregate row(s) differ from the records: run `refuge stats rebuild`"
                 ));
             }
-            println!(
-                "{} aggregate rows match the records",
-                expected.counts.len() + expected.totals.len()
-            );
+            println!("{} aggregate rows match the records", expected.rows());
             Ok(())
         }
         StatsCommand::Rebuild => {

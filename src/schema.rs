@@ -100,6 +100,10 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         import_fingerprint -> Nullable<Text>,
+        reached_housing_at -> Nullable<Timestamp>,
+        reached_food_at -> Nullable<Timestamp>,
+        reached_fuel_at -> Nullable<Timestamp>,
+        reached_transport_at -> Nullable<Timestamp>,
     }
 }
 
@@ -284,6 +288,48 @@ diesel::table! {
         bucket -> Timestamp,
         dimension -> Text,
         value -> Text,
+        shard -> Integer,
+        persons -> BigInt,
+        households -> BigInt,
+    }
+}
+
+diesel::table! {
+    arrival_counts_daily (center_id, day, dimension, value, shard) {
+        center_id -> Text,
+        day -> Timestamp,
+        dimension -> Text,
+        value -> Text,
+        shard -> Integer,
+        persons -> BigInt,
+        households -> BigInt,
+    }
+}
+
+diesel::table! {
+    distributed_totals (center_id, bucket, item_id, shard) {
+        center_id -> Text,
+        bucket -> Timestamp,
+        item_id -> Text,
+        shard -> Integer,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
+    occupancy_changes (site_id, bucket, shard) {
+        site_id -> Text,
+        bucket -> Timestamp,
+        shard -> Integer,
+        persons -> BigInt,
+        households -> BigInt,
+    }
+}
+
+diesel::table! {
+    occupancy_changes_daily (site_id, day, shard) {
+        site_id -> Text,
+        day -> Timestamp,
         shard -> Integer,
         persons -> BigInt,
         households -> BigInt,
@@ -496,6 +542,11 @@ diesel::joinable!(audit_subjects -> audit_events (event_id));
 diesel::joinable!(user_centers -> centers (center_id));
 diesel::joinable!(households -> centers (center_id));
 diesel::joinable!(arrival_counts -> centers (center_id));
+diesel::joinable!(arrival_counts_daily -> centers (center_id));
+diesel::joinable!(distributed_totals -> centers (center_id));
+diesel::joinable!(distributed_totals -> items (item_id));
+diesel::joinable!(occupancy_changes -> sites (site_id));
+diesel::joinable!(occupancy_changes_daily -> sites (site_id));
 diesel::joinable!(arrival_totals -> centers (center_id));
 diesel::joinable!(household_revisions -> households (household_id));
 diesel::joinable!(persons -> households (household_id));
@@ -548,6 +599,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     flow_counts,
     flow_count_corrections,
     arrival_counts,
+    arrival_counts_daily,
+    distributed_totals,
+    occupancy_changes,
+    occupancy_changes_daily,
     arrival_totals,
     household_revisions,
     organizations,

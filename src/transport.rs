@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::centers;
 use crate::db::audit::Event;
-use crate::db::{self, Db, DbConnection};
+use crate::db::{self, Db, DbConnection, Unit};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
@@ -38,6 +38,7 @@ use crate::organizations;
 use crate::provinces::Provinces;
 use crate::registration;
 use crate::schema::{boardings, persons, trips};
+use crate::stats::Sector;
 
 /// Most seats a trip may have (a large coach has some 60; this leaves room
 /// for a train while catching a mistyped number).
@@ -313,12 +314,13 @@ fn boarding_persons(
 /// Boards persons of a household onto a trip, in the caller's transaction.
 /// `authorize` sees the trip before anything else is read or written.
 pub fn board(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     trip_id: Uuid,
     new: NewBoarding,
     recorded_by: Uuid,
     authorize: impl FnOnce(&Trip) -> Result<(), ApiError>,
 ) -> Result<Boarding, ApiError> {
+    let conn = unit.conn();
     let trip = find_trip(conn, trip_id)?.ok_or_else(|| trip_not_found(trip_id))?;
     authorize(&trip)?;
     let household = registration::find(conn, new.household_id)?.ok_or_else(|| {
@@ -368,6 +370,12 @@ pub fn board(
                 already_boarded(std::slice::from_ref(person))
             }))?;
     }
+    registration::record_reach(
+        unit,
+        household.id,
+        Sector::Transport,
+        trip.departs_at.naive_utc(),
+    )?;
     Ok(Boarding {
         id,
         trip_id: trip.id,

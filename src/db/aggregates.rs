@@ -1,6 +1,6 @@
-//! Storage of the arrival statistics: the `arrival_counts` (breakdowns) and
-//! `arrival_totals` (per center and hour) tables, and the [`Delta`] a write
-//! adds to them.
+//! Storage of the arrival statistics: the `arrival_counts` (breakdowns per
+//! hour), `arrival_counts_daily` (the same per UTC day) and `arrival_totals`
+//! (per center and hour) tables, and the [`Delta`] a write adds to them.
 //!
 //! What a registration contributes is the domain's business (`stats`); this
 //! module only sums changes, upserts them and reads them back. A [`Delta`] is
@@ -15,10 +15,12 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use uuid::Uuid;
 
+use super::shards::{fold_shards, shard};
+use super::tallies::Tallies;
 use super::DbConnection;
 use crate::error::ApiError;
-use crate::http::stored;
-use crate::schema::{arrival_counts, arrival_totals};
+use crate::http::{stored, time};
+use crate::schema::{arrival_counts, arrival_counts_daily, arrival_totals};
 
 /// The dimensions `arrival_counts` keeps, one row per value.
 pub mod dimension {
@@ -32,6 +34,9 @@ pub mod dimension {
     pub const SIZE: &str = "size";
     /// Specific-needs code: persons.
     pub const NEED: &str = "need";
+    /// A kind of assistance (`housing`, `food`, `fuel`, `transport`) first
+    /// reaching a household: persons and households.
+    pub const REACHED: &str = "reached";
 }
 
 /// One aggregate row's key: center, hour of arrival, dimension, value.
@@ -59,11 +64,15 @@ impl Totals {
     }
 }
 
-/// Both aggregate tables: the breakdowns and the per center-hour totals.
+/// The aggregate tables: the breakdowns per hour and per day, the per
+/// center-hour totals, and the assistance tallies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Aggregates {
     pub counts: BTreeMap<Key, Count>,
+    /// The breakdowns summed per UTC day (the key's time is midnight).
+    pub daily: BTreeMap<Key, Count>,
     pub totals: BTreeMap<(Uuid, NaiveDateTime), Totals>,
+    pub tallies: Tallies,
 }
 
 impl Aggregates {
@@ -73,14 +82,42 @@ impl Aggregates {
             let keys: BTreeSet<&K> = a.keys().chain(b.keys()).collect();
             keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).count()
         }
-        differing(&self.counts, &other.counts) + differing(&self.totals, &other.totals)
+        differing(&self.counts, &other.counts)
+            + differing(&self.daily, &other.daily)
+            + differing(&self.totals, &other.totals)
+            + self.tallies.differing_rows(&other.tallies)
     }
 
-    /// Aggregates whose totals are derived from `counts`.
+    /// How many rows the aggregate tables hold.
+    pub fn rows(&self) -> usize {
+        self.counts.len() + self.daily.len() + self.totals.len() + self.tallies.rows()
+    }
+
+    /// Aggregates whose daily breakdowns and totals are derived from `counts`.
     pub fn from_counts(counts: BTreeMap<Key, Count>) -> Aggregates {
         let totals = totals_of(&counts);
-        Aggregates { counts, totals }
+        let daily = daily_of(&counts);
+        Aggregates {
+            counts,
+            daily,
+            totals,
+            tallies: Tallies::default(),
+        }
     }
+}
+
+/// Hourly breakdown rows summed per UTC day.
+fn daily_of(counts: &BTreeMap<Key, Count>) -> BTreeMap<Key, Count> {
+    let mut out: BTreeMap<Key, Count> = BTreeMap::new();
+    for ((center, bucket, dim, value), count) in counts {
+        let entry = out
+            .entry((*center, time::day_of(*bucket), *dim, value.clone()))
+            .or_default();
+        entry.persons += count.persons;
+        entry.households += count.households;
+    }
+    out.retain(|_, c| *c != Count::default());
+    out
 }
 
 /// The per center-hour totals implied by breakdown rows.
@@ -108,20 +145,6 @@ fn totals_of(counts: &BTreeMap<Key, Count>) -> BTreeMap<(Uuid, NaiveDateTime), T
 pub struct Count {
     pub persons: i64,
     pub households: i64,
-}
-
-/// Shards per aggregate row on PostgreSQL (see the migration): enough that
-/// concurrent registrations rarely wait for each other's row locks, few
-/// enough that reads stay small.
-const POSTGRES_SHARDS: i32 = 8;
-
-/// The shard this transaction adds to.
-fn shard(conn: &DbConnection) -> i32 {
-    match conn {
-        DbConnection::Sqlite(_) => 0,
-        // Shard 0 is left to the compaction (and rebuild), which folds the others into it.
-        DbConnection::Postgres(_) => rand::random_range(1..=POSTGRES_SHARDS),
-    }
 }
 
 /// A change to the aggregates: what some registrations and corrections add
@@ -201,6 +224,40 @@ fn upsert(conn: &mut DbConnection, delta: BTreeMap<Key, Count>) -> Result<(), Ap
             ))
             .execute(c))?;
     }
+    let daily: Vec<_> = daily_of(&delta)
+        .into_iter()
+        .map(|((center, day, dimension, value), count)| {
+            (
+                arrival_counts_daily::center_id.eq(center.to_string()),
+                arrival_counts_daily::day.eq(day),
+                arrival_counts_daily::dimension.eq(dimension),
+                arrival_counts_daily::value.eq(value),
+                arrival_counts_daily::shard.eq(shard),
+                arrival_counts_daily::persons.eq(count.persons),
+                arrival_counts_daily::households.eq(count.households),
+            )
+        })
+        .collect();
+    for rows in daily.chunks(super::rows_per_insert(7)) {
+        crate::per_backend!(conn, |c| diesel::insert_into(arrival_counts_daily::table)
+            .values(rows)
+            .on_conflict((
+                arrival_counts_daily::center_id,
+                arrival_counts_daily::day,
+                arrival_counts_daily::dimension,
+                arrival_counts_daily::value,
+                arrival_counts_daily::shard,
+            ))
+            .do_update()
+            .set((
+                arrival_counts_daily::persons
+                    .eq(arrival_counts_daily::persons + excluded(arrival_counts_daily::persons)),
+                arrival_counts_daily::households
+                    .eq(arrival_counts_daily::households
+                        + excluded(arrival_counts_daily::households)),
+            ))
+            .execute(c))?;
+    }
     let rows: Vec<_> = delta
         .into_iter()
         .map(|((center, bucket, dimension, value), count)| {
@@ -243,7 +300,7 @@ fn upsert(conn: &mut DbConnection, delta: BTreeMap<Key, Count>) -> Result<(), Ap
 /// never touch shard 0, so it cannot deadlock with them; an advisory lock
 /// keeps two server processes from folding at the same time.
 pub fn compact(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, ApiError> {
-    use diesel::sql_types::{Bool, Timestamp};
+    use diesel::sql_types::Bool;
     #[derive(QueryableByName)]
     struct Locked {
         #[diesel(sql_type = Bool)]
@@ -258,56 +315,58 @@ pub fn compact(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, 
     if !lock.locked {
         return Ok(0);
     }
-    let totals = diesel::sql_query(
-        "WITH picked AS (
-            SELECT center_id, bucket, shard FROM arrival_totals
-            WHERE shard <> 0 AND bucket < $1
-            FOR UPDATE SKIP LOCKED),
-         moved AS (
-            DELETE FROM arrival_totals t USING picked p
-            WHERE t.center_id = p.center_id AND t.bucket = p.bucket AND t.shard = p.shard
-            RETURNING t.center_id, t.bucket, t.persons, t.households, t.female, t.male,
-                      t.other, t.unknown)
-         INSERT INTO arrival_totals
-             (center_id, bucket, shard, persons, households, female, male, other, unknown)
-         SELECT center_id, bucket, 0, SUM(persons), SUM(households), SUM(female), SUM(male),
-                SUM(other), SUM(unknown)
-         FROM moved GROUP BY center_id, bucket
-         ON CONFLICT (center_id, bucket, shard) DO UPDATE SET
-             persons = arrival_totals.persons + excluded.persons,
-             households = arrival_totals.households + excluded.households,
-             female = arrival_totals.female + excluded.female,
-             male = arrival_totals.male + excluded.male,
-             other = arrival_totals.other + excluded.other,
-             unknown = arrival_totals.unknown + excluded.unknown",
-    )
-    .bind::<Timestamp, _>(before)
-    .execute(pg)?;
-    let counts = diesel::sql_query(
-        "WITH picked AS (
-            SELECT center_id, bucket, dimension, value, shard FROM arrival_counts
-            WHERE shard <> 0 AND bucket < $1
-            FOR UPDATE SKIP LOCKED),
-         moved AS (
-            DELETE FROM arrival_counts t USING picked p
-            WHERE t.center_id = p.center_id AND t.bucket = p.bucket
-              AND t.dimension = p.dimension AND t.value = p.value AND t.shard = p.shard
-            RETURNING t.center_id, t.bucket, t.dimension, t.value, t.persons, t.households)
-         INSERT INTO arrival_counts (center_id, bucket, dimension, value, shard, persons, households)
-         SELECT center_id, bucket, dimension, value, 0, SUM(persons), SUM(households)
-         FROM moved GROUP BY center_id, bucket, dimension, value
-         ON CONFLICT (center_id, bucket, dimension, value, shard) DO UPDATE SET
-             persons = arrival_counts.persons + excluded.persons,
-             households = arrival_counts.households + excluded.households",
-    )
-    .bind::<Timestamp, _>(before)
-    .execute(pg)?;
-    Ok(totals + counts)
+    let totals = fold_shards(
+        pg,
+        "arrival_totals",
+        &["center_id", "bucket"],
+        &[
+            "persons",
+            "households",
+            "female",
+            "male",
+            "other",
+            "unknown",
+        ],
+        before,
+    )?;
+    let counts = fold_shards(pg, "arrival_counts", BREAKDOWN_KEY, &SUMS, before)?;
+    // A day is folded once it has ended before `before`.
+    let yesterday = before - chrono::TimeDelta::days(1);
+    let daily = fold_shards(pg, "arrival_counts_daily", DAILY_KEY, &SUMS, yesterday)?;
+    let tallies = super::tallies::compact(pg, before)?;
+    Ok(totals + counts + daily + tallies)
 }
+
+const BREAKDOWN_KEY: &[&str] = &["center_id", "bucket", "dimension", "value"];
+const DAILY_KEY: &[&str] = &["center_id", "day", "dimension", "value"];
+const SUMS: [&str; 2] = ["persons", "households"];
 
 /// The aggregates as stored (rows that netted out to zero left out).
 pub fn stored(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
-    let counts = stored_counts(conn)?;
+    let counts = summed(
+        arrival_counts::table
+            .select((
+                arrival_counts::center_id,
+                arrival_counts::bucket,
+                arrival_counts::dimension,
+                arrival_counts::value,
+                arrival_counts::persons,
+                arrival_counts::households,
+            ))
+            .load(conn)?,
+    )?;
+    let daily = summed(
+        arrival_counts_daily::table
+            .select((
+                arrival_counts_daily::center_id,
+                arrival_counts_daily::day,
+                arrival_counts_daily::dimension,
+                arrival_counts_daily::value,
+                arrival_counts_daily::persons,
+                arrival_counts_daily::households,
+            ))
+            .load(conn)?,
+    )?;
     type Row = (String, NaiveDateTime, i64, i64, i64, i64, i64, i64);
     let rows: Vec<Row> = arrival_totals::table
         .select((
@@ -332,20 +391,18 @@ pub fn stored(conn: &mut DbConnection) -> Result<Aggregates, ApiError> {
         t.unknown += unknown;
     }
     totals.retain(|_, t| *t != Totals::default());
-    Ok(Aggregates { counts, totals })
+    Ok(Aggregates {
+        counts,
+        daily,
+        totals,
+        tallies: super::tallies::stored(conn)?,
+    })
 }
 
-fn stored_counts(conn: &mut DbConnection) -> Result<BTreeMap<Key, Count>, ApiError> {
-    let rows: Vec<(String, NaiveDateTime, String, String, i64, i64)> = arrival_counts::table
-        .select((
-            arrival_counts::center_id,
-            arrival_counts::bucket,
-            arrival_counts::dimension,
-            arrival_counts::value,
-            arrival_counts::persons,
-            arrival_counts::households,
-        ))
-        .load(conn)?;
+/// Stored breakdown rows summed over their shards.
+fn summed(
+    rows: Vec<(String, NaiveDateTime, String, String, i64, i64)>,
+) -> Result<BTreeMap<Key, Count>, ApiError> {
     let mut out: BTreeMap<Key, Count> = BTreeMap::new();
     for (center, bucket, dim, value, persons, households) in rows {
         let count = out
@@ -365,6 +422,7 @@ fn dimension_name(stored: &str) -> Result<&'static str, ApiError> {
         dimension::DESTINATION,
         dimension::SIZE,
         dimension::NEED,
+        dimension::REACHED,
     ]
     .into_iter()
     .find(|d| *d == stored)
@@ -376,9 +434,12 @@ fn dimension_name(stored: &str) -> Result<&'static str, ApiError> {
 pub fn replace(conn: &mut DbConnection, aggregates: Aggregates) -> Result<usize, ApiError> {
     let Aggregates {
         counts: expected,
+        daily,
         totals,
+        tallies,
     } = aggregates;
     diesel::delete(arrival_counts::table).execute(conn)?;
+    diesel::delete(arrival_counts_daily::table).execute(conn)?;
     diesel::delete(arrival_totals::table).execute(conn)?;
     let total_rows: Vec<_> = totals
         .iter()
@@ -420,5 +481,25 @@ pub fn replace(conn: &mut DbConnection, aggregates: Aggregates) -> Result<usize,
             .values(chunk)
             .execute(c))?;
     }
-    Ok(expected.len() + totals.len())
+    let daily_rows: Vec<_> = daily
+        .iter()
+        .map(|((center, day, dimension, value), count)| {
+            (
+                arrival_counts_daily::center_id.eq(center.to_string()),
+                arrival_counts_daily::day.eq(*day),
+                arrival_counts_daily::dimension.eq(*dimension),
+                arrival_counts_daily::value.eq(value.clone()),
+                arrival_counts_daily::shard.eq(0),
+                arrival_counts_daily::persons.eq(count.persons),
+                arrival_counts_daily::households.eq(count.households),
+            )
+        })
+        .collect();
+    for chunk in daily_rows.chunks(500) {
+        crate::per_backend!(conn, |c| diesel::insert_into(arrival_counts_daily::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    let tallied = super::tallies::replace(conn, &tallies)?;
+    Ok(expected.len() + daily.len() + totals.len() + tallied)
 }

@@ -29,6 +29,8 @@ pub mod aggregates;
 pub mod audit;
 mod checkpointer;
 pub mod derived;
+mod shards;
+pub mod tallies;
 mod unit;
 mod writer;
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::sites::{find_site, site_not_found, Site, SiteKind, SPHERE_MIN_AREA_PER_PERSON_M2};
 use crate::auth::Caller;
-use crate::db::{Db, DbConnection};
+use crate::db::{tallies, Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::http::stored;
@@ -20,36 +20,39 @@ use crate::http::time::{self, Timestamp};
 use crate::organizations::OrganizationKind;
 use crate::schema::{organizations as organizations_table, placements, sites};
 
-/// Persons and households at each site at `as_of`, from the placements
-/// themselves: those checked in at or before it and not checked out by then.
-pub(crate) fn occupied_at(
+/// Persons and households at each site at `as_of`: those checked in at or
+/// before it and not checked out by then. Summed from the occupancy changes
+/// kept per day and hour (see [`crate::db::tallies`]), and, for the part of
+/// the last hour up to `as_of`, from the placements themselves.
+pub fn occupied_at(
     conn: &mut DbConnection,
     as_of: NaiveDateTime,
     site: Option<Uuid>,
 ) -> Result<BTreeMap<Uuid, (i64, i64)>, ApiError> {
-    let mut query = placements::table
+    let hour = time::hour_of(as_of);
+    let mut out = tallies::occupancy_before(conn, hour, site)?;
+    let mut checked_in = placements::table
+        .filter(placements::checked_in_at.ge(hour))
         .filter(placements::checked_in_at.le(as_of))
-        .filter(
-            placements::checked_out_at
-                .is_null()
-                .or(placements::checked_out_at.gt(as_of)),
-        )
-        .group_by(placements::site_id)
-        .select((
-            placements::site_id,
-            diesel::dsl::sum(placements::persons),
-            diesel::dsl::count_star(),
-        ))
+        .select((placements::site_id, placements::persons))
+        .into_boxed();
+    let mut checked_out = placements::table
+        .filter(placements::checked_out_at.ge(hour))
+        .filter(placements::checked_out_at.le(as_of))
+        .select((placements::site_id, placements::persons))
         .into_boxed();
     if let Some(site) = site {
-        query = query.filter(placements::site_id.eq(site.to_string()));
+        checked_in = checked_in.filter(placements::site_id.eq(site.to_string()));
+        checked_out = checked_out.filter(placements::site_id.eq(site.to_string()));
     }
-    let rows: Vec<(String, Option<i64>, i64)> = query.load(conn)?;
-    rows.into_iter()
-        .map(|(site, persons, households)| {
-            Ok((stored::id(&site)?, (persons.unwrap_or(0), households)))
-        })
-        .collect()
+    for (rows, sign) in [(checked_in.load(conn)?, 1), (checked_out.load(conn)?, -1)] {
+        for (site, persons) in rows as Vec<(String, i32)> {
+            let present = out.entry(stored::id(&site)?).or_default();
+            present.0 += sign * i64::from(persons);
+            present.1 += sign;
+        }
+    }
+    Ok(out)
 }
 
 /// A site's occupancy.

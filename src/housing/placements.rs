@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::sites::{find_site, site_not_found};
 use crate::auth::Caller;
 use crate::db::audit::Event;
-use crate::db::{self, Db, DbConnection};
+use crate::db::{self, tallies, Db, DbConnection, Unit};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
@@ -23,6 +23,7 @@ use crate::http::stored;
 use crate::http::time::{self, Timestamp};
 use crate::registration::{self, Household};
 use crate::schema::{households, placements, sites};
+use crate::stats::Sector;
 
 crate::stored_enum! {
     pub enum CheckoutReason {
@@ -206,6 +207,10 @@ fn close(
         placements::checked_out_by.eq(by.to_string()),
     ))
     .execute(conn)?;
+    if closed == 1 {
+        let persons = i64::from(placement.persons);
+        tallies::add_occupancy(conn, placement.site_id, at, (-persons, -1))?;
+    }
     Ok(closed == 1)
 }
 
@@ -221,12 +226,13 @@ fn changed_meanwhile() -> ApiError {
 /// `new.move` says so), in the caller's transaction. `authorize` sees the
 /// household before anything is written.
 pub fn place(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     site_id: Uuid,
     new: NewPlacement,
     placed_by: Uuid,
     authorize: impl FnOnce(&Household) -> Result<(), ApiError>,
 ) -> Result<Placement, ApiError> {
+    let conn = unit.conn();
     let now = time::now();
     let at = time::happened(new.checked_in_at, "checked_in_at", now)?;
     let site = find_site(conn, site_id)?.ok_or_else(|| site_not_found(site_id))?;
@@ -315,7 +321,10 @@ pub fn place(
             detail: "the household was placed by another request, or the placement id is taken"
                 .into(),
         }))?;
-    find_placement(conn, id)?.ok_or_else(|| ApiError::internal("placement vanished after insert"))
+    tallies::add_occupancy(unit.conn(), site.id, at, (i64::from(persons), 1))?;
+    registration::record_reach(unit, household.id, Sector::Housing, at)?;
+    find_placement(unit.conn(), id)?
+        .ok_or_else(|| ApiError::internal("placement vanished after insert"))
 }
 
 /// Checks a household out of its placement, in the caller's transaction.

@@ -308,6 +308,11 @@ pub fn in_future(at: NaiveDateTime, now: NaiveDateTime) -> bool {
     at > now + CLOCK_SKEW
 }
 
+/// The UTC midnight that begins the day of `at`.
+pub fn day_of(at: NaiveDateTime) -> NaiveDateTime {
+    at.date().and_time(chrono::NaiveTime::MIN)
+}
+
 /// Truncates an instant to its hour. Total: every instant the service
 /// stores or accepts truncates without overflow, and one that could not
 /// (beyond the year 2262) is returned unchanged rather than crashing.

@@ -15,7 +15,7 @@ use crate::matching::{Birth, Profile};
 use crate::needs;
 use crate::persons::name_keys;
 use crate::provinces::Provinces;
-use crate::stats::aggregates::{Arrival, Arriving};
+use crate::stats::aggregates::{Arrival, Arriving, Reached};
 use crate::validate::{person_name, place_name};
 
 /// Most members one household may have.
@@ -287,6 +287,11 @@ pub struct Household {
     /// ([`Household::is_duplicate`]): a duplicate household, counted no more.
     #[serde(default)]
     pub duplicate: bool,
+    /// When each kind of assistance first reached the household (kept by
+    /// housing, distributions and transport; what coverage counts). Not
+    /// part of the record the API returns, nor of its revisions.
+    #[serde(skip)]
+    pub reached: Reached,
 }
 
 /// A household member as the API returns it.
@@ -395,6 +400,7 @@ impl Household {
                     needs: &m.needs,
                 })
                 .collect(),
+            reached: self.reached,
         }
     }
 }

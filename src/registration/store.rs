@@ -24,7 +24,7 @@ use crate::matching::Profile;
 use crate::persons::name_keys;
 use crate::provinces::Provinces;
 use crate::schema::{household_revisions, households, person_needs, persons as persons_table};
-use crate::stats::aggregates;
+use crate::stats::aggregates::{self, Reached, Sector};
 
 /// Registers a validated household and its members; used by the API and by
 /// every other writer (scenario replay, imports) so that all go through the
@@ -164,6 +164,7 @@ fn household_from_new(new: NewHousehold, registered_by: Uuid, now: NaiveDateTime
         updated_at: now.and_utc(),
         members: new.members.into_iter().map(Member::from_new).collect(),
         duplicate: false,
+        reached: Default::default(),
     }
 }
 
@@ -370,6 +371,10 @@ pub(super) struct HouseholdRow {
     registered_by: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    reached_housing_at: Option<NaiveDateTime>,
+    reached_food_at: Option<NaiveDateTime>,
+    reached_fuel_at: Option<NaiveDateTime>,
+    reached_transport_at: Option<NaiveDateTime>,
 }
 
 /// The columns of a `persons` row that make up a member.
@@ -490,6 +495,10 @@ pub(super) fn load_households(
                 registered_by,
                 created_at,
                 updated_at,
+                reached_housing_at,
+                reached_food_at,
+                reached_fuel_at,
+                reached_transport_at,
             } = row;
             let id = stored::id(&id)?;
             let mut household = Household {
@@ -506,6 +515,12 @@ pub(super) fn load_households(
                 updated_at: updated_at.and_utc(),
                 members: members.remove(&id).unwrap_or_default(),
                 duplicate: false,
+                reached: [
+                    reached_housing_at,
+                    reached_food_at,
+                    reached_fuel_at,
+                    reached_transport_at,
+                ],
             };
             household.duplicate = household.is_duplicate();
             Ok(household)
@@ -608,7 +623,7 @@ pub fn correct(
             "a correction cannot take effect before the household arrived",
         ));
     }
-    let before = household.clone();
+    let mut before = household.clone();
     let old_count = household.members.len();
     apply_patch(&mut household, patch)?;
     validate_patched(&household, provinces)?;
@@ -652,6 +667,12 @@ pub fn correct(
             current_version: current,
         });
     }
+    // When assistance first reached the household is kept outside its
+    // version (`record_reach`): read it again now that this transaction
+    // holds the row, so the statistics move what is kept now.
+    let reached = reached_of(conn, id)?;
+    before.reached = reached;
+    household.reached = reached;
     insert_revision(conn, &before, effective_at, corrected_by, now)?;
     let (existing, added) = household.members.split_at(old_count);
     for member in existing {
@@ -797,7 +818,7 @@ pub fn set_merged(
             .set(households::version.eq(households::version))
             .execute(conn)?;
     }
-    let before = find(conn, household_id)?.ok_or_else(|| not_found(household_id))?;
+    let mut before = find(conn, household_id)?.ok_or_else(|| not_found(household_id))?;
     let now = time::now();
     let mut after = before.clone();
     after.version += 1;
@@ -822,6 +843,10 @@ pub fn set_merged(
             detail: "a household of this pair changed meanwhile; try again".into(),
         });
     }
+    // As in a correction: what assistance reached is read with the row held.
+    let reached = reached_of(conn, household_id)?;
+    before.reached = reached;
+    after.reached = reached;
     diesel::update(persons_table::table.find(person.to_string()))
         .set((
             persons_table::merged_into.eq(into.map(|id| id.to_string())),
@@ -835,6 +860,176 @@ pub fn set_merged(
         Some(&after.arrival()),
     ));
     Ok(after)
+}
+
+/// Records that a kind of assistance reached a household at `at`, in the
+/// caller's transaction: housing (a check-in), food or fuel (a distribution)
+/// or transport (the departure of a trip it boarded). Coverage counts a
+/// household from the first time each kind reached it, so only an earlier
+/// time than the one kept changes anything: the household's count then moves
+/// to the hour of `at` (or of its arrival, if later) in the statistics
+/// written with this unit.
+pub fn record_reach(
+    unit: &mut Unit<'_>,
+    household: Uuid,
+    sector: Sector,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let id = household.to_string();
+    loop {
+        let conn = unit.conn();
+        let kept = reached_of(conn, household)?[sector.index()];
+        if kept.is_some_and(|first| first <= at) {
+            return Ok(());
+        }
+        // Set only if it still holds what was read: assistance recorded
+        // meanwhile for the same household (another API process) makes this
+        // write nothing, and the loop reads again. Once it is set, this
+        // transaction holds the row until it commits.
+        macro_rules! set_if_unchanged {
+            ($column:expr) => {{
+                let target = households::table.find(&id);
+                match kept {
+                    Some(kept) => diesel::update(target.filter($column.eq(kept)))
+                        .set($column.eq(at))
+                        .execute(conn)?,
+                    None => diesel::update(target.filter($column.is_null()))
+                        .set($column.eq(at))
+                        .execute(conn)?,
+                }
+            }};
+        }
+        let set = match sector {
+            Sector::Housing => set_if_unchanged!(households::reached_housing_at),
+            Sector::Food => set_if_unchanged!(households::reached_food_at),
+            Sector::Fuel => set_if_unchanged!(households::reached_fuel_at),
+            Sector::Transport => set_if_unchanged!(households::reached_transport_at),
+        };
+        if set == 0 {
+            continue;
+        }
+        let mut after = find(conn, household)?.ok_or_else(|| not_found(household))?;
+        let mut before = after.clone();
+        before.reached[sector.index()] = kept;
+        after.reached[sector.index()] = Some(at);
+        unit.record(aggregates::change(
+            Some(&before.arrival()),
+            Some(&after.arrival()),
+        ));
+        return Ok(());
+    }
+}
+
+/// When each kind of assistance first reached a household, as it keeps it.
+fn reached_of(conn: &mut DbConnection, household: Uuid) -> Result<Reached, ApiError> {
+    type Kept = (
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let kept: Option<Kept> = households::table
+        .find(household.to_string())
+        .select((
+            households::reached_housing_at,
+            households::reached_food_at,
+            households::reached_fuel_at,
+            households::reached_transport_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let (housing, food, fuel, transport) = kept.ok_or_else(|| not_found(household))?;
+    Ok([housing, food, fuel, transport])
+}
+
+/// When each kind of assistance first reached each of `households`, from
+/// the records themselves (placements, distributions, boardings): what
+/// [`record_reach`] keeps, recomputed (for `refuge stats verify`).
+pub fn reached_from_records(
+    conn: &mut DbConnection,
+    households: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Reached>, ApiError> {
+    use crate::schema::{boardings, distributions, items, placements, trips};
+    let ids: Vec<String> = households.iter().map(Uuid::to_string).collect();
+    let mut out: std::collections::HashMap<Uuid, Reached> = std::collections::HashMap::new();
+    let mut put = |rows: Vec<(String, Option<NaiveDateTime>)>, sector: Sector| {
+        for (household, first) in rows {
+            out.entry(stored::id(&household)?).or_default()[sector.index()] = first;
+        }
+        Ok::<_, ApiError>(())
+    };
+    for chunk in ids.chunks(500) {
+        put(
+            placements::table
+                .filter(placements::household_id.eq_any(chunk))
+                .group_by(placements::household_id)
+                .select((
+                    placements::household_id,
+                    diesel::dsl::min(placements::checked_in_at),
+                ))
+                .load(conn)?,
+            Sector::Housing,
+        )?;
+        for sector in [Sector::Food, Sector::Fuel] {
+            put(
+                distributions::table
+                    .inner_join(items::table)
+                    .filter(distributions::household_id.eq_any(chunk))
+                    .filter(items::sector.eq(sector.as_str()))
+                    .group_by(distributions::household_id)
+                    .select((
+                        distributions::household_id,
+                        diesel::dsl::min(distributions::distributed_at),
+                    ))
+                    .load(conn)?,
+                sector,
+            )?;
+        }
+        put(
+            boardings::table
+                .inner_join(trips::table)
+                .filter(boardings::household_id.eq_any(chunk))
+                .group_by(boardings::household_id)
+                .select((boardings::household_id, diesel::dsl::min(trips::departs_at)))
+                .load(conn)?,
+            Sector::Transport,
+        )?;
+    }
+    Ok(out)
+}
+
+/// Sets every household's first-reached times from the records (for
+/// `refuge stats rebuild`); returns how many households changed.
+pub fn rewrite_reached(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    const FIRST_HOUSED: &str = "(SELECT MIN(p.checked_in_at) FROM placements p
+        WHERE p.household_id = households.id)";
+    const FIRST_TRANSPORTED: &str = "(SELECT MIN(t.departs_at) FROM boardings b
+        JOIN trips t ON t.id = b.trip_id WHERE b.household_id = households.id)";
+    let first_given = |sector: &str| {
+        format!(
+            "(SELECT MIN(d.distributed_at) FROM distributions d JOIN items i ON i.id = d.item_id
+              WHERE d.household_id = households.id AND i.sector = '{sector}')"
+        )
+    };
+    // `IS NOT` (SQLite) and `IS DISTINCT FROM` (PostgreSQL) both compare
+    // NULLs as values: only the households whose times are wrong are written.
+    let distinct = match conn {
+        DbConnection::Sqlite(_) => "IS NOT",
+        DbConnection::Postgres(_) => "IS DISTINCT FROM",
+    };
+    let (food, fuel) = (first_given("food"), first_given("fuel"));
+    let statement = format!(
+        "UPDATE households SET
+             reached_housing_at = {FIRST_HOUSED},
+             reached_food_at = {food},
+             reached_fuel_at = {fuel},
+             reached_transport_at = {FIRST_TRANSPORTED}
+         WHERE reached_housing_at {distinct} {FIRST_HOUSED}
+            OR reached_food_at {distinct} {food}
+            OR reached_fuel_at {distinct} {fuel}
+            OR reached_transport_at {distinct} {FIRST_TRANSPORTED}"
+    );
+    Ok(diesel::sql_query(statement).execute(conn)?)
 }
 
 /// The person a record was merged into, if it was, with when it was

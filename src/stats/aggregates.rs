@@ -5,11 +5,12 @@
 //! tables (stored by [`crate::db::aggregates`]) commit with the records they
 //! count. This module decides what is counted: per center, UTC hour of
 //! arrival and dimension (sex × age band, origin, destination, household
-//! size, specific need).
+//! size, specific need), and per center and hour when each kind of
+//! assistance first reached a household (what coverage counts).
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use uuid::Uuid;
 
 use crate::age_bands::AgeBand;
@@ -18,6 +19,53 @@ use crate::http::time;
 
 /// The sexes the statistics count, as registration stores them.
 pub(super) const SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
+
+/// The kinds of assistance whose reach the coverage statistics count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sector {
+    Housing,
+    Food,
+    Fuel,
+    Transport,
+}
+
+impl Sector {
+    /// Every sector, in the order of [`Arrival::reached`].
+    pub const ALL: [Sector; 4] = [
+        Sector::Housing,
+        Sector::Food,
+        Sector::Fuel,
+        Sector::Transport,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sector::Housing => "housing",
+            Sector::Food => "food",
+            Sector::Fuel => "fuel",
+            Sector::Transport => "transport",
+        }
+    }
+
+    /// The sector of a distributed item (`items.sector`), if coverage counts it.
+    pub fn of_item(sector: &str) -> Option<Sector> {
+        match sector {
+            "food" => Some(Sector::Food),
+            "fuel" => Some(Sector::Fuel),
+            _ => None,
+        }
+    }
+
+    /// Position in [`Sector::ALL`] and in [`Arrival::reached`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// When each kind of assistance first reached a household (in the order of
+/// [`Sector::ALL`]): the earliest check-in, food or fuel distribution, or
+/// departure of a trip it boarded.
+pub type Reached = [Option<NaiveDateTime>; 4];
 
 /// A household as the arrival statistics count it: where and when it
 /// arrived, and who.
@@ -28,6 +76,7 @@ pub struct Arrival<'a> {
     pub origin_settlement: &'a str,
     pub intended_destination: Option<&'a str>,
     pub persons: Vec<Arriving<'a>>,
+    pub reached: Reached,
 }
 
 /// One person of an [`Arrival`].
@@ -82,6 +131,23 @@ pub fn contributions(arrival: &Arrival<'_>) -> BTreeMap<Key, Count> {
         1,
     );
     add(dimension::SIZE, size.to_string(), size, 1);
+    // Reached once registered: counted in the later of the two hours.
+    let arrived = arrival.arrived_at.naive_utc();
+    for (sector, first) in Sector::ALL.into_iter().zip(arrival.reached) {
+        if let Some(first) = first {
+            let bucket = time::hour_of(first.max(arrived));
+            let count = out
+                .entry((
+                    center,
+                    bucket,
+                    dimension::REACHED,
+                    sector.as_str().to_string(),
+                ))
+                .or_default();
+            count.persons += size;
+            count.households += 1;
+        }
+    }
     out
 }
 

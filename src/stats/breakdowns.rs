@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -13,17 +12,15 @@ use super::access::{
     access, center_infos, object, suppression_note, Access, CenterInfo, Publisher,
 };
 use super::aggregates::SEXES;
-use super::queries::{range, sum_households, sum_persons, Range};
+use super::queries::{breakdown, range, Range};
 use crate::age_bands::AgeBand;
-use crate::auth::{Caller, CenterScope};
+use crate::auth::Caller;
 use crate::config::StatsSettings;
 use crate::db::aggregates::dimension;
-use crate::db::{Db, DbConnection};
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::http::stored;
 use crate::http::time::Timestamp;
-use crate::schema::arrival_counts;
 use crate::suppression::{Cell, Table};
 
 /// `GET /api/v1/stats/demographics` and `/stats/needs` query.
@@ -34,38 +31,6 @@ pub struct BreakdownQuery {
     to: Option<Timestamp>,
     center_id: Option<Uuid>,
     suppress: Option<bool>,
-}
-
-/// Sums one dimension over `range` (all time when absent): (center, value) → count.
-fn totals(
-    conn: &mut DbConnection,
-    dim: &'static str,
-    range: Option<Range>,
-    scope: &CenterScope,
-) -> Result<Vec<(Uuid, String, i64, i64)>, ApiError> {
-    let mut q = arrival_counts::table
-        .filter(arrival_counts::dimension.eq(dim))
-        .group_by((arrival_counts::center_id, arrival_counts::value))
-        .select((
-            arrival_counts::center_id,
-            arrival_counts::value,
-            sum_persons(),
-            sum_households(),
-        ))
-        .into_boxed();
-    if let Some(range) = range {
-        q = q
-            .filter(arrival_counts::bucket.ge(range.from))
-            .filter(arrival_counts::bucket.lt(range.to));
-    }
-    if let CenterScope::Only(centers) = scope {
-        let centers: Vec<String> = centers.iter().map(Uuid::to_string).collect();
-        q = q.filter(arrival_counts::center_id.eq_any(centers));
-    }
-    let rows: Vec<(String, String, i64, i64)> = q.load(conn)?;
-    rows.into_iter()
-        .map(|(c, v, p, h)| Ok((stored::id(&c)?, v, p, h)))
-        .collect()
 }
 
 fn optional_range(query: &BreakdownQuery) -> Result<Option<Range>, ApiError> {
@@ -95,8 +60,8 @@ pub async fn demographics(
     let range = optional_range(&query)?;
     let body = db
         .read(move |conn| {
-            let pyramid = totals(conn, dimension::SEX_AGE, range, &access.scope)?;
-            let sizes = totals(conn, dimension::SIZE, range, &access.scope)?;
+            let pyramid = breakdown(conn, dimension::SEX_AGE, range, &access.scope)?;
+            let sizes = breakdown(conn, dimension::SIZE, range, &access.scope)?;
             Ok(demographics_body(&access, range, pyramid, sizes))
         })
         .await?;
@@ -224,7 +189,7 @@ pub async fn needs(
     let body = db
         .read(move |conn| {
             let centers = center_infos(conn)?;
-            let rows = totals(conn, dimension::NEED, range, &access.scope)?;
+            let rows = breakdown(conn, dimension::NEED, range, &access.scope)?;
             Ok(needs_body(&access, range, &centers, rows))
         })
         .await?;

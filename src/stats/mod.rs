@@ -40,9 +40,10 @@ pub use crate::db::aggregates::{
     compact, dimension, stored, Aggregates, Count, Delta, Key, Totals,
 };
 pub use access::{access, center_infos, object, suppression_note, Access, CenterInfo, Publisher};
+pub use aggregates::Sector;
 pub use arrivals::{registered_series, Before, Hourly};
 pub use check::{expected, rebuild};
-pub use queries::{range, Range, MAX_DAYS};
+pub use queries::{breakdown, hourly_breakdown, hourly_totals, range, Range, MAX_DAYS};
 pub use summary::{figures_as_of, Figures};
 
 /// The statistics routes, under `/api/v1`.

@@ -1,10 +1,20 @@
 //! What every statistics read shares: the time range of a request, at hour
-//! precision, and the SQL sums that give one result type on both backends.
+//! precision, the SQL sums that give one result type on both backends, and
+//! a breakdown summed over a range from the daily and hourly rows.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use uuid::Uuid;
 
+use crate::auth::CenterScope;
+use crate::db::DbConnection;
 use crate::error::ApiError;
+use crate::http::stored;
 use crate::http::time::{self, Timestamp};
+use crate::schema::{arrival_counts, arrival_counts_daily, arrival_totals};
 
 /// Longest range per interval: a year of days, a month of hours.
 pub const MAX_DAYS: i64 = 400;
@@ -56,4 +66,189 @@ pub(super) fn total_sum(
     column: &'static str,
 ) -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
     diesel::dsl::sql(&format!("CAST(SUM(arrival_totals.{column}) AS BIGINT)"))
+}
+
+/// One dimension of the breakdowns summed per center and value over `range`
+/// (all time when absent), for the centers `scope` allows: (center, value,
+/// persons, households).
+///
+/// Whole UTC days come from the daily rows and only the partial days at the
+/// edges of the range from the hourly ones, so a month reads about a
+/// thirtieth of the rows an hourly sum would.
+pub fn breakdown(
+    conn: &mut DbConnection,
+    dim: &'static str,
+    range: Option<Range>,
+    scope: &CenterScope,
+) -> Result<Vec<(Uuid, String, i64, i64)>, ApiError> {
+    let mut rows = Vec::new();
+    match range {
+        None => rows.extend(daily(conn, dim, None, None, scope)?),
+        Some(Range { from, to }) => {
+            let first_whole = time::day_of(from - TimeDelta::microseconds(1)) + TimeDelta::days(1);
+            let last_whole = time::day_of(to);
+            if first_whole < last_whole {
+                rows.extend(hourly(conn, dim, from, first_whole, scope)?);
+                rows.extend(daily(
+                    conn,
+                    dim,
+                    Some(first_whole),
+                    Some(last_whole),
+                    scope,
+                )?);
+                rows.extend(hourly(conn, dim, last_whole, to, scope)?);
+            } else {
+                rows.extend(hourly(conn, dim, from, to, scope)?);
+            }
+        }
+    }
+    let mut sums: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for (center, value, persons, households) in rows {
+        let sum = sums.entry((center, value)).or_default();
+        sum.0 += persons;
+        sum.1 += households;
+    }
+    sums.into_iter()
+        .map(|((center, value), (persons, households))| {
+            Ok((stored::id(&center)?, value, persons, households))
+        })
+        .collect()
+}
+
+type BreakdownRow = (String, String, i64, i64);
+
+fn centers_of(scope: &CenterScope) -> Option<Vec<String>> {
+    match scope {
+        CenterScope::Only(centers) => Some(centers.iter().map(Uuid::to_string).collect()),
+        _ => None,
+    }
+}
+
+/// Hourly breakdown rows in `[from, to)`, summed per center and value.
+fn hourly(
+    conn: &mut DbConnection,
+    dim: &'static str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    scope: &CenterScope,
+) -> Result<Vec<BreakdownRow>, ApiError> {
+    if from >= to {
+        return Ok(Vec::new());
+    }
+    let mut q = arrival_counts::table
+        .filter(arrival_counts::dimension.eq(dim))
+        .filter(arrival_counts::bucket.ge(from))
+        .filter(arrival_counts::bucket.lt(to))
+        .group_by((arrival_counts::center_id, arrival_counts::value))
+        .select((
+            arrival_counts::center_id,
+            arrival_counts::value,
+            sum_persons(),
+            sum_households(),
+        ))
+        .into_boxed();
+    if let Some(centers) = centers_of(scope) {
+        q = q.filter(arrival_counts::center_id.eq_any(centers));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Daily breakdown rows of the days in `[from, to)`, summed per center and value.
+fn daily(
+    conn: &mut DbConnection,
+    dim: &'static str,
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+    scope: &CenterScope,
+) -> Result<Vec<BreakdownRow>, ApiError> {
+    let mut q = arrival_counts_daily::table
+        .filter(arrival_counts_daily::dimension.eq(dim))
+        .group_by((arrival_counts_daily::center_id, arrival_counts_daily::value))
+        .select((
+            arrival_counts_daily::center_id,
+            arrival_counts_daily::value,
+            diesel::dsl::sql::<BigInt>("CAST(SUM(arrival_counts_daily.persons) AS BIGINT)"),
+            diesel::dsl::sql::<BigInt>("CAST(SUM(arrival_counts_daily.households) AS BIGINT)"),
+        ))
+        .into_boxed();
+    if let Some(from) = from {
+        q = q.filter(arrival_counts_daily::day.ge(from));
+    }
+    if let Some(to) = to {
+        q = q.filter(arrival_counts_daily::day.lt(to));
+    }
+    if let Some(centers) = centers_of(scope) {
+        q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Registered persons and households per center and hour in `range`:
+/// (center, hour, persons, households), in hour order.
+pub fn hourly_totals(
+    conn: &mut DbConnection,
+    range: Range,
+    scope: &CenterScope,
+) -> Result<Vec<(Uuid, NaiveDateTime, i64, i64)>, ApiError> {
+    let mut q = arrival_totals::table
+        .filter(arrival_totals::bucket.ge(range.from))
+        .filter(arrival_totals::bucket.lt(range.to))
+        .group_by((arrival_totals::center_id, arrival_totals::bucket))
+        .select((
+            arrival_totals::center_id,
+            arrival_totals::bucket,
+            total_sum("persons"),
+            total_sum("households"),
+        ))
+        .order(arrival_totals::bucket)
+        .into_boxed();
+    if let Some(centers) = centers_of(scope) {
+        q = q.filter(arrival_totals::center_id.eq_any(centers));
+    }
+    let rows: Vec<(String, NaiveDateTime, i64, i64)> = q.load(conn)?;
+    rows.into_iter()
+        .map(|(center, hour, persons, households)| {
+            Ok((stored::id(&center)?, hour, persons, households))
+        })
+        .collect()
+}
+
+/// A row of [`hourly_breakdown`]: center, hour, value, persons, households.
+pub type HourlyRow = (Uuid, NaiveDateTime, String, i64, i64);
+
+/// One dimension of the breakdowns per center, hour and value in `range`,
+/// in hour order.
+pub fn hourly_breakdown(
+    conn: &mut DbConnection,
+    dim: &'static str,
+    range: Range,
+    scope: &CenterScope,
+) -> Result<Vec<HourlyRow>, ApiError> {
+    let mut q = arrival_counts::table
+        .filter(arrival_counts::dimension.eq(dim))
+        .filter(arrival_counts::bucket.ge(range.from))
+        .filter(arrival_counts::bucket.lt(range.to))
+        .group_by((
+            arrival_counts::center_id,
+            arrival_counts::bucket,
+            arrival_counts::value,
+        ))
+        .select((
+            arrival_counts::center_id,
+            arrival_counts::bucket,
+            arrival_counts::value,
+            sum_persons(),
+            sum_households(),
+        ))
+        .order(arrival_counts::bucket)
+        .into_boxed();
+    if let Some(centers) = centers_of(scope) {
+        q = q.filter(arrival_counts::center_id.eq_any(centers));
+    }
+    let rows: Vec<(String, NaiveDateTime, String, i64, i64)> = q.load(conn)?;
+    rows.into_iter()
+        .map(|(center, hour, value, persons, households)| {
+            Ok((stored::id(&center)?, hour, value, persons, households))
+        })
+        .collect()
 }

@@ -91,6 +91,20 @@ async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
     .await;
     assert_aggregates_match(&app).await;
 
+    // Assistance: counted in the hour it first reached a household, or in
+    // the hour the household arrived if that is later.
+    let first = assist(&app, &goris, &vayk, &first, &second).await;
+    assert_aggregates_match(&app).await;
+    // A correction that moves the arrival past the first check-in moves the
+    // housing count with it.
+    correct(
+        &app,
+        &first,
+        json!({"arrived_at": "2023-09-25T11:00:00+04:00"}),
+    )
+    .await;
+    assert_aggregates_match(&app).await;
+
     // The summary agrees with the records.
     let summary = app
         .get("/api/v1/stats/summary?suppress=false", Some(app.admin()))
@@ -111,7 +125,7 @@ async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
     let left = app
         .with_db(move |conn| {
             use diesel::prelude::*;
-            use refuge::schema::{arrival_counts, arrival_totals};
+            use refuge::schema::{arrival_counts, arrival_counts_daily, arrival_totals};
             refuge::stats::compact(conn, far).unwrap();
             let counts: i64 = arrival_counts::table
                 .filter(arrival_counts::shard.ne(0))
@@ -123,7 +137,12 @@ async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
                 .count()
                 .get_result(conn)
                 .unwrap();
-            counts + totals
+            let daily: i64 = arrival_counts_daily::table
+                .filter(arrival_counts_daily::shard.ne(0))
+                .count()
+                .get_result(conn)
+                .unwrap();
+            counts + totals + daily
         })
         .await;
     assert_eq!(left, 0, "every shard row is folded into shard 0");
@@ -135,6 +154,121 @@ async fn aggregates_always_equal_a_rebuild_from_the_records(app: TestApp) {
         .await;
     assert!(rebuilt > 0);
     assert_aggregates_match(&app).await;
+
+    // What a household keeps of when assistance first reached it is checked
+    // against the records too, and a rebuild repairs it.
+    app.with_db(|conn| {
+        use diesel::prelude::*;
+        use refuge::schema::households;
+        diesel::update(households::table)
+            .set(households::reached_food_at.eq(None::<chrono::NaiveDateTime>))
+            .execute(conn)
+            .unwrap();
+        // The aggregates follow what the households keep, as a write would.
+        refuge::stats::rebuild(conn).unwrap();
+    })
+    .await;
+    assert_aggregates_match(&app).await;
+    let kept: i64 = app
+        .with_db(|conn| {
+            use diesel::prelude::*;
+            use refuge::schema::households;
+            households::table
+                .filter(households::reached_food_at.is_not_null())
+                .count()
+                .get_result(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(
+        kept, 2,
+        "the rebuild set the food times again from the distributions"
+    );
+}
+
+/// Places both households, gives them food (the first twice, the earlier
+/// time second) and boards the first on a trip; returns the first as it is
+/// now.
+async fn assist(app: &TestApp, goris: &str, vayk: &str, first: &Value, second: &Value) -> Value {
+    async fn post(app: &TestApp, path: &str, body: Value) -> String {
+        let response = app.post(path, Some(app.admin()), &body).await;
+        assert_eq!(response.status, 201, "{path}: {}", response.text);
+        response.body["id"].as_str().unwrap().to_string()
+    }
+    let ministry = post(
+        app,
+        "/api/v1/organizations",
+        json!({"code": "MLSA", "name": "Ministry", "kind": "government"}),
+    )
+    .await;
+    let site = post(
+        app,
+        "/api/v1/sites",
+        json!({"code": "HALL", "name": "Sports hall", "kind": "collective_center",
+               "province": "AM-SU", "capacity_beds": 50, "organization_id": ministry}),
+    )
+    .await;
+    let food = post(
+        app,
+        "/api/v1/items",
+        json!({"code": "FOOD-RATION", "name": "Daily ration", "unit": "ration",
+               "sector": "food", "kcal_per_unit": 2100}),
+    )
+    .await;
+    for center in [goris, vayk] {
+        post(
+            app,
+            "/api/v1/stock/receipts",
+            json!({"center_id": center, "item_id": food, "quantity": 100,
+                   "organization_id": ministry, "received_at": "2023-09-24T00:00:00+04:00"}),
+        )
+        .await;
+    }
+    let trip = post(
+        app,
+        "/api/v1/trips",
+        crate::transport::trip_body(goris, &ministry, 20),
+    )
+    .await;
+    let (first_id, second_id) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    for (household, at) in [
+        (first_id, "2023-09-25T08:00:00+04:00"),
+        (second_id, "2023-09-26T18:00:00+04:00"),
+    ] {
+        post(
+            app,
+            &format!("/api/v1/sites/{site}/placements"),
+            json!({"household_id": household, "checked_in_at": at}),
+        )
+        .await;
+    }
+    for (household, center, at) in [
+        (first_id, goris, "2023-09-25T12:00:00+04:00"),
+        (first_id, goris, "2023-09-25T09:00:00+04:00"),
+        (second_id, vayk, "2023-09-26T19:00:00+04:00"),
+    ] {
+        post(
+            app,
+            "/api/v1/distributions",
+            json!({"household_id": household, "center_id": center, "item_id": food,
+                   "quantity": 1, "organization_id": ministry, "distributed_at": at}),
+        )
+        .await;
+    }
+    post(
+        app,
+        &format!("/api/v1/trips/{trip}/boardings"),
+        json!({"household_id": first_id}),
+    )
+    .await;
+    let now = app
+        .get(&format!("/api/v1/households/{first_id}"), Some(app.admin()))
+        .await;
+    assert_eq!(now.status, 200, "{}", now.text);
+    now.body
 }
 
 async fn summary_as_of_counts_what_was_recorded_then(app: TestApp) {
