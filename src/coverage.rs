@@ -37,7 +37,7 @@ use crate::error::ApiError;
 use crate::extract::Query;
 use crate::housing::{self, SPHERE_MIN_AREA_PER_PERSON_M2};
 use crate::http::routes::resource;
-use crate::http::time::Timestamp;
+use crate::http::time::{self, Timestamp};
 use crate::schema::{items, sites};
 use crate::stats::{self, dimension, CenterInfo, Publisher, Sector};
 use crate::suppression::{Cell, Table};
@@ -52,87 +52,165 @@ pub const SPHERE_COLD_AREA_PER_PERSON_M2: f64 = 4.5;
 /// reached by each kind of assistance (in the order of [`Sector::ALL`]).
 const MEASURES: usize = 1 + Sector::ALL.len();
 
-/// A count kept per hour: households (or persons) counted before a time is
-/// what was counted before the window loaded, plus the hours before it.
+/// A count kept per hour and per UTC day, as loaded for a range of local
+/// days: what was counted before the first day loaded, the days loaded, and
+/// the hours loaded (those [`partial_hours`] lists for each day boundary).
 #[derive(Default)]
 struct Counted {
-    before_window: i64,
-    /// (hour, running total within the window), in hour order.
-    hours: Vec<(NaiveDateTime, i64)>,
+    before_days: i64,
+    days: BTreeMap<NaiveDateTime, i64>,
+    hours: HashMap<NaiveDateTime, i64>,
 }
 
 impl Counted {
-    fn add_hour(&mut self, hour: NaiveDateTime, count: i64) {
-        let running = self.hours.last().map_or(0, |(_, total)| *total) + count;
-        self.hours.push((hour, running));
-    }
-
-    /// What was counted in the hours before `end` (a whole hour).
+    /// What was counted in the hours before `end`, a local day boundary:
+    /// the whole UTC days before it, then either the hours of its UTC day
+    /// before it or, nearer the day's end, that whole day less the hours
+    /// from `end` on.
     fn before(&self, end: NaiveDateTime) -> i64 {
-        let within = self.hours.partition_point(|(hour, _)| *hour < end);
-        self.before_window + within.checked_sub(1).map_or(0, |i| self.hours[i].1)
+        let day = time::day_of(end);
+        let days: i64 = self.before_days + self.days.range(..day).map(|(_, n)| n).sum::<i64>();
+        let partial: i64 = partial_hours(end)
+            .map(|hour| self.hours.get(&hour).copied().unwrap_or(0))
+            .sum();
+        if counts_from_midnight(end) {
+            days + partial
+        } else {
+            days + self.days.get(&day).copied().unwrap_or(0) - partial
+        }
     }
 }
 
+/// Whether the count before `end` adds the hours after its UTC midnight
+/// (true) or takes the hours up to the next midnight away from the whole day.
+fn counts_from_midnight(end: NaiveDateTime) -> bool {
+    end - time::day_of(end) <= TimeDelta::hours(12)
+}
+
+/// The hours [`Counted::before`] reads for a day boundary: at most 12.
+fn partial_hours(end: NaiveDateTime) -> impl Iterator<Item = NaiveDateTime> {
+    let day = time::day_of(end);
+    let (from, to) = if counts_from_midnight(end) {
+        (day, end)
+    } else {
+        (
+            time::hour_of(end - TimeDelta::microseconds(1)) + TimeDelta::hours(1),
+            day + TimeDelta::days(1),
+        )
+    };
+    // The hour an instant within it falls in counts before that instant,
+    // as the hours it begins after count after it.
+    let from = time::hour_of(from);
+    (0..)
+        .map(move |i| from + TimeDelta::hours(i))
+        .take_while(move |hour| *hour < to)
+}
+
 /// Per center: registered households and the households each kind of
-/// assistance had reached, and registered persons, hour by hour.
+/// assistance had reached, and registered persons.
 #[derive(Default)]
 struct Series {
     households: [Counted; MEASURES],
     persons: Counted,
 }
 
-/// The coverage aggregates of the centers `scope` allows, for the local days
-/// of `range`: what was counted before a window that starts a day before
-/// the range (every local day of it begins within that day), and the hours
-/// of the window. Only centers that have registered anyone are listed.
+/// The local day boundaries of `range` at a center: the start of its first
+/// local day to the end of its last.
+fn boundaries(tz: chrono_tz::Tz, range: stats::Range) -> Vec<NaiveDateTime> {
+    let first = range.from.and_utc().with_timezone(&tz).date_naive();
+    let last = (range.to - TimeDelta::microseconds(1))
+        .and_utc()
+        .with_timezone(&tz)
+        .date_naive();
+    first
+        .iter_days()
+        .take_while(|d| *d <= last.succ_opt().unwrap_or(last))
+        .map(|d| day_start(tz, d))
+        .collect()
+}
+
+/// The coverage aggregates of the centers `scope` allows, as much of them as
+/// the local days of `range` need: everything before the first UTC day they
+/// touch summed, then the days, and a few hours at each day boundary. Only
+/// centers that have registered anyone are listed.
 fn series(
     conn: &mut DbConnection,
     scope: &CenterScope,
     range: stats::Range,
+    centers: &HashMap<Uuid, CenterInfo>,
 ) -> Result<HashMap<Uuid, Series>, ApiError> {
-    let window = stats::Range {
-        from: range.from - TimeDelta::days(1),
-        to: range.to + TimeDelta::days(1),
-    };
-    let ever = stats::Range {
-        from: NaiveDate::from_ymd_opt(1990, 1, 1)
-            .expect("a date")
-            .and_time(chrono::NaiveTime::MIN),
-        to: window.from,
-    };
     let mut out: HashMap<Uuid, Series> = HashMap::new();
     for (center, _, _, households) in stats::breakdown(conn, dimension::SIZE, None, scope)? {
         if households != 0 {
             out.entry(center).or_default();
         }
     }
-    for (center, _, persons, households) in
-        stats::breakdown(conn, dimension::SIZE, Some(ever), scope)?
-    {
-        if let Some(series) = out.get_mut(&center) {
-            series.households[0].before_window += households;
-            series.persons.before_window += persons;
-        }
+    let mut ends: Vec<NaiveDateTime> = Vec::new();
+    for center in out.keys() {
+        let tz = centers
+            .get(center)
+            .map_or(chrono_tz::Asia::Yerevan, |c| c.timezone);
+        ends.extend(boundaries(tz, range));
     }
-    for (center, sector, _, households) in
-        stats::breakdown(conn, dimension::REACHED, Some(ever), scope)?
-    {
-        if let (Some(series), Some(i)) = (out.get_mut(&center), sector_index(&sector)) {
-            series.households[i].before_window += households;
+    let (Some(first), Some(last)) = (ends.iter().min(), ends.iter().max()) else {
+        return Ok(out);
+    };
+    let (first_day, after_last_day) = (
+        time::day_of(*first),
+        time::day_of(*last) + TimeDelta::days(1),
+    );
+    let mut hours: Vec<NaiveDateTime> = ends.iter().flat_map(|end| partial_hours(*end)).collect();
+    hours.sort();
+    hours.dedup();
+    let ever = stats::Range {
+        from: NaiveDate::from_ymd_opt(1990, 1, 1)
+            .expect("a date")
+            .and_time(chrono::NaiveTime::MIN),
+        to: first_day,
+    };
+    for dim in [dimension::SIZE, dimension::REACHED] {
+        // Registered households (and persons) are the sum over household
+        // sizes; households reached, one value per sector.
+        let measure = |value: &str| {
+            if dim == dimension::SIZE {
+                Some(0)
+            } else {
+                sector_index(value)
+            }
+        };
+        for (center, value, persons, households) in stats::breakdown(conn, dim, Some(ever), scope)?
+        {
+            if let (Some(series), Some(m)) = (out.get_mut(&center), measure(&value)) {
+                series.households[m].before_days += households;
+                if m == 0 {
+                    series.persons.before_days += persons;
+                }
+            }
         }
-    }
-    for (center, hour, persons, households) in stats::hourly_totals(conn, window, scope)? {
-        if let Some(series) = out.get_mut(&center) {
-            series.households[0].add_hour(hour, households);
-            series.persons.add_hour(hour, persons);
-        }
-    }
-    for (center, hour, sector, _, households) in
-        stats::hourly_breakdown(conn, dimension::REACHED, window, scope)?
-    {
-        if let (Some(series), Some(i)) = (out.get_mut(&center), sector_index(&sector)) {
-            series.households[i].add_hour(hour, households);
+        for (rows, daily) in [
+            (
+                stats::daily_breakdown(conn, dim, first_day, after_last_day, scope)?,
+                true,
+            ),
+            (stats::hourly_breakdown(conn, dim, &hours, scope)?, false),
+        ] {
+            for (center, at, value, persons, households) in rows {
+                let (Some(series), Some(m)) = (out.get_mut(&center), measure(&value)) else {
+                    continue;
+                };
+                let add = |counted: &mut Counted, n: i64| {
+                    let slot = if daily {
+                        counted.days.entry(at).or_default()
+                    } else {
+                        counted.hours.entry(at).or_default()
+                    };
+                    *slot += n;
+                };
+                add(&mut series.households[m], households);
+                if m == 0 {
+                    add(&mut series.persons, persons);
+                }
+            }
         }
     }
     Ok(out)
@@ -190,9 +268,10 @@ pub async fn coverage(
     let scope = access.scope.clone();
     let (series, centers, living_space, kcal) = db
         .read(move |conn| {
+            let centers = stats::center_infos(conn)?;
             Ok((
-                series(conn, &scope, range)?,
-                stats::center_infos(conn)?,
+                series(conn, &scope, range, &centers)?,
+                centers,
                 living_space(conn, range.to)?,
                 kcal_distributed(conn, &scope, range.from, range.to)?,
             ))
@@ -493,4 +572,40 @@ fn kcal_distributed(
 /// The coverage routes, under `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/stats/coverage").get(coverage));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whichever side of UTC midnight a day boundary is counted from, and
+    /// on the hour or not, the count equals the plain sum of the hours
+    /// before it.
+    #[test]
+    fn a_count_before_a_boundary_is_the_sum_of_the_hours_before_it() {
+        let start = NaiveDate::from_ymd_opt(2023, 9, 20)
+            .unwrap()
+            .and_time(chrono::NaiveTime::MIN);
+        let hours: Vec<(NaiveDateTime, i64)> = (0..24 * 10)
+            .map(|i| (start + TimeDelta::hours(i), (i * 7 % 13) - 3))
+            .collect();
+        let mut days: BTreeMap<NaiveDateTime, i64> = BTreeMap::new();
+        for (hour, n) in &hours {
+            *days.entry(time::day_of(*hour)).or_default() += n;
+        }
+        for minutes in (24 * 60..8 * 24 * 60).step_by(30) {
+            let end = start + TimeDelta::minutes(minutes);
+            let counted = Counted {
+                before_days: 0,
+                days: days.clone(),
+                hours: hours
+                    .iter()
+                    .filter(|(hour, _)| partial_hours(end).any(|h| h == *hour))
+                    .copied()
+                    .collect(),
+            };
+            let expected: i64 = hours.iter().filter(|(h, _)| *h < end).map(|(_, n)| n).sum();
+            assert_eq!(counted.before(end), expected, "before {end}");
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::schema::{arrival_counts, arrival_counts_daily, arrival_totals};
+use crate::schema::{arrival_counts, arrival_counts_daily};
 
 /// Longest range per interval: a year of days, a month of hours.
 pub const MAX_DAYS: i64 = 400;
@@ -183,72 +183,71 @@ fn daily(
     Ok(q.load(conn)?)
 }
 
-/// Registered persons and households per center and hour in `range`:
-/// (center, hour, persons, households), in hour order.
-pub fn hourly_totals(
+/// A breakdown row of one hour or day: center, its first instant, value,
+/// persons, households.
+pub type TimedRow = (Uuid, NaiveDateTime, String, i64, i64);
+
+/// One dimension of the breakdowns per center, day and value, for the
+/// UTC days in `[from, to)`.
+pub fn daily_breakdown(
     conn: &mut DbConnection,
-    range: Range,
+    dim: &'static str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
     scope: &CenterScope,
-) -> Result<Vec<(Uuid, NaiveDateTime, i64, i64)>, ApiError> {
-    let mut q = arrival_totals::table
-        .filter(arrival_totals::bucket.ge(range.from))
-        .filter(arrival_totals::bucket.lt(range.to))
-        .group_by((arrival_totals::center_id, arrival_totals::bucket))
+) -> Result<Vec<TimedRow>, ApiError> {
+    let mut q = arrival_counts_daily::table
+        .filter(arrival_counts_daily::dimension.eq(dim))
+        .filter(arrival_counts_daily::day.ge(from))
+        .filter(arrival_counts_daily::day.lt(to))
         .select((
-            arrival_totals::center_id,
-            arrival_totals::bucket,
-            total_sum("persons"),
-            total_sum("households"),
+            arrival_counts_daily::center_id,
+            arrival_counts_daily::day,
+            arrival_counts_daily::value,
+            arrival_counts_daily::persons,
+            arrival_counts_daily::households,
         ))
-        .order(arrival_totals::bucket)
         .into_boxed();
     if let Some(centers) = centers_of(scope) {
-        q = q.filter(arrival_totals::center_id.eq_any(centers));
+        q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
     }
-    let rows: Vec<(String, NaiveDateTime, i64, i64)> = q.load(conn)?;
-    rows.into_iter()
-        .map(|(center, hour, persons, households)| {
-            Ok((stored::id(&center)?, hour, persons, households))
-        })
-        .collect()
+    timed(q.load(conn)?)
 }
 
-/// A row of [`hourly_breakdown`]: center, hour, value, persons, households.
-pub type HourlyRow = (Uuid, NaiveDateTime, String, i64, i64);
-
-/// One dimension of the breakdowns per center, hour and value in `range`,
-/// in hour order.
+/// One dimension of the breakdowns per center, hour and value, for the
+/// hours listed.
 pub fn hourly_breakdown(
     conn: &mut DbConnection,
     dim: &'static str,
-    range: Range,
+    hours: &[NaiveDateTime],
     scope: &CenterScope,
-) -> Result<Vec<HourlyRow>, ApiError> {
-    let mut q = arrival_counts::table
-        .filter(arrival_counts::dimension.eq(dim))
-        .filter(arrival_counts::bucket.ge(range.from))
-        .filter(arrival_counts::bucket.lt(range.to))
-        .group_by((
-            arrival_counts::center_id,
-            arrival_counts::bucket,
-            arrival_counts::value,
-        ))
-        .select((
-            arrival_counts::center_id,
-            arrival_counts::bucket,
-            arrival_counts::value,
-            sum_persons(),
-            sum_households(),
-        ))
-        .order(arrival_counts::bucket)
-        .into_boxed();
-    if let Some(centers) = centers_of(scope) {
-        q = q.filter(arrival_counts::center_id.eq_any(centers));
+) -> Result<Vec<TimedRow>, ApiError> {
+    let mut rows = Vec::new();
+    for hours in hours.chunks(1000) {
+        let mut q = arrival_counts::table
+            .filter(arrival_counts::dimension.eq(dim))
+            .filter(arrival_counts::bucket.eq_any(hours))
+            .select((
+                arrival_counts::center_id,
+                arrival_counts::bucket,
+                arrival_counts::value,
+                arrival_counts::persons,
+                arrival_counts::households,
+            ))
+            .into_boxed();
+        if let Some(centers) = centers_of(scope) {
+            q = q.filter(arrival_counts::center_id.eq_any(centers));
+        }
+        rows.extend(timed(q.load(conn)?)?);
     }
-    let rows: Vec<(String, NaiveDateTime, String, i64, i64)> = q.load(conn)?;
+    Ok(rows)
+}
+
+/// Rows as stored (one per shard: the caller adds them up) with their ids read.
+fn timed(rows: Vec<(String, NaiveDateTime, String, i64, i64)>) -> Result<Vec<TimedRow>, ApiError> {
     rows.into_iter()
-        .map(|(center, hour, value, persons, households)| {
-            Ok((stored::id(&center)?, hour, value, persons, households))
+        .map(|(center, time, value, persons, households)| {
+            Ok((stored::id(&center)?, time, value, persons, households))
         })
         .collect()
 }

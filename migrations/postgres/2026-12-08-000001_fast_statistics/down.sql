@@ -2,6 +2,7 @@ DROP TABLE occupancy_changes_daily;
 DROP TABLE occupancy_changes;
 DROP TABLE distributed_totals;
 DROP TABLE arrival_counts_daily;
+DROP INDEX IF EXISTS arrival_counts_dimension;
 DELETE FROM arrival_counts WHERE dimension = 'reached';
 ALTER TABLE arrival_counts DROP CONSTRAINT arrival_counts_dimension_check;
 ALTER TABLE arrival_counts ADD CONSTRAINT arrival_counts_dimension_check

@@ -42,6 +42,9 @@ WHERE r.id = h.id
 ALTER TABLE arrival_counts DROP CONSTRAINT arrival_counts_dimension_check;
 ALTER TABLE arrival_counts ADD CONSTRAINT arrival_counts_dimension_check
     CHECK (dimension IN ('sex_age', 'origin', 'destination', 'size', 'need', 'reached'));
+-- One dimension over a range of hours (a coverage window, a breakdown's
+-- partial days) reads only that dimension's rows.
+CREATE INDEX arrival_counts_dimension ON arrival_counts (dimension, bucket);
 
 -- The households counted (those with a member not merged into another
 -- record), as the statistics count them.

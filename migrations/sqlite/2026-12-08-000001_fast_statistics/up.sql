@@ -31,7 +31,10 @@ UPDATE households SET
 -- arrival_counts gains the dimension `reached` (value: housing, food, fuel or
 -- transport): households, and their persons, first reached by that kind of
 -- assistance, in the hour it happened (or the hour they arrived, if later).
--- SQLite cannot change a CHECK constraint in place: the table is rebuilt.
+-- SQLite cannot change a CHECK constraint in place: the table is rebuilt,
+-- clustered by dimension and hour (WITHOUT ROWID), as every read asks for
+-- one dimension over a range of hours: the rows a read wants lie together,
+-- with no second index to look them up through or to keep up on a write.
 CREATE TABLE arrival_counts_new (
     center_id  TEXT NOT NULL REFERENCES centers (id),
     bucket     TIMESTAMP NOT NULL,
@@ -41,12 +44,11 @@ CREATE TABLE arrival_counts_new (
     shard      INTEGER NOT NULL,
     persons    BIGINT NOT NULL,
     households BIGINT NOT NULL,
-    PRIMARY KEY (center_id, bucket, dimension, value, shard)
-);
+    PRIMARY KEY (dimension, bucket, center_id, value, shard)
+) WITHOUT ROWID;
 INSERT INTO arrival_counts_new SELECT * FROM arrival_counts;
 DROP TABLE arrival_counts;
 ALTER TABLE arrival_counts_new RENAME TO arrival_counts;
-CREATE INDEX arrival_counts_bucket ON arrival_counts (bucket, dimension);
 
 -- The households counted (those with a member not merged into another
 -- record), as the statistics count them.
@@ -81,9 +83,8 @@ CREATE TABLE arrival_counts_daily (
     shard      INTEGER NOT NULL,
     persons    BIGINT NOT NULL,
     households BIGINT NOT NULL,
-    PRIMARY KEY (center_id, day, dimension, value, shard)
-);
-CREATE INDEX arrival_counts_daily_dimension ON arrival_counts_daily (dimension, day);
+    PRIMARY KEY (dimension, day, center_id, value, shard)
+) WITHOUT ROWID;
 
 INSERT INTO arrival_counts_daily (center_id, day, dimension, value, shard, persons, households)
 SELECT center_id, strftime('%Y-%m-%d 00:00:00', bucket), dimension, value, 0,
@@ -99,9 +100,8 @@ CREATE TABLE distributed_totals (
     item_id   TEXT NOT NULL REFERENCES items (id),
     shard     INTEGER NOT NULL,
     quantity  BIGINT NOT NULL,
-    PRIMARY KEY (center_id, bucket, item_id, shard)
-);
-CREATE INDEX distributed_totals_bucket ON distributed_totals (bucket);
+    PRIMARY KEY (bucket, center_id, item_id, shard)
+) WITHOUT ROWID;
 
 INSERT INTO distributed_totals (center_id, bucket, item_id, shard, quantity)
 SELECT center_id, strftime('%Y-%m-%d %H:00:00', distributed_at), item_id, 0, SUM(quantity)
@@ -118,18 +118,16 @@ CREATE TABLE occupancy_changes (
     shard      INTEGER NOT NULL,
     persons    BIGINT NOT NULL,
     households BIGINT NOT NULL,
-    PRIMARY KEY (site_id, bucket, shard)
-);
+    PRIMARY KEY (bucket, site_id, shard)
+) WITHOUT ROWID;
 CREATE TABLE occupancy_changes_daily (
     site_id    TEXT NOT NULL REFERENCES sites (id),
     day        TIMESTAMP NOT NULL,
     shard      INTEGER NOT NULL,
     persons    BIGINT NOT NULL,
     households BIGINT NOT NULL,
-    PRIMARY KEY (site_id, day, shard)
-);
-CREATE INDEX occupancy_changes_bucket ON occupancy_changes (bucket);
-CREATE INDEX occupancy_changes_daily_day ON occupancy_changes_daily (day);
+    PRIMARY KEY (day, site_id, shard)
+) WITHOUT ROWID;
 
 INSERT INTO occupancy_changes (site_id, bucket, shard, persons, households)
 SELECT site_id, bucket, 0, SUM(persons), SUM(households)
