@@ -139,12 +139,10 @@ fn series(
     range: stats::Range,
     centers: &HashMap<Uuid, CenterInfo>,
 ) -> Result<HashMap<Uuid, Series>, ApiError> {
-    let mut out: HashMap<Uuid, Series> = HashMap::new();
-    for (center, _, _, households) in stats::breakdown(conn, dimension::SIZE, None, scope)? {
-        if households != 0 {
-            out.entry(center).or_default();
-        }
-    }
+    let mut out: HashMap<Uuid, Series> = stats::registered_centers(conn, scope)?
+        .into_iter()
+        .map(|center| (center, Series::default()))
+        .collect();
     let mut ends: Vec<NaiveDateTime> = Vec::new();
     for center in out.keys() {
         let tz = centers
@@ -187,12 +185,24 @@ fn series(
                 }
             }
         }
+        let hourly = if dim == dimension::SIZE {
+            // Registered per hour: the totals, one row per center-hour
+            // rather than one per household size.
+            stats::totals_at(conn, &hours, scope)?
+                .into_iter()
+                .map(|(center, hour, persons, households)| {
+                    (center, hour, String::new(), persons, households)
+                })
+                .collect()
+        } else {
+            stats::hourly_breakdown(conn, dim, &hours, scope)?
+        };
         for (rows, daily) in [
             (
                 stats::daily_breakdown(conn, dim, first_day, after_last_day, scope)?,
                 true,
             ),
-            (stats::hourly_breakdown(conn, dim, &hours, scope)?, false),
+            (hourly, false),
         ] {
             for (center, at, value, persons, households) in rows {
                 let (Some(series), Some(m)) = (out.get_mut(&center), measure(&value)) else {
@@ -561,7 +571,11 @@ fn kcal_distributed(
         CenterScope::Only(centers) => Some(centers.iter().map(Uuid::to_string).collect()),
     };
     let mut out = HashMap::new();
-    for (center, item, quantity) in tallies::distributed(conn, from, to, centers)? {
+    if energy.is_empty() {
+        return Ok(out);
+    }
+    let foods: Vec<String> = energy.keys().cloned().collect();
+    for (center, item, quantity) in tallies::distributed(conn, &foods, from, to, centers)? {
         if let Some(kcal) = energy.get(&item.to_string()) {
             *out.entry(center).or_insert(0) += quantity * i64::from(*kcal);
         }

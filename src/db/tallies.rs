@@ -148,10 +148,11 @@ pub fn add_occupancy(
     Ok(())
 }
 
-/// Quantities distributed in `[from, to)` (whole hours), per center and
-/// item, at the centers listed (all when `None`).
+/// Quantities of `items` distributed in `[from, to)` (whole hours), per
+/// center and item, at the centers listed (all when `None`).
 pub fn distributed(
     conn: &mut DbConnection,
+    items: &[String],
     from: NaiveDateTime,
     to: NaiveDateTime,
     centers: Option<Vec<String>>,
@@ -159,6 +160,7 @@ pub fn distributed(
     let mut q = distributed_totals::table
         .filter(distributed_totals::bucket.ge(from))
         .filter(distributed_totals::bucket.lt(to))
+        .filter(distributed_totals::item_id.eq_any(items))
         .group_by((distributed_totals::center_id, distributed_totals::item_id))
         .select((
             distributed_totals::center_id,

@@ -43,7 +43,10 @@ pub use access::{access, center_infos, object, suppression_note, Access, CenterI
 pub use aggregates::Sector;
 pub use arrivals::{registered_series, Before, Hourly};
 pub use check::{expected, rebuild};
-pub use queries::{breakdown, daily_breakdown, hourly_breakdown, range, Range, MAX_DAYS};
+pub use queries::{
+    breakdown, daily_breakdown, hourly_breakdown, range, registered_centers, totals_at, Range,
+    MAX_DAYS,
+};
 pub use summary::{figures_as_of, Figures};
 
 /// The statistics routes, under `/api/v1`.

@@ -14,7 +14,7 @@ use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::stored;
 use crate::http::time::{self, Timestamp};
-use crate::schema::{arrival_counts, arrival_counts_daily};
+use crate::schema::{arrival_counts, arrival_counts_daily, arrival_totals};
 
 /// Longest range per interval: a year of days, a month of hours.
 pub const MAX_DAYS: i64 = 400;
@@ -250,4 +250,52 @@ fn timed(rows: Vec<(String, NaiveDateTime, String, i64, i64)>) -> Result<Vec<Tim
             Ok((stored::id(&center)?, time, value, persons, households))
         })
         .collect()
+}
+
+/// Registered persons and households per center and hour, for the hours
+/// listed: (center, hour, persons, households), one row per shard.
+pub fn totals_at(
+    conn: &mut DbConnection,
+    hours: &[NaiveDateTime],
+    scope: &CenterScope,
+) -> Result<Vec<(Uuid, NaiveDateTime, i64, i64)>, ApiError> {
+    let mut out = Vec::new();
+    for hours in hours.chunks(1000) {
+        let mut q = arrival_totals::table
+            .filter(arrival_totals::bucket.eq_any(hours))
+            .select((
+                arrival_totals::center_id,
+                arrival_totals::bucket,
+                arrival_totals::persons,
+                arrival_totals::households,
+            ))
+            .into_boxed();
+        if let Some(centers) = centers_of(scope) {
+            q = q.filter(arrival_totals::center_id.eq_any(centers));
+        }
+        let rows: Vec<(String, NaiveDateTime, i64, i64)> = q.load(conn)?;
+        for (center, hour, persons, households) in rows {
+            out.push((stored::id(&center)?, hour, persons, households));
+        }
+    }
+    Ok(out)
+}
+
+/// The centers that have registered anyone (counted now), of those `scope` allows.
+pub fn registered_centers(
+    conn: &mut DbConnection,
+    scope: &CenterScope,
+) -> Result<Vec<Uuid>, ApiError> {
+    let mut q = arrival_totals::table
+        .group_by(arrival_totals::center_id)
+        .having(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "SUM(arrival_totals.households) <> 0",
+        ))
+        .select(arrival_totals::center_id)
+        .into_boxed();
+    if let Some(centers) = centers_of(scope) {
+        q = q.filter(arrival_totals::center_id.eq_any(centers));
+    }
+    let rows: Vec<String> = q.load(conn)?;
+    rows.iter().map(|c| stored::id(c)).collect()
 }
