@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::accounts::Role;
 use crate::auth::{Caller, CenterScope};
 use crate::db::audit::Event;
-use crate::db::{tallies, Db, DbConnection, Unit};
+use crate::db::tallies::TallyDelta;
+use crate::db::{Db, DbConnection, Unit};
 use crate::entitlements;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{JsonBody, Query};
@@ -264,7 +265,7 @@ pub fn distribute(
             recorded_by,
         },
     )?;
-    tallies::add_distributed(conn, new.center_id, new.item_id, at, quantity)?;
+    unit.record(TallyDelta::distributed(new.center_id, new.item_id, at, quantity).into());
     if let Some(sector) = stats::Sector::of_item(item.sector.as_str()) {
         registration::record_reach(unit, new.household_id, sector, at)?;
     }

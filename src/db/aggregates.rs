@@ -16,7 +16,7 @@ use diesel::upsert::excluded;
 use uuid::Uuid;
 
 use super::shards::{fold_shards, shard};
-use super::tallies::Tallies;
+use super::tallies::{Tallies, TallyDelta};
 use super::DbConnection;
 use crate::error::ApiError;
 use crate::http::{stored, time};
@@ -150,26 +150,42 @@ pub struct Count {
 /// A change to the aggregates: what some registrations and corrections add
 /// (and take away), not yet written.
 #[derive(Debug, Default)]
-pub struct Delta(BTreeMap<Key, Count>);
+pub struct Delta {
+    counts: BTreeMap<Key, Count>,
+    /// The assistance tallies' change, written with the aggregates.
+    tallies: TallyDelta,
+}
+
+impl From<TallyDelta> for Delta {
+    fn from(tallies: TallyDelta) -> Delta {
+        Delta {
+            tallies,
+            ..Delta::default()
+        }
+    }
+}
 
 impl Delta {
     /// Adds `sign` times `count` under `key`.
     pub fn add(&mut self, key: Key, count: Count, sign: i64) {
-        let entry = self.0.entry(key).or_default();
+        let entry = self.counts.entry(key).or_default();
         entry.persons += sign * count.persons;
         entry.households += sign * count.households;
     }
 
     /// Adds another delta to this one.
     pub fn merge(&mut self, other: Delta) {
-        for (key, count) in other.0 {
+        for (key, count) in other.counts {
             self.add(key, count, 1);
         }
+        self.tallies.merge(other.tallies);
     }
 
-    /// Upserts the delta into both aggregate tables, in the caller's transaction.
-    pub fn write(mut self, conn: &mut DbConnection) -> Result<(), ApiError> {
-        let mut delta = std::mem::take(&mut self.0);
+    /// Upserts the delta into the aggregate and tally tables, in the
+    /// caller's transaction.
+    pub fn write(self, conn: &mut DbConnection) -> Result<(), ApiError> {
+        self.tallies.write(conn)?;
+        let mut delta = self.counts;
         delta.retain(|_, c| *c != Count::default());
         if delta.is_empty() {
             return Ok(());

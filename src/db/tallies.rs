@@ -57,95 +57,153 @@ impl Tallies {
     }
 }
 
-/// Adds a distribution of `quantity` of `item` at `center`, at `at`.
-pub fn add_distributed(
-    conn: &mut DbConnection,
-    center: Uuid,
-    item: Uuid,
-    at: NaiveDateTime,
-    quantity: i64,
-) -> Result<(), ApiError> {
-    let shard = shard(conn);
-    crate::per_backend!(conn, |c| diesel::insert_into(distributed_totals::table)
-        .values((
-            distributed_totals::center_id.eq(center.to_string()),
-            distributed_totals::bucket.eq(time::hour_of(at)),
-            distributed_totals::item_id.eq(item.to_string()),
-            distributed_totals::shard.eq(shard),
-            distributed_totals::quantity.eq(quantity),
-        ))
-        .on_conflict((
-            distributed_totals::center_id,
-            distributed_totals::bucket,
-            distributed_totals::item_id,
-            distributed_totals::shard,
-        ))
-        .do_update()
-        .set(
-            distributed_totals::quantity
-                .eq(distributed_totals::quantity + excluded(distributed_totals::quantity)),
-        )
-        .execute(c))?;
-    Ok(())
+/// A change to the tallies: what some distributions, check-ins and
+/// check-outs add, not yet written. Carried, with the arrival aggregates'
+/// change, by the write's unit ([`super::aggregates::Delta`]), so a group of
+/// writes (or a replay's batch) writes each row it touches once.
+#[derive(Debug, Default)]
+pub struct TallyDelta {
+    distributed: BTreeMap<(Uuid, NaiveDateTime, Uuid), i64>,
+    occupancy: BTreeMap<(Uuid, NaiveDateTime), Presence>,
 }
 
-/// Adds a change in who is present at `site`, at `at`: a check-in (positive)
-/// or a check-out (negative).
-pub fn add_occupancy(
-    conn: &mut DbConnection,
-    site: Uuid,
-    at: NaiveDateTime,
-    (persons, households): Presence,
-) -> Result<(), ApiError> {
-    let shard = shard(conn);
-    crate::per_backend!(conn, |c| diesel::insert_into(occupancy_changes::table)
-        .values((
-            occupancy_changes::site_id.eq(site.to_string()),
-            occupancy_changes::bucket.eq(time::hour_of(at)),
-            occupancy_changes::shard.eq(shard),
-            occupancy_changes::persons.eq(persons),
-            occupancy_changes::households.eq(households),
-        ))
-        .on_conflict((
-            occupancy_changes::site_id,
-            occupancy_changes::bucket,
-            occupancy_changes::shard,
-        ))
-        .do_update()
-        .set((
-            occupancy_changes::persons
-                .eq(occupancy_changes::persons + excluded(occupancy_changes::persons)),
-            occupancy_changes::households
-                .eq(occupancy_changes::households + excluded(occupancy_changes::households)),
-        ))
-        .execute(c))?;
-    crate::per_backend!(conn, |c| diesel::insert_into(
-        occupancy_changes_daily::table
-    )
-    .values((
-        occupancy_changes_daily::site_id.eq(site.to_string()),
-        occupancy_changes_daily::day.eq(time::day_of(at)),
-        occupancy_changes_daily::shard.eq(shard),
-        occupancy_changes_daily::persons.eq(persons),
-        occupancy_changes_daily::households.eq(households),
-    ))
-    .on_conflict((
-        occupancy_changes_daily::site_id,
-        occupancy_changes_daily::day,
-        occupancy_changes_daily::shard,
-    ))
-    .do_update()
-    .set(
-        (
-            occupancy_changes_daily::persons
-                .eq(occupancy_changes_daily::persons + excluded(occupancy_changes_daily::persons)),
-            occupancy_changes_daily::households
-                .eq(occupancy_changes_daily::households
+impl TallyDelta {
+    /// A distribution of `quantity` of `item` at `center`, at `at`.
+    pub fn distributed(center: Uuid, item: Uuid, at: NaiveDateTime, quantity: i64) -> TallyDelta {
+        let mut delta = TallyDelta::default();
+        delta
+            .distributed
+            .insert((center, time::hour_of(at), item), quantity);
+        delta
+    }
+
+    /// A change in who is present at `site`, at `at`: a check-in (positive)
+    /// or a check-out (negative).
+    pub fn occupancy(site: Uuid, at: NaiveDateTime, presence: Presence) -> TallyDelta {
+        let mut delta = TallyDelta::default();
+        delta.occupancy.insert((site, time::hour_of(at)), presence);
+        delta
+    }
+
+    pub fn merge(&mut self, other: TallyDelta) {
+        for (key, quantity) in other.distributed {
+            *self.distributed.entry(key).or_default() += quantity;
+        }
+        for (key, (persons, households)) in other.occupancy {
+            let sum = self.occupancy.entry(key).or_default();
+            sum.0 += persons;
+            sum.1 += households;
+        }
+    }
+
+    /// Adds the change to the tables, in the caller's transaction.
+    pub fn write(self, conn: &mut DbConnection) -> Result<(), ApiError> {
+        let shard = shard(conn);
+        let distributed: Vec<_> = self
+            .distributed
+            .into_iter()
+            .filter(|(_, quantity)| *quantity != 0)
+            .map(|((center, bucket, item), quantity)| {
+                (
+                    distributed_totals::center_id.eq(center.to_string()),
+                    distributed_totals::bucket.eq(bucket),
+                    distributed_totals::item_id.eq(item.to_string()),
+                    distributed_totals::shard.eq(shard),
+                    distributed_totals::quantity.eq(quantity),
+                )
+            })
+            .collect();
+        for rows in distributed.chunks(super::rows_per_insert(5)) {
+            crate::per_backend!(conn, |c| diesel::insert_into(distributed_totals::table)
+                .values(rows)
+                .on_conflict((
+                    distributed_totals::center_id,
+                    distributed_totals::bucket,
+                    distributed_totals::item_id,
+                    distributed_totals::shard,
+                ))
+                .do_update()
+                .set(
+                    distributed_totals::quantity
+                        .eq(distributed_totals::quantity + excluded(distributed_totals::quantity)),
+                )
+                .execute(c))?;
+        }
+        let mut daily: BTreeMap<(Uuid, NaiveDateTime), Presence> = BTreeMap::new();
+        for ((site, hour), (persons, households)) in &self.occupancy {
+            let sum = daily.entry((*site, time::day_of(*hour))).or_default();
+            sum.0 += persons;
+            sum.1 += households;
+        }
+        let hourly: Vec<_> = self
+            .occupancy
+            .into_iter()
+            .filter(|(_, presence)| *presence != (0, 0))
+            .map(|((site, bucket), (persons, households))| {
+                (
+                    occupancy_changes::site_id.eq(site.to_string()),
+                    occupancy_changes::bucket.eq(bucket),
+                    occupancy_changes::shard.eq(shard),
+                    occupancy_changes::persons.eq(persons),
+                    occupancy_changes::households.eq(households),
+                )
+            })
+            .collect();
+        for rows in hourly.chunks(super::rows_per_insert(5)) {
+            crate::per_backend!(conn, |c| diesel::insert_into(occupancy_changes::table)
+                .values(rows)
+                .on_conflict((
+                    occupancy_changes::site_id,
+                    occupancy_changes::bucket,
+                    occupancy_changes::shard,
+                ))
+                .do_update()
+                .set(
+                    (
+                        occupancy_changes::persons
+                            .eq(occupancy_changes::persons + excluded(occupancy_changes::persons)),
+                        occupancy_changes::households
+                            .eq(occupancy_changes::households
+                                + excluded(occupancy_changes::households)),
+                    )
+                )
+                .execute(c))?;
+        }
+        let daily: Vec<_> = daily
+            .into_iter()
+            .filter(|(_, presence)| *presence != (0, 0))
+            .map(|((site, day), (persons, households))| {
+                (
+                    occupancy_changes_daily::site_id.eq(site.to_string()),
+                    occupancy_changes_daily::day.eq(day),
+                    occupancy_changes_daily::shard.eq(shard),
+                    occupancy_changes_daily::persons.eq(persons),
+                    occupancy_changes_daily::households.eq(households),
+                )
+            })
+            .collect();
+        for rows in daily.chunks(super::rows_per_insert(5)) {
+            crate::per_backend!(conn, |c| diesel::insert_into(
+                occupancy_changes_daily::table
+            )
+            .values(rows)
+            .on_conflict((
+                occupancy_changes_daily::site_id,
+                occupancy_changes_daily::day,
+                occupancy_changes_daily::shard,
+            ))
+            .do_update()
+            .set((
+                occupancy_changes_daily::persons
+                    .eq(occupancy_changes_daily::persons
+                        + excluded(occupancy_changes_daily::persons)),
+                occupancy_changes_daily::households.eq(occupancy_changes_daily::households
                     + excluded(occupancy_changes_daily::households)),
-        )
-    )
-    .execute(c))?;
-    Ok(())
+            ))
+            .execute(c))?;
+        }
+        Ok(())
+    }
 }
 
 /// Quantities of `items` distributed in `[from, to)` (whole hours), per

@@ -14,8 +14,10 @@ use uuid::Uuid;
 
 use super::sites::{find_site, site_not_found};
 use crate::auth::Caller;
+use crate::db::aggregates::Delta;
 use crate::db::audit::Event;
-use crate::db::{self, tallies, Db, DbConnection, Unit};
+use crate::db::tallies::TallyDelta;
+use crate::db::{self, Db, DbConnection, Unit};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Query};
 use crate::http::idempotent::{self, ClientId, Created};
@@ -207,10 +209,6 @@ fn close(
         placements::checked_out_by.eq(by.to_string()),
     ))
     .execute(conn)?;
-    if closed == 1 {
-        let persons = i64::from(placement.persons);
-        tallies::add_occupancy(conn, placement.site_id, at, (-persons, -1))?;
-    }
     Ok(closed == 1)
 }
 
@@ -321,7 +319,10 @@ pub fn place(
             detail: "the household was placed by another request, or the placement id is taken"
                 .into(),
         }))?;
-    tallies::add_occupancy(unit.conn(), site.id, at, (i64::from(persons), 1))?;
+    if let Some(left) = &moved_from {
+        unit.record(checked_out(left, at));
+    }
+    unit.record(TallyDelta::occupancy(site.id, at, (i64::from(persons), 1)).into());
     registration::record_reach(unit, household.id, Sector::Housing, at)?;
     find_placement(unit.conn(), id)?
         .ok_or_else(|| ApiError::internal("placement vanished after insert"))
@@ -329,12 +330,13 @@ pub fn place(
 
 /// Checks a household out of its placement, in the caller's transaction.
 pub fn check_out(
-    conn: &mut DbConnection,
+    unit: &mut Unit<'_>,
     id: Uuid,
     checkout: Checkout,
     by: Uuid,
     authorize: impl FnOnce(Uuid) -> Result<(), ApiError>,
 ) -> Result<Placement, ApiError> {
+    let conn = unit.conn();
     let at = time::happened(checkout.checked_out_at, "checked_out_at", time::now())?;
     let reason = checkout.reason.unwrap_or(CheckoutReason::Left);
     if reason == CheckoutReason::Moved {
@@ -354,7 +356,14 @@ pub fn check_out(
         });
     }
     release_beds(conn, placement.site_id, placement.persons)?;
-    find_placement(conn, id)?.ok_or_else(|| ApiError::internal("placement vanished"))
+    unit.record(checked_out(&placement, at));
+    find_placement(unit.conn(), id)?.ok_or_else(|| ApiError::internal("placement vanished"))
+}
+
+/// What a placement closed at `at` takes from its site's occupancy.
+fn checked_out(placement: &Placement, at: NaiveDateTime) -> Delta {
+    let persons = i64::from(placement.persons);
+    TallyDelta::occupancy(placement.site_id, at, (-persons, -1)).into()
 }
 
 fn center_of(conn: &mut DbConnection, household_id: Uuid) -> Result<Uuid, ApiError> {

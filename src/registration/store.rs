@@ -908,13 +908,23 @@ pub fn record_reach(
         if set == 0 {
             continue;
         }
-        let mut after = find(conn, household)?.ok_or_else(|| not_found(household))?;
-        let mut before = after.clone();
-        before.reached[sector.index()] = kept;
-        after.reached[sector.index()] = Some(at);
-        unit.record(aggregates::change(
-            Some(&before.arrival()),
-            Some(&after.arrival()),
+        // Where the household is counted, read with its row held.
+        let (center, arrived): (String, NaiveDateTime) = households::table
+            .find(&id)
+            .select((households::center_id, households::arrived_at))
+            .first(conn)?;
+        let counted: i64 = persons_table::table
+            .filter(persons_table::household_id.eq(&id))
+            .filter(persons_table::merged_into.is_null())
+            .count()
+            .get_result(conn)?;
+        unit.record(aggregates::reach_change(
+            stored::id(&center)?,
+            arrived,
+            counted,
+            sector,
+            kept,
+            at,
         ));
         return Ok(());
     }

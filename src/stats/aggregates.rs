@@ -131,24 +131,55 @@ pub fn contributions(arrival: &Arrival<'_>) -> BTreeMap<Key, Count> {
         1,
     );
     add(dimension::SIZE, size.to_string(), size, 1);
-    // Reached once registered: counted in the later of the two hours.
     let arrived = arrival.arrived_at.naive_utc();
     for (sector, first) in Sector::ALL.into_iter().zip(arrival.reached) {
         if let Some(first) = first {
-            let bucket = time::hour_of(first.max(arrived));
             let count = out
-                .entry((
-                    center,
-                    bucket,
-                    dimension::REACHED,
-                    sector.as_str().to_string(),
-                ))
+                .entry(reached_key(center, arrived, sector, first))
                 .or_default();
             count.persons += size;
             count.households += 1;
         }
     }
     out
+}
+
+/// Where a household reached by `sector` at `first` is counted: reached
+/// once registered, so in the later of that hour and its arrival's.
+fn reached_key(center: Uuid, arrived: NaiveDateTime, sector: Sector, first: NaiveDateTime) -> Key {
+    (
+        center,
+        time::hour_of(first.max(arrived)),
+        dimension::REACHED,
+        sector.as_str().to_string(),
+    )
+}
+
+/// The change to the aggregates when `sector` first reaches a household
+/// at `now` rather than at `before`: the household (`persons` counted, at
+/// `center`, arrived at `arrived`) moves to the hour of `now`. Nothing for a
+/// household no longer counted (`persons` 0: all merged elsewhere).
+pub fn reach_change(
+    center: Uuid,
+    arrived: NaiveDateTime,
+    persons: i64,
+    sector: Sector,
+    before: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Delta {
+    let mut delta = Delta::default();
+    if persons == 0 {
+        return delta;
+    }
+    let count = Count {
+        persons,
+        households: 1,
+    };
+    delta.add(reached_key(center, arrived, sector, now), count, 1);
+    if let Some(before) = before {
+        delta.add(reached_key(center, arrived, sector, before), count, -1);
+    }
+    delta
 }
 
 /// The change a write makes to the aggregates: a registration (`before` =

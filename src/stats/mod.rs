@@ -5,11 +5,13 @@
 //! Reading a million persons per dashboard poll is too slow, so every
 //! registration and correction records what it changes in the aggregates
 //! ([`aggregates`]) on its write's unit of work, and the aggregates commit
-//! with the records: per center, UTC hour of arrival, and dimension (sex ×
-//! age band, origin, destination, household size, specific need). The tables
-//! (kept by [`crate::db::aggregates`]) always equal what [`check::expected`]
-//! computes from the records; a test and `refuge stats verify` check exactly
-//! that.
+//! with the records: per center, UTC hour of arrival (and UTC day), and
+//! dimension (sex × age band, origin, destination, household size, specific
+//! need, and the kinds of assistance that first reached the household in
+//! that hour). The tables (kept by [`crate::db::aggregates`]), and the
+//! assistance tallies coverage and occupancy read ([`crate::db::tallies`]),
+//! always equal what [`check::expected`] computes from the records; a test
+//! and `refuge stats verify` check exactly that.
 //!
 //! The aggregates describe the records as they are now. A summary as of a past
 //! instant T also undoes the corrections made after T, from the snapshots in
@@ -19,7 +21,8 @@
 //! - [`aggregates`]: what a household contributes;
 //! - [`check`]: the aggregates recomputed from the records (verify, rebuild);
 //! - [`access`]: who sees what, and publishing with suppression;
-//! - [`queries`]: the time range of a request and the sums every read shares;
+//! - [`queries`]: the time range of a request and the sums every read shares
+//!   (whole days from the daily rows, partial days from the hourly ones);
 //! - [`summary`]: `GET /stats/summary`, as of any instant;
 //! - [`arrivals`]: `GET /stats/arrivals`, series over time;
 //! - [`breakdowns`]: `GET /stats/demographics` and `/stats/needs`.
