@@ -566,10 +566,7 @@ fn kcal_distributed(
         .load::<(String, i32)>(conn)?
         .into_iter()
         .collect();
-    let centers = match scope {
-        CenterScope::All => None,
-        CenterScope::Only(centers) => Some(centers.iter().map(Uuid::to_string).collect()),
-    };
+    let centers = scope.stored_ids();
     let mut out = HashMap::new();
     if energy.is_empty() {
         return Ok(out);

@@ -69,6 +69,14 @@ impl CenterScope {
         }
     }
 
+    /// The centers' ids as stored, to filter a query by; `None` for all.
+    pub fn stored_ids(&self) -> Option<Vec<String>> {
+        match self {
+            CenterScope::All => None,
+            CenterScope::Only(centers) => Some(centers.iter().map(Uuid::to_string).collect()),
+        }
+    }
+
     /// The one check of "may this caller see or act on center X": 403
     /// unless the scope takes in `center`. `whose` says in the message whose
     /// center it is: `"this household's center"`, `"this center"`.

@@ -117,13 +117,6 @@ pub fn breakdown(
 
 type BreakdownRow = (String, String, i64, i64);
 
-fn centers_of(scope: &CenterScope) -> Option<Vec<String>> {
-    match scope {
-        CenterScope::Only(centers) => Some(centers.iter().map(Uuid::to_string).collect()),
-        _ => None,
-    }
-}
-
 /// Hourly breakdown rows in `[from, to)`, summed per center and value.
 fn hourly(
     conn: &mut DbConnection,
@@ -147,7 +140,7 @@ fn hourly(
             sum_households(),
         ))
         .into_boxed();
-    if let Some(centers) = centers_of(scope) {
+    if let Some(centers) = scope.stored_ids() {
         q = q.filter(arrival_counts::center_id.eq_any(centers));
     }
     Ok(q.load(conn)?)
@@ -177,7 +170,7 @@ fn daily(
     if let Some(to) = to {
         q = q.filter(arrival_counts_daily::day.lt(to));
     }
-    if let Some(centers) = centers_of(scope) {
+    if let Some(centers) = scope.stored_ids() {
         q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
     }
     Ok(q.load(conn)?)
@@ -208,7 +201,7 @@ pub fn daily_breakdown(
             arrival_counts_daily::households,
         ))
         .into_boxed();
-    if let Some(centers) = centers_of(scope) {
+    if let Some(centers) = scope.stored_ids() {
         q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
     }
     timed(q.load(conn)?)
@@ -235,7 +228,7 @@ pub fn hourly_breakdown(
                 arrival_counts::households,
             ))
             .into_boxed();
-        if let Some(centers) = centers_of(scope) {
+        if let Some(centers) = scope.stored_ids() {
             q = q.filter(arrival_counts::center_id.eq_any(centers));
         }
         rows.extend(timed(q.load(conn)?)?);
@@ -270,7 +263,7 @@ pub fn totals_at(
                 arrival_totals::households,
             ))
             .into_boxed();
-        if let Some(centers) = centers_of(scope) {
+        if let Some(centers) = scope.stored_ids() {
             q = q.filter(arrival_totals::center_id.eq_any(centers));
         }
         let rows: Vec<(String, NaiveDateTime, i64, i64)> = q.load(conn)?;
@@ -293,7 +286,7 @@ pub fn registered_centers(
         ))
         .select(arrival_totals::center_id)
         .into_boxed();
-    if let Some(centers) = centers_of(scope) {
+    if let Some(centers) = scope.stored_ids() {
         q = q.filter(arrival_totals::center_id.eq_any(centers));
     }
     let rows: Vec<String> = q.load(conn)?;
