@@ -161,12 +161,8 @@ pub fn distribute(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let arrived_at: NaiveDateTime = households::table
-        .find(new.household_id.to_string())
-        .select(households::arrived_at)
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| {
+    let (arrived_at, reached) =
+        registration::arrival_of(conn, new.household_id)?.ok_or_else(|| {
             ApiError::invalid(
                 "household_id",
                 "unknown",
@@ -267,7 +263,7 @@ pub fn distribute(
     )?;
     unit.record(TallyDelta::distributed(new.center_id, new.item_id, at, quantity).into());
     if let Some(sector) = stats::Sector::of_item(item.sector.as_str()) {
-        registration::record_reach(unit, new.household_id, sector, at)?;
+        registration::record_reach(unit, new.household_id, &reached, sector, at)?;
     }
     Ok(Distribution {
         id,

@@ -373,6 +373,7 @@ pub fn board(
     registration::record_reach(
         unit,
         household.id,
+        &household.reached,
         Sector::Transport,
         trip.departs_at.naive_utc(),
     )?;

@@ -323,7 +323,7 @@ pub fn place(
         unit.record(checked_out(left, at));
     }
     unit.record(TallyDelta::occupancy(site.id, at, (i64::from(persons), 1)).into());
-    registration::record_reach(unit, household.id, Sector::Housing, at)?;
+    registration::record_reach(unit, household.id, &household.reached, Sector::Housing, at)?;
     find_placement(unit.conn(), id)?
         .ok_or_else(|| ApiError::internal("placement vanished after insert"))
 }

@@ -869,33 +869,45 @@ pub fn set_merged(
 /// time than the one kept changes anything: the household's count then moves
 /// to the hour of `at` (or of its arrival, if later) in the statistics
 /// written with this unit.
+///
+/// `known` is what the caller read with the household row (its
+/// [`Household::reached`], or [`arrival_of`]): most assistance is not the
+/// first of its kind, and then nothing more is read or written. If it is
+/// out of date, the write below finds so and the times are read again.
 pub fn record_reach(
     unit: &mut Unit<'_>,
     household: Uuid,
+    known: &Reached,
     sector: Sector,
     at: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let id = household.to_string();
+    let mut kept = known[sector.index()];
     loop {
-        let conn = unit.conn();
-        let kept = reached_of(conn, household)?[sector.index()];
         if kept.is_some_and(|first| first <= at) {
             return Ok(());
         }
+        let conn = unit.conn();
         // Set only if it still holds what was read: assistance recorded
         // meanwhile for the same household (another API process) makes this
         // write nothing, and the loop reads again. Once it is set, this
-        // transaction holds the row until it commits.
+        // transaction holds the row until it commits, so where the household
+        // is counted is read with the row held.
         macro_rules! set_if_unchanged {
             ($column:expr) => {{
                 let target = households::table.find(&id);
+                let counted_at = (households::center_id, households::arrived_at);
                 match kept {
                     Some(kept) => diesel::update(target.filter($column.eq(kept)))
                         .set($column.eq(at))
-                        .execute(conn)?,
+                        .returning(counted_at)
+                        .get_result::<(String, NaiveDateTime)>(conn)
+                        .optional()?,
                     None => diesel::update(target.filter($column.is_null()))
                         .set($column.eq(at))
-                        .execute(conn)?,
+                        .returning(counted_at)
+                        .get_result::<(String, NaiveDateTime)>(conn)
+                        .optional()?,
                 }
             }};
         }
@@ -905,14 +917,10 @@ pub fn record_reach(
             Sector::Fuel => set_if_unchanged!(households::reached_fuel_at),
             Sector::Transport => set_if_unchanged!(households::reached_transport_at),
         };
-        if set == 0 {
+        let Some((center, arrived)) = set else {
+            kept = reached_of(conn, household)?[sector.index()];
             continue;
-        }
-        // Where the household is counted, read with its row held.
-        let (center, arrived): (String, NaiveDateTime) = households::table
-            .find(&id)
-            .select((households::center_id, households::arrived_at))
-            .first(conn)?;
+        };
         let counted: i64 = persons_table::table
             .filter(persons_table::household_id.eq(&id))
             .filter(persons_table::merged_into.is_null())
@@ -932,15 +940,29 @@ pub fn record_reach(
 
 /// When each kind of assistance first reached a household, as it keeps it.
 fn reached_of(conn: &mut DbConnection, household: Uuid) -> Result<Reached, ApiError> {
-    type Kept = (
+    Ok(arrival_of(conn, household)?
+        .ok_or_else(|| not_found(household))?
+        .1)
+}
+
+/// When a household arrived, and when each kind of assistance first reached
+/// it: what recording assistance checks, and passes to [`record_reach`].
+/// `None` if there is no such household.
+pub fn arrival_of(
+    conn: &mut DbConnection,
+    household: Uuid,
+) -> Result<Option<(NaiveDateTime, Reached)>, ApiError> {
+    type Row = (
+        NaiveDateTime,
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
     );
-    let kept: Option<Kept> = households::table
+    let row: Option<Row> = households::table
         .find(household.to_string())
         .select((
+            households::arrived_at,
             households::reached_housing_at,
             households::reached_food_at,
             households::reached_fuel_at,
@@ -948,8 +970,9 @@ fn reached_of(conn: &mut DbConnection, household: Uuid) -> Result<Reached, ApiEr
         ))
         .first(conn)
         .optional()?;
-    let (housing, food, fuel, transport) = kept.ok_or_else(|| not_found(household))?;
-    Ok([housing, food, fuel, transport])
+    Ok(row.map(|(arrived, housing, food, fuel, transport)| {
+        (arrived, [housing, food, fuel, transport])
+    }))
 }
 
 /// When each kind of assistance first reached each of `households`, from
