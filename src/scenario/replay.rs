@@ -346,41 +346,82 @@ pub fn replay(
     while events.peek().is_some() {
         let batch: Vec<Event> = events.by_ref().take(BATCH).collect();
         let done = batch.len() as u64;
-        // The batch's unit of work commits the statistics its registrations
-        // and corrections record with them.
-        Unit::transaction(conn, &Actor::system("scenario"), |unit| {
-            for event in batch {
-                // Each event in a savepoint of its own, so that one already
-                // replayed is skipped without undoing the rest of the batch.
-                let outcome =
-                    unit.savepoint(|unit| apply(unit, event, options, provinces, user, &places));
-                match outcome {
-                    Ok(Applied::Flow) => report.flow_counts += 1,
-                    Ok(Applied::Household(persons)) => {
-                        report.households += 1;
-                        report.persons += persons;
-                    }
-                    Ok(Applied::Correction) => report.corrections += 1,
-                    Ok(Applied::Placement) => report.placements += 1,
-                    Ok(Applied::Departure) => report.departures += 1,
-                    Ok(Applied::Receipt) => report.receipts += 1,
-                    Ok(Applied::Distribution) => report.distributions += 1,
-                    Ok(Applied::Trip) => report.trips += 1,
-                    Ok(Applied::Boarding) => report.boardings += 1,
-                    Ok(Applied::Nothing) => report.already_there += 1,
-                    Err(error) if already_there(&error) => report.already_there += 1,
-                    Err(error) => return Err(error),
-                }
+        let apply_all = |conn: &mut DbConnection, savepoints, report: &mut Report| {
+            apply_batch(conn, &batch, savepoints, report, |unit, event| {
+                apply(unit, event, options, provinces, user, &places)
+            })
+        };
+        // A fresh replay needs no savepoints (two statements per event). A
+        // batch that meets an event replayed before (a replay resumed after
+        // an interruption) is rolled back and replayed again with each event
+        // in a savepoint of its own, so that the one already there is skipped
+        // without undoing the rest.
+        let mut counted = report.clone();
+        match apply_all(conn, Savepoints::None, &mut counted) {
+            Err(error) if already_there(&error) => {
+                counted = report.clone();
+                apply_all(conn, Savepoints::PerEvent, &mut counted)?;
             }
-            unit.audit(
-                AuditEvent::new("scenario.replay").detail(serde_json::json!({ "events": done })),
-            );
-            Ok::<_, ApiError>(())
-        })?;
+            outcome => outcome?,
+        }
+        report = counted;
         progress.inc(done);
     }
     progress.finish_with_message("replayed");
     Ok(report)
+}
+
+/// Whether each event of a batch runs in a savepoint of its own.
+#[derive(Clone, Copy)]
+enum Savepoints {
+    None,
+    PerEvent,
+}
+
+/// Applies a batch of events in one transaction, whose unit of work commits
+/// the statistics its registrations and corrections record with them, and
+/// counts them in `report`. Without savepoints, an event replayed before
+/// fails the batch; with them, it is counted as already there.
+fn apply_batch(
+    conn: &mut DbConnection,
+    batch: &[Event],
+    savepoints: Savepoints,
+    report: &mut Report,
+    apply: impl Fn(&mut Unit<'_>, Event) -> Result<Applied, ApiError>,
+) -> Result<(), ApiError> {
+    Unit::transaction(conn, &Actor::system("scenario"), |unit| {
+        for event in batch.iter().cloned() {
+            let outcome = match savepoints {
+                Savepoints::None => apply(unit, event),
+                Savepoints::PerEvent => unit.savepoint(|unit| apply(unit, event)),
+            };
+            match outcome {
+                Ok(Applied::Flow) => report.flow_counts += 1,
+                Ok(Applied::Household(persons)) => {
+                    report.households += 1;
+                    report.persons += persons;
+                }
+                Ok(Applied::Correction) => report.corrections += 1,
+                Ok(Applied::Placement) => report.placements += 1,
+                Ok(Applied::Departure) => report.departures += 1,
+                Ok(Applied::Receipt) => report.receipts += 1,
+                Ok(Applied::Distribution) => report.distributions += 1,
+                Ok(Applied::Trip) => report.trips += 1,
+                Ok(Applied::Boarding) => report.boardings += 1,
+                Ok(Applied::Nothing) => report.already_there += 1,
+                Err(error)
+                    if matches!(savepoints, Savepoints::PerEvent) && already_there(&error) =>
+                {
+                    report.already_there += 1
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        unit.audit(
+            AuditEvent::new("scenario.replay").detail(serde_json::json!({ "events": batch.len() })),
+        );
+        Ok(())
+    })
 }
 
 enum Applied {
