@@ -22,7 +22,9 @@
 //!   cargo bench --bench stats_read -- --persons 100000
 //!   cargo bench --bench stats_read -- --persons 1000000 --database postgres://postgres@127.0.0.1/refuge_bench_stats
 //!
-//! A PostgreSQL database named in --database is dropped and created afresh.
+//! A PostgreSQL database named in --database (or a SQLite file named in
+//! --sqlite) is dropped and created afresh, unless --reuse finds persons in
+//! it: then it is measured as an earlier run left it (after a migration, say).
 //! A benchmark, not a test: it measures and prints, it asserts nothing about speed.
 
 use std::collections::BTreeMap;
@@ -59,6 +61,14 @@ struct Args {
     /// PostgreSQL database to (re)create and use; SQLite in a temp dir by default.
     #[arg(long)]
     database: Option<String>,
+    /// SQLite file to use (and keep) instead of one in a temp dir.
+    #[arg(long)]
+    sqlite: Option<std::path::PathBuf>,
+    /// Measure the database as an earlier run left it, if it holds anyone:
+    /// no drop, no seeding (seeding 1M persons' aid on PostgreSQL takes half
+    /// an hour).
+    #[arg(long)]
+    reuse: bool,
     /// Requests per endpoint.
     #[arg(long, default_value_t = 2_000)]
     requests: usize,
@@ -99,13 +109,66 @@ fn fresh_postgres(url: &str) {
     .unwrap();
 }
 
+/// Whether the database of `settings` exists and holds persons: what
+/// `--reuse` measures as it is.
+fn seeded_before(args: &Args, settings: &Settings) -> bool {
+    match (&args.database, &args.sqlite) {
+        (Some(url), _) => {
+            let (server, name) = url.rsplit_once('/').expect("postgres://.../DATABASE");
+            let mut admin =
+                diesel::PgConnection::establish(&format!("{server}/postgres")).expect("postgres");
+            let found: Vec<Named> = diesel::sql_query(format!(
+                "SELECT datname AS name FROM pg_database WHERE datname = '{name}'"
+            ))
+            .load(&mut admin)
+            .unwrap();
+            if found.is_empty() {
+                return false;
+            }
+        }
+        (None, Some(file)) if file.exists() => {}
+        (None, _) => return false,
+    }
+    let db = Db::open(&settings.database).unwrap();
+    let mut conn = db.connection_for_setup().unwrap();
+    let persons: Vec<Count> = diesel::sql_query("SELECT COUNT(*) AS n FROM persons")
+        .load(&mut *conn)
+        .unwrap();
+    persons.first().is_some_and(|c| c.n > 0)
+}
+
+#[derive(diesel::QueryableByName)]
+struct Named {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The site whose occupancy the benchmark reads (the first of Syunik's).
+fn measured_site(settings: &Settings) -> Uuid {
+    let db = Db::open(&settings.database).unwrap();
+    let mut conn = db.connection_for_setup().unwrap();
+    let site: Vec<Named> = diesel::sql_query("SELECT id AS name FROM sites WHERE code = 'SITE-001'")
+        .load(&mut *conn)
+        .unwrap();
+    site.first().expect("site SITE-001").name.parse().unwrap()
+}
+
 fn settings(args: &Args, dir: &std::path::Path) -> Settings {
     let mut settings = Settings::load(None).expect("settings");
     settings.server.port = 0;
     settings.database.url = SecretString::from(
         args.database
             .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display())),
+            .unwrap_or_else(|| {
+                let file = args.sqlite.clone().unwrap_or_else(|| dir.join("bench.db"));
+                format!("sqlite://{}", file.display())
+            }),
     );
     settings.database.pool_size = 16;
     settings.bootstrap.admin_password = SecretString::from(PASSWORD);
@@ -643,10 +706,16 @@ fn settle(settings: &Settings) {
 fn main() {
     let args = Args::parse();
     let dir = tempfile::tempdir().unwrap();
-    if let Some(url) = &args.database {
-        fresh_postgres(url);
-    }
     let settings = settings(&args, dir.path());
+    let reuse = args.reuse && seeded_before(&args, &settings);
+    if !reuse {
+        if let Some(url) = &args.database {
+            fresh_postgres(url);
+        }
+        if let Some(file) = &args.sqlite {
+            let _ = std::fs::remove_file(file);
+        }
+    }
     refuge::init_logging(&settings.log);
     let (tx, rx) = std::sync::mpsc::channel();
     let server_settings = settings.clone();
@@ -675,28 +744,52 @@ fn main() {
             .await
             .unwrap();
         let token = login["access_token"].as_str().expect("login").to_string();
-        let mut centers = Vec::new();
-        for code in CENTERS {
-            let center: serde_json::Value = client
-                .post(format!("{base}/api/v1/centers"))
-                .bearer_auth(&token)
-                .json(&json!({"code": code, "name": code, "kind": "registration_center", "province": "AM-SU"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            centers.push(center["id"].as_str().expect("center").to_string());
-        }
-        let seed_settings = settings.clone();
-        let persons = args.persons;
-        let (seeding, (aid_seeding, aid)) = tokio::task::spawn_blocking(move || {
-            let seeding = seed(&seed_settings, persons, &centers);
-            (seeding, seed_aid(&seed_settings, persons, &centers))
-        })
-        .await
-        .unwrap();
+        let backend = if args.database.is_some() { "postgres" } else { "sqlite" };
+        let site = if reuse {
+            println!("stats_read backend={backend} reusing the database an earlier run seeded");
+            measured_site(&settings)
+        } else {
+            let mut centers = Vec::new();
+            for code in CENTERS {
+                let center: serde_json::Value = client
+                    .post(format!("{base}/api/v1/centers"))
+                    .bearer_auth(&token)
+                    .json(&json!({"code": code, "name": code, "kind": "registration_center", "province": "AM-SU"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                centers.push(center["id"].as_str().expect("center").to_string());
+            }
+            let seed_settings = settings.clone();
+            let persons = args.persons;
+            let (seeding, (aid_seeding, aid)) = tokio::task::spawn_blocking(move || {
+                let seeding = seed(&seed_settings, persons, &centers);
+                (seeding, seed_aid(&seed_settings, persons, &centers))
+            })
+            .await
+            .unwrap();
+            println!(
+                "stats_read backend={backend} persons={} seeded_in={:.1}s",
+                args.persons,
+                seeding.as_secs_f64()
+            );
+            println!(
+                "stats_read backend={backend} persons={} aid_seeded_in={:.1}s sites={} trips={} placements={} checkouts={} food_distributions={} fuel_distributions={} boardings={}",
+                args.persons,
+                aid_seeding.as_secs_f64(),
+                aid.sites,
+                aid.trips,
+                aid.placements,
+                aid.checkouts,
+                aid.food,
+                aid.fuel,
+                aid.boardings,
+            );
+            aid.site
+        };
         // Steady state, as a running service reaches it: the shards of past
         // hours folded (the server does it every minute) and the tables
         // vacuumed and analysed (autovacuum does it).
@@ -704,25 +797,6 @@ fn main() {
         tokio::task::spawn_blocking(move || settle(&settle_settings))
             .await
             .unwrap();
-        let backend = if args.database.is_some() { "postgres" } else { "sqlite" };
-        println!(
-            "stats_read backend={backend} persons={} seeded_in={:.1}s",
-            args.persons,
-            seeding.as_secs_f64()
-        );
-        println!(
-            "stats_read backend={backend} persons={} aid_seeded_in={:.1}s sites={} trips={} placements={} checkouts={} food_distributions={} fuel_distributions={} boardings={}",
-            args.persons,
-            aid_seeding.as_secs_f64(),
-            aid.sites,
-            aid.trips,
-            aid.placements,
-            aid.checkouts,
-            aid.food,
-            aid.fuel,
-            aid.boardings,
-        );
-        let site = aid.site;
         let endpoints = [
             ("summary", "/api/v1/stats/summary?suppress=false".to_string()),
             (
