@@ -31,22 +31,24 @@ pub fn occupied_at(
 ) -> Result<BTreeMap<Uuid, (i64, i64)>, ApiError> {
     let hour = time::hour_of(as_of);
     let mut out = tallies::occupancy_before(conn, hour, site)?;
-    let mut checked_in = placements::table
+    // The placements of the last partial hour, of every site: read by time
+    // (the check-in and check-out indexes), at most an hour's worth, and
+    // kept for `site` here. Filtered by site in SQL, SQLite read a site's
+    // every check-out ever instead.
+    let checked_in = placements::table
         .filter(placements::checked_in_at.ge(hour))
         .filter(placements::checked_in_at.le(as_of))
-        .select((placements::site_id, placements::persons))
-        .into_boxed();
-    let mut checked_out = placements::table
+        .select((placements::site_id, placements::persons));
+    let checked_out = placements::table
         .filter(placements::checked_out_at.ge(hour))
         .filter(placements::checked_out_at.le(as_of))
-        .select((placements::site_id, placements::persons))
-        .into_boxed();
-    if let Some(site) = site {
-        checked_in = checked_in.filter(placements::site_id.eq(site.to_string()));
-        checked_out = checked_out.filter(placements::site_id.eq(site.to_string()));
-    }
+        .select((placements::site_id, placements::persons));
+    let wanted = site.map(|site| site.to_string());
     for (rows, sign) in [(checked_in.load(conn)?, 1), (checked_out.load(conn)?, -1)] {
         for (site, persons) in rows as Vec<(String, i32)> {
+            if wanted.as_ref().is_some_and(|wanted| *wanted != site) {
+                continue;
+            }
             let present = out.entry(stored::id(&site)?).or_default();
             present.0 += sign * i64::from(persons);
             present.1 += sign;
