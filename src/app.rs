@@ -43,6 +43,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    index: web::Data<MatchIndex>,
     audit_retention_days: u32,
     login_throttle: crate::config::LoginThrottleSettings,
 }
@@ -95,6 +96,7 @@ impl Application {
         let scrape_token = web::Data::new(metrics::ScrapeToken::new(&settings.metrics));
         let index = web::Data::new(MatchIndex::new());
         index.clone().into_inner().load(background_db.clone())?;
+        let index_handle = index.clone();
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -134,6 +136,7 @@ impl Application {
             port,
             server: server.run(),
             db: background_db,
+            index: index_handle,
             audit_retention_days: settings.audit.retention_days,
             login_throttle: settings.auth.login_throttle,
         })
@@ -142,6 +145,12 @@ impl Application {
     /// The port the service listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The matching index, which loads in the background on a large
+    /// database (for benchmarks that must wait until it has).
+    pub fn matching_index(&self) -> web::Data<MatchIndex> {
+        self.index.clone()
     }
 
     /// The service's database handle (for tests and tools that run beside it
