@@ -351,11 +351,11 @@ pub fn replay(
                 apply(unit, event, options, provinces, user, &places)
             })
         };
-        // A fresh replay needs no savepoints (two statements per event). A
-        // batch that meets an event replayed before (a replay resumed after
-        // an interruption) is rolled back and replayed again with each event
-        // in a savepoint of its own, so that the one already there is skipped
-        // without undoing the rest.
+        // A fresh replay needs no savepoints (each costs two statements per
+        // event). A batch that meets an event replayed before (a replay
+        // resumed after an interruption) is rolled back and replayed again
+        // with each event in a savepoint of its own, so that the one already
+        // there is skipped without undoing the rest.
         let mut counted = report.clone();
         match apply_all(conn, Savepoints::None, &mut counted) {
             Err(error) if already_there(&error) => {
