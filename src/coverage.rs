@@ -12,8 +12,8 @@
 //! - households reached: the `reached` breakdown, which counts each household
 //!   once per kind of assistance, in the hour it first received it (or
 //!   arrived, if later), as kept by `registration::record_reach`;
-//! - food energy: the quantities distributed per center, hour and item
-//!   ([`tallies`]);
+//! - food energy: the quantities distributed per center, day and item, and
+//!   per hour for the partial days at the range's edges ([`tallies`]);
 //! - living space: occupancy at the end of the range (`housing::occupied_at`).
 //!
 //! Counts of households follow the statistics' suppression rules: for

@@ -317,6 +317,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    distributed_totals_daily (center_id, day, item_id, shard) {
+        center_id -> Text,
+        day -> Timestamp,
+        item_id -> Text,
+        shard -> Integer,
+        quantity -> BigInt,
+    }
+}
+
+diesel::table! {
     occupancy_changes (site_id, bucket, shard) {
         site_id -> Text,
         bucket -> Timestamp,
@@ -327,10 +337,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    occupancy_changes_daily (site_id, day, shard) {
+    occupancy_at_day_end (site_id, day) {
         site_id -> Text,
         day -> Timestamp,
-        shard -> Integer,
         persons -> BigInt,
         households -> BigInt,
     }
@@ -545,8 +554,10 @@ diesel::joinable!(arrival_counts -> centers (center_id));
 diesel::joinable!(arrival_counts_daily -> centers (center_id));
 diesel::joinable!(distributed_totals -> centers (center_id));
 diesel::joinable!(distributed_totals -> items (item_id));
+diesel::joinable!(distributed_totals_daily -> centers (center_id));
+diesel::joinable!(distributed_totals_daily -> items (item_id));
 diesel::joinable!(occupancy_changes -> sites (site_id));
-diesel::joinable!(occupancy_changes_daily -> sites (site_id));
+diesel::joinable!(occupancy_at_day_end -> sites (site_id));
 diesel::joinable!(arrival_totals -> centers (center_id));
 diesel::joinable!(household_revisions -> households (household_id));
 diesel::joinable!(persons -> households (household_id));
@@ -601,8 +612,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     arrival_counts,
     arrival_counts_daily,
     distributed_totals,
+    distributed_totals_daily,
     occupancy_changes,
-    occupancy_changes_daily,
+    occupancy_at_day_end,
     arrival_totals,
     household_revisions,
     organizations,

@@ -1,17 +1,22 @@
 //! Storage of the assistance tallies the statistics read instead of the
 //! records: quantities distributed per center, UTC hour and item
-//! (`distributed_totals`), and the change in who is present at each site per
-//! UTC hour and per UTC day (`occupancy_changes`, `occupancy_changes_daily`).
+//! (`distributed_totals`) and per UTC day (`distributed_totals_daily`), the change in who is present at each site per UTC
+//! hour (`occupancy_changes`), and who is present at each site at the end of
+//! every UTC day on which that changed (`occupancy_at_day_end`).
 //!
 //! Each write adds to them in its own transaction, so they commit with the
-//! records they count; on PostgreSQL into a random shard, as the arrival
-//! aggregates do ([`super::aggregates`]), folded later by [`compact`].
+//! records they count. The hourly and daily sums take the change into a random shard
+//! on PostgreSQL, as the arrival aggregates do ([`super::aggregates`]),
+//! folded later by [`compact`]. The day ends are running totals, one row per
+//! site and day: a change rewrites its day's row and every later one, under
+//! the site's row lock, which every writer of a check-in or check-out holds
+//! already (it takes or releases the site's beds in the same transaction).
 //! [`recount`] computes them from the records, for `refuge stats verify` and
 //! `rebuild`.
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use diesel::upsert::excluded;
@@ -22,7 +27,9 @@ use super::DbConnection;
 use crate::error::ApiError;
 use crate::http::stored;
 use crate::http::time;
-use crate::schema::{distributed_totals, occupancy_changes, occupancy_changes_daily};
+use crate::schema::{
+    distributed_totals, distributed_totals_daily, occupancy_at_day_end, occupancy_changes,
+};
 
 /// Persons and households present: a change, or a sum of changes.
 pub type Presence = (i64, i64);
@@ -32,10 +39,14 @@ pub type Presence = (i64, i64);
 pub struct Tallies {
     /// (center, hour, item) → quantity distributed.
     pub distributed: BTreeMap<(Uuid, NaiveDateTime, Uuid), i64>,
+    /// (center, UTC midnight, item) → the same per day.
+    pub distributed_daily: BTreeMap<(Uuid, NaiveDateTime, Uuid), i64>,
     /// (site, hour) → change in persons and households present.
     pub occupancy: BTreeMap<(Uuid, NaiveDateTime), Presence>,
-    /// (site, UTC midnight) → the same per day.
-    pub occupancy_daily: BTreeMap<(Uuid, NaiveDateTime), Presence>,
+    /// (site, UTC midnight) → persons and households present at the end of
+    /// that day, on the days where that differs from the day before (see
+    /// [`changed_day_ends`]).
+    pub occupancy_at_day_end: BTreeMap<(Uuid, NaiveDateTime), Presence>,
 }
 
 impl Tallies {
@@ -48,12 +59,16 @@ impl Tallies {
                 .count()
         }
         differing(&self.distributed, &other.distributed)
+            + differing(&self.distributed_daily, &other.distributed_daily)
             + differing(&self.occupancy, &other.occupancy)
-            + differing(&self.occupancy_daily, &other.occupancy_daily)
+            + differing(&self.occupancy_at_day_end, &other.occupancy_at_day_end)
     }
 
     pub fn rows(&self) -> usize {
-        self.distributed.len() + self.occupancy.len() + self.occupancy_daily.len()
+        self.distributed.len()
+            + self.distributed_daily.len()
+            + self.occupancy.len()
+            + self.occupancy_at_day_end.len()
     }
 }
 
@@ -99,6 +114,37 @@ impl TallyDelta {
     /// Adds the change to the tables, in the caller's transaction.
     pub fn write(self, conn: &mut DbConnection) -> Result<(), ApiError> {
         let shard = shard(conn);
+        let distributed_daily: Vec<_> = daily_of(&self.distributed)
+            .into_iter()
+            .filter(|(_, quantity)| *quantity != 0)
+            .map(|((center, day, item), quantity)| {
+                (
+                    distributed_totals_daily::center_id.eq(center.to_string()),
+                    distributed_totals_daily::day.eq(day),
+                    distributed_totals_daily::item_id.eq(item.to_string()),
+                    distributed_totals_daily::shard.eq(shard),
+                    distributed_totals_daily::quantity.eq(quantity),
+                )
+            })
+            .collect();
+        for rows in distributed_daily.chunks(super::rows_per_insert(5)) {
+            crate::per_backend!(conn, |c| diesel::insert_into(
+                distributed_totals_daily::table
+            )
+            .values(rows)
+            .on_conflict((
+                distributed_totals_daily::center_id,
+                distributed_totals_daily::day,
+                distributed_totals_daily::item_id,
+                distributed_totals_daily::shard,
+            ))
+            .do_update()
+            .set(
+                distributed_totals_daily::quantity.eq(distributed_totals_daily::quantity
+                    + excluded(distributed_totals_daily::quantity)),
+            )
+            .execute(c))?;
+        }
         let distributed: Vec<_> = self
             .distributed
             .into_iter()
@@ -169,45 +215,82 @@ impl TallyDelta {
                 )
                 .execute(c))?;
         }
-        let daily: Vec<_> = daily
-            .into_iter()
-            .filter(|(_, presence)| *presence != (0, 0))
-            .map(|((site, day), (persons, households))| {
-                (
-                    occupancy_changes_daily::site_id.eq(site.to_string()),
-                    occupancy_changes_daily::day.eq(day),
-                    occupancy_changes_daily::shard.eq(shard),
-                    occupancy_changes_daily::persons.eq(persons),
-                    occupancy_changes_daily::households.eq(households),
-                )
-            })
-            .collect();
-        for rows in daily.chunks(super::rows_per_insert(5)) {
-            crate::per_backend!(conn, |c| diesel::insert_into(
-                occupancy_changes_daily::table
-            )
-            .values(rows)
-            .on_conflict((
-                occupancy_changes_daily::site_id,
-                occupancy_changes_daily::day,
-                occupancy_changes_daily::shard,
-            ))
-            .do_update()
-            .set((
-                occupancy_changes_daily::persons
-                    .eq(occupancy_changes_daily::persons
-                        + excluded(occupancy_changes_daily::persons)),
-                occupancy_changes_daily::households.eq(occupancy_changes_daily::households
-                    + excluded(occupancy_changes_daily::households)),
-            ))
-            .execute(c))?;
+        for ((site, day), change) in daily {
+            if change != (0, 0) {
+                add_to_day_ends(conn, site, day, change)?;
+            }
         }
         Ok(())
     }
 }
 
+/// Adds `change`, which happened on `day`, to who is present at `site` at the
+/// end of that day and of every later day: the day's row, created from the
+/// last one before it if the site saw no change that day yet, then the rows
+/// after it (none, unless the change was recorded after the fact).
+///
+/// Sound only while the caller holds `site`'s row lock, as a check-in or
+/// check-out does: two writers creating rows for different days of one site
+/// would each miss the other's change. A row that exists already when this
+/// creates it means that did not hold, and fails the transaction.
+fn add_to_day_ends(
+    conn: &mut DbConnection,
+    site: Uuid,
+    day: NaiveDateTime,
+    (persons, households): Presence,
+) -> Result<(), ApiError> {
+    let site = site.to_string();
+    let last: Option<(NaiveDateTime, i64, i64)> = occupancy_at_day_end::table
+        .filter(occupancy_at_day_end::site_id.eq(&site))
+        .filter(occupancy_at_day_end::day.le(day))
+        .order(occupancy_at_day_end::day.desc())
+        .select((
+            occupancy_at_day_end::day,
+            occupancy_at_day_end::persons,
+            occupancy_at_day_end::households,
+        ))
+        .first(conn)
+        .optional()?;
+    if last.is_none_or(|(last, _, _)| last < day) {
+        let (before_persons, before_households) = last.map_or((0, 0), |(_, p, h)| (p, h));
+        diesel::insert_into(occupancy_at_day_end::table)
+            .values((
+                occupancy_at_day_end::site_id.eq(&site),
+                occupancy_at_day_end::day.eq(day),
+                occupancy_at_day_end::persons.eq(before_persons),
+                occupancy_at_day_end::households.eq(before_households),
+            ))
+            .execute(conn)?;
+    }
+    diesel::update(
+        occupancy_at_day_end::table
+            .filter(occupancy_at_day_end::site_id.eq(&site))
+            .filter(occupancy_at_day_end::day.ge(day)),
+    )
+    .set((
+        occupancy_at_day_end::persons.eq(occupancy_at_day_end::persons + persons),
+        occupancy_at_day_end::households.eq(occupancy_at_day_end::households + households),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Quantities per center, UTC day and item, from quantities per hour.
+fn daily_of(
+    hourly: &BTreeMap<(Uuid, NaiveDateTime, Uuid), i64>,
+) -> BTreeMap<(Uuid, NaiveDateTime, Uuid), i64> {
+    let mut daily = BTreeMap::new();
+    for ((center, hour, item), quantity) in hourly {
+        *daily
+            .entry((*center, time::day_of(*hour), *item))
+            .or_default() += quantity;
+    }
+    daily
+}
+
 /// Quantities of `items` distributed in `[from, to)` (whole hours), per
-/// center and item, at the centers listed (all when `None`).
+/// center and item, at the centers listed (all when `None`): the whole UTC
+/// days from the daily sums, the hours at either edge from the hourly ones.
 pub fn distributed(
     conn: &mut DbConnection,
     items: &[String],
@@ -215,6 +298,49 @@ pub fn distributed(
     to: NaiveDateTime,
     centers: Option<Vec<String>>,
 ) -> Result<Vec<(Uuid, Uuid, i64)>, ApiError> {
+    let first_whole = time::day_of(from - TimeDelta::microseconds(1)) + TimeDelta::days(1);
+    let last_whole = time::day_of(to);
+    let centers = centers.as_deref();
+    let mut rows = Vec::new();
+    if first_whole < last_whole {
+        rows.extend(distributed_in_hours(
+            conn,
+            items,
+            from,
+            first_whole,
+            centers,
+        )?);
+        rows.extend(distributed_on_days(
+            conn,
+            items,
+            first_whole,
+            last_whole,
+            centers,
+        )?);
+        rows.extend(distributed_in_hours(conn, items, last_whole, to, centers)?);
+    } else {
+        rows.extend(distributed_in_hours(conn, items, from, to, centers)?);
+    }
+    let mut sums: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (center, item, quantity) in rows {
+        *sums.entry((center, item)).or_default() += quantity;
+    }
+    sums.into_iter()
+        .map(|((center, item), quantity)| Ok((stored::id(&center)?, stored::id(&item)?, quantity)))
+        .collect()
+}
+
+/// Hourly quantities of `items` in `[from, to)`, summed per center and item.
+fn distributed_in_hours(
+    conn: &mut DbConnection,
+    items: &[String],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    centers: Option<&[String]>,
+) -> Result<Vec<(String, String, i64)>, ApiError> {
+    if from >= to {
+        return Ok(Vec::new());
+    }
     let mut q = distributed_totals::table
         .filter(distributed_totals::bucket.ge(from))
         .filter(distributed_totals::bucket.lt(to))
@@ -229,30 +355,72 @@ pub fn distributed(
     if let Some(centers) = centers {
         q = q.filter(distributed_totals::center_id.eq_any(centers));
     }
-    let rows: Vec<(String, String, i64)> = q.load(conn)?;
-    rows.into_iter()
-        .map(|(center, item, quantity)| Ok((stored::id(&center)?, stored::id(&item)?, quantity)))
-        .collect()
+    Ok(q.load(conn)?)
 }
 
-/// Per site, the changes in who is present before `hour` (a whole hour):
-/// the days before its day, then the hours of its day before it. The
-/// placements of the hour itself are the caller's to add.
+/// Daily quantities of `items` on the UTC days in `[from, to)`, summed per
+/// center and item.
+fn distributed_on_days(
+    conn: &mut DbConnection,
+    items: &[String],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    centers: Option<&[String]>,
+) -> Result<Vec<(String, String, i64)>, ApiError> {
+    let mut q = distributed_totals_daily::table
+        .filter(distributed_totals_daily::day.ge(from))
+        .filter(distributed_totals_daily::day.lt(to))
+        .filter(distributed_totals_daily::item_id.eq_any(items))
+        .group_by((
+            distributed_totals_daily::center_id,
+            distributed_totals_daily::item_id,
+        ))
+        .select((
+            distributed_totals_daily::center_id,
+            distributed_totals_daily::item_id,
+            diesel::dsl::sql::<BigInt>("CAST(SUM(distributed_totals_daily.quantity) AS BIGINT)"),
+        ))
+        .into_boxed();
+    if let Some(centers) = centers {
+        q = q.filter(distributed_totals_daily::center_id.eq_any(centers));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Per site, who is present at `hour` (a whole hour): as at the end of the
+/// last day before its day that changed anything there, plus the changes in
+/// the hours of its day before it. The placements of the hour itself are the
+/// caller's to add.
+///
+/// One row per site and at most a day's hours, whatever the number of days
+/// behind it.
 pub fn occupancy_before(
     conn: &mut DbConnection,
     hour: NaiveDateTime,
     site: Option<Uuid>,
 ) -> Result<BTreeMap<Uuid, Presence>, ApiError> {
     let day = time::day_of(hour);
-    let mut days = occupancy_changes_daily::table
-        .filter(occupancy_changes_daily::day.lt(day))
-        .group_by(occupancy_changes_daily::site_id)
-        .select((
-            occupancy_changes_daily::site_id,
-            diesel::dsl::sql::<BigInt>("CAST(SUM(occupancy_changes_daily.persons) AS BIGINT)"),
-            diesel::dsl::sql::<BigInt>("CAST(SUM(occupancy_changes_daily.households) AS BIGINT)"),
-        ))
-        .into_boxed();
+    // Each site's last row before `day`, found through the primary key
+    // (site, day) by the subquery, one probe per site.
+    let (before, only) = match conn {
+        DbConnection::Postgres(_) => ("$1", "$2"),
+        DbConnection::Sqlite(_) => ("?", "?"),
+    };
+    let mut sql = format!(
+        "SELECT e.site_id, e.persons, e.households
+         FROM sites s
+         JOIN occupancy_at_day_end e ON e.site_id = s.id
+          AND e.day = (SELECT MAX(l.day) FROM occupancy_at_day_end l
+                       WHERE l.site_id = s.id AND l.day < {before})"
+    );
+    if site.is_some() {
+        sql.push_str(&format!(" WHERE s.id = {only}"));
+    }
+    let query = diesel::sql_query(sql).bind::<Timestamp, _>(day);
+    let day_ends: Vec<DayEndRow> = match site {
+        Some(site) => query.bind::<Text, _>(site.to_string()).load(conn)?,
+        None => query.load(conn)?,
+    };
     let mut hours = occupancy_changes::table
         .filter(occupancy_changes::bucket.ge(day))
         .filter(occupancy_changes::bucket.lt(hour))
@@ -264,10 +432,12 @@ pub fn occupancy_before(
         ))
         .into_boxed();
     if let Some(site) = site {
-        days = days.filter(occupancy_changes_daily::site_id.eq(site.to_string()));
         hours = hours.filter(occupancy_changes::site_id.eq(site.to_string()));
     }
-    let mut rows: Vec<(String, i64, i64)> = days.load(conn)?;
+    let mut rows: Vec<(String, i64, i64)> = day_ends
+        .into_iter()
+        .map(|row| (row.site_id, row.persons, row.households))
+        .collect();
     rows.extend(hours.load::<(String, i64, i64)>(conn)?);
     let mut out: BTreeMap<Uuid, Presence> = BTreeMap::new();
     for (site, persons, households) in rows {
@@ -278,15 +448,24 @@ pub fn occupancy_before(
     Ok(out)
 }
 
-/// Folds the PostgreSQL shard rows of hours (and days) ended before
-/// `before` into shard 0, as [`super::aggregates::compact`] does for the
+#[derive(QueryableByName)]
+struct DayEndRow {
+    #[diesel(sql_type = Text)]
+    site_id: String,
+    #[diesel(sql_type = BigInt)]
+    persons: i64,
+    #[diesel(sql_type = BigInt)]
+    households: i64,
+}
+
+/// Folds the PostgreSQL shard rows of hours ended before `before` into
+/// shard 0, as [`super::aggregates::compact`] does for the
 /// arrival aggregates (whose advisory lock the caller holds); returns how
 /// many shard-0 rows it wrote.
 pub(super) fn compact(
     pg: &mut diesel::PgConnection,
     before: NaiveDateTime,
 ) -> Result<usize, ApiError> {
-    let presence = ["persons", "households"];
     Ok(fold_shards(
         pg,
         "distributed_totals",
@@ -295,16 +474,16 @@ pub(super) fn compact(
         before,
     )? + fold_shards(
         pg,
-        "occupancy_changes",
-        &["site_id", "bucket"],
-        &presence,
-        before,
+        "distributed_totals_daily",
+        &["center_id", "day", "item_id"],
+        &["quantity"],
+        before - TimeDelta::days(1),
     )? + fold_shards(
         pg,
-        "occupancy_changes_daily",
-        &["site_id", "day"],
-        &presence,
-        before - chrono::TimeDelta::days(1),
+        "occupancy_changes",
+        &["site_id", "bucket"],
+        &["persons", "households"],
+        before,
     )?)
 }
 
@@ -318,6 +497,15 @@ pub fn stored(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
             distributed_totals::quantity,
         ))
         .load(conn)?;
+    let distributed_daily: Vec<(String, NaiveDateTime, String, i64)> =
+        distributed_totals_daily::table
+            .select((
+                distributed_totals_daily::center_id,
+                distributed_totals_daily::day,
+                distributed_totals_daily::item_id,
+                distributed_totals_daily::quantity,
+            ))
+            .load(conn)?;
     let occupancy: Vec<(String, NaiveDateTime, i64, i64)> = occupancy_changes::table
         .select((
             occupancy_changes::site_id,
@@ -326,15 +514,15 @@ pub fn stored(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
             occupancy_changes::households,
         ))
         .load(conn)?;
-    let daily: Vec<(String, NaiveDateTime, i64, i64)> = occupancy_changes_daily::table
+    let day_ends: Vec<(String, NaiveDateTime, i64, i64)> = occupancy_at_day_end::table
         .select((
-            occupancy_changes_daily::site_id,
-            occupancy_changes_daily::day,
-            occupancy_changes_daily::persons,
-            occupancy_changes_daily::households,
+            occupancy_at_day_end::site_id,
+            occupancy_at_day_end::day,
+            occupancy_at_day_end::persons,
+            occupancy_at_day_end::households,
         ))
         .load(conn)?;
-    tallies(distributed, occupancy, daily)
+    tallies(distributed, Some(distributed_daily), occupancy, day_ends)
 }
 
 #[derive(QueryableByName)]
@@ -387,6 +575,8 @@ pub fn recount(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
          GROUP BY site_id, bucket"
     ))
     .load(conn)?;
+    // Who is present at the end of each day: the changes up to it, summed
+    // in order of site and day.
     let mut daily: BTreeMap<(String, NaiveDateTime), Presence> = BTreeMap::new();
     for row in &presence {
         let sum = daily
@@ -395,11 +585,21 @@ pub fn recount(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
         sum.0 += row.persons;
         sum.1 += row.households;
     }
+    let mut present: Option<(String, Presence)> = None;
+    for ((site, _), change) in daily.iter_mut() {
+        let before = match &present {
+            Some((last, before)) if last == site => *before,
+            _ => (0, 0),
+        };
+        *change = (before.0 + change.0, before.1 + change.1);
+        present = Some((site.clone(), *change));
+    }
     tallies(
         distributed
             .into_iter()
             .map(|r| (r.center_id, r.bucket, r.item_id, r.quantity))
             .collect(),
+        None,
         presence
             .into_iter()
             .map(|r| (r.site_id, r.bucket, r.persons, r.households))
@@ -413,38 +613,81 @@ pub fn recount(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
 
 type PresenceRows = Vec<(String, NaiveDateTime, i64, i64)>;
 
+type QuantityRows = Vec<(String, NaiveDateTime, String, i64)>;
+
+/// The tallies from rows as stored (summed over their shards) or recounted;
+/// a recount has no daily quantities and takes them from the hourly ones.
 fn tallies(
-    distributed: Vec<(String, NaiveDateTime, String, i64)>,
+    distributed: QuantityRows,
+    distributed_daily: Option<QuantityRows>,
     occupancy: PresenceRows,
-    daily: PresenceRows,
+    day_ends: PresenceRows,
 ) -> Result<Tallies, ApiError> {
-    let mut out = Tallies::default();
-    for (center, bucket, item, quantity) in distributed {
-        *out.distributed
-            .entry((stored::id(&center)?, bucket, stored::id(&item)?))
-            .or_default() += quantity;
-    }
-    out.distributed.retain(|_, q| *q != 0);
-    for (rows, into) in [
-        (occupancy, &mut out.occupancy),
-        (daily, &mut out.occupancy_daily),
-    ] {
-        for (site, time, persons, households) in rows {
-            let sum = into.entry((stored::id(&site)?, time)).or_default();
-            sum.0 += persons;
-            sum.1 += households;
+    let quantities = |rows: QuantityRows| -> Result<BTreeMap<_, i64>, ApiError> {
+        let mut out = BTreeMap::new();
+        for (center, time, item, quantity) in rows {
+            *out.entry((stored::id(&center)?, time, stored::id(&item)?))
+                .or_default() += quantity;
         }
-        into.retain(|_, p| *p != (0, 0));
+        out.retain(|_, q| *q != 0);
+        Ok(out)
+    };
+    let mut out = Tallies {
+        distributed: quantities(distributed)?,
+        ..Tallies::default()
+    };
+    out.distributed_daily = match distributed_daily {
+        Some(rows) => quantities(rows)?,
+        None => {
+            let mut daily = daily_of(&out.distributed);
+            daily.retain(|_, q| *q != 0);
+            daily
+        }
+    };
+    for (site, hour, persons, households) in occupancy {
+        let sum = out.occupancy.entry((stored::id(&site)?, hour)).or_default();
+        sum.0 += persons;
+        sum.1 += households;
     }
+    out.occupancy.retain(|_, p| *p != (0, 0));
+    let day_ends: BTreeMap<(Uuid, NaiveDateTime), Presence> = day_ends
+        .into_iter()
+        .map(|(site, day, persons, households)| {
+            Ok(((stored::id(&site)?, day), (persons, households)))
+        })
+        .collect::<Result<_, ApiError>>()?;
+    out.occupancy_at_day_end = changed_day_ends(day_ends);
     Ok(out)
+}
+
+/// Day ends with the rows that repeat the day before left out (a site's
+/// first row repeats an empty site): the same occupancy over time, written
+/// one way. A day whose check-ins and check-outs cancel out leaves such a
+/// row behind in the table; a recount has none.
+fn changed_day_ends(
+    day_ends: BTreeMap<(Uuid, NaiveDateTime), Presence>,
+) -> BTreeMap<(Uuid, NaiveDateTime), Presence> {
+    let mut last: Option<(Uuid, Presence)> = None;
+    day_ends
+        .into_iter()
+        .filter(|((site, _), present)| {
+            let before = match last {
+                Some((last_site, before)) if last_site == *site => before,
+                _ => (0, 0),
+            };
+            last = Some((*site, *present));
+            *present != before
+        })
+        .collect()
 }
 
 /// Replaces the stored tallies with `tallies` (all in shard 0), in the
 /// caller's transaction; returns how many rows it wrote.
 pub fn replace(conn: &mut DbConnection, tallies: &Tallies) -> Result<usize, ApiError> {
     diesel::delete(distributed_totals::table).execute(conn)?;
+    diesel::delete(distributed_totals_daily::table).execute(conn)?;
     diesel::delete(occupancy_changes::table).execute(conn)?;
-    diesel::delete(occupancy_changes_daily::table).execute(conn)?;
+    diesel::delete(occupancy_at_day_end::table).execute(conn)?;
     let distributed: Vec<_> = tallies
         .distributed
         .iter()
@@ -462,6 +705,26 @@ pub fn replace(conn: &mut DbConnection, tallies: &Tallies) -> Result<usize, ApiE
         crate::per_backend!(conn, |c| diesel::insert_into(distributed_totals::table)
             .values(chunk)
             .execute(c))?;
+    }
+    let distributed_daily: Vec<_> = tallies
+        .distributed_daily
+        .iter()
+        .map(|((center, day, item), quantity)| {
+            (
+                distributed_totals_daily::center_id.eq(center.to_string()),
+                distributed_totals_daily::day.eq(*day),
+                distributed_totals_daily::item_id.eq(item.to_string()),
+                distributed_totals_daily::shard.eq(0),
+                distributed_totals_daily::quantity.eq(*quantity),
+            )
+        })
+        .collect();
+    for chunk in distributed_daily.chunks(500) {
+        crate::per_backend!(conn, |c| diesel::insert_into(
+            distributed_totals_daily::table
+        )
+        .values(chunk)
+        .execute(c))?;
     }
     let hourly: Vec<_> = tallies
         .occupancy
@@ -481,25 +744,22 @@ pub fn replace(conn: &mut DbConnection, tallies: &Tallies) -> Result<usize, ApiE
             .values(chunk)
             .execute(c))?;
     }
-    let daily: Vec<_> = tallies
-        .occupancy_daily
+    let day_ends: Vec<_> = tallies
+        .occupancy_at_day_end
         .iter()
         .map(|((site, day), (persons, households))| {
             (
-                occupancy_changes_daily::site_id.eq(site.to_string()),
-                occupancy_changes_daily::day.eq(*day),
-                occupancy_changes_daily::shard.eq(0),
-                occupancy_changes_daily::persons.eq(*persons),
-                occupancy_changes_daily::households.eq(*households),
+                occupancy_at_day_end::site_id.eq(site.to_string()),
+                occupancy_at_day_end::day.eq(*day),
+                occupancy_at_day_end::persons.eq(*persons),
+                occupancy_at_day_end::households.eq(*households),
             )
         })
         .collect();
-    for chunk in daily.chunks(500) {
-        crate::per_backend!(conn, |c| diesel::insert_into(
-            occupancy_changes_daily::table
-        )
-        .values(chunk)
-        .execute(c))?;
+    for chunk in day_ends.chunks(500) {
+        crate::per_backend!(conn, |c| diesel::insert_into(occupancy_at_day_end::table)
+            .values(chunk)
+            .execute(c))?;
     }
     Ok(tallies.rows())
 }

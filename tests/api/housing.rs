@@ -352,6 +352,40 @@ async fn households_check_in_move_and_check_out_with_history(app: TestApp) {
         .await;
     assert_eq!(open.body["items"].as_array().unwrap().len(), 1);
     assert_beds_match_placements(&app).await;
+
+    // A stay entered after the fact (28 September, once 1 October and today
+    // are recorded): occupancy on every later day includes it.
+    let late = register(&app, &goris, 3).await;
+    let late_placed = place(
+        &app,
+        app.admin(),
+        &hotel,
+        json!({"household_id": late, "checked_in_at": "2023-09-28T10:00:00+04:00"}),
+    )
+    .await;
+    assert_eq!(late_placed.status, 201, "{}", late_placed.text);
+    for (as_of, beds) in [
+        (Some("2023-09-28T09:00:00+04:00"), 6),
+        (Some("2023-09-30T00:00:00+04:00"), 9),
+        (Some("2023-10-02T00:00:00+04:00"), 5),
+        (None, 3),
+    ] {
+        assert_eq!(
+            occupancy(&hotel, as_of).await["occupied_beds"],
+            beds,
+            "{as_of:?}"
+        );
+    }
+    let provinces = app
+        .get(
+            "/api/v1/occupancy?as_of=2023-09-30T00:00:00%2B04:00",
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(provinces.body["total"]["occupied_beds"], 9);
+    assert_beds_match_placements(&app).await;
+    let (stored, recount) = app.aggregates_and_recount().await;
+    assert_eq!(stored.differing_rows(&recount), 0, "stats verify");
 }
 
 async fn concurrent_placements_never_overfill_a_site(app: TestApp) {

@@ -1,0 +1,1 @@
+DROP TABLE distributed_totals_daily;
