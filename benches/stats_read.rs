@@ -101,8 +101,10 @@ const DESTINATIONS: [&str; 6] = ["AM-ER", "AM-SU", "AM-KT", "AM-AR", "AM-VD", "A
 /// Recreates the PostgreSQL database named by `url`.
 fn fresh_postgres(url: &str) {
     let (server, name) = url.rsplit_once('/').expect("postgres://.../DATABASE");
-    let mut admin =
-        diesel::PgConnection::establish(&format!("{server}/postgres")).expect("postgres");
+    // The parameters after the name (`?sslmode=disable`) are the server's.
+    let (name, parameters) = name.split_at(name.find('?').unwrap_or(name.len()));
+    let mut admin = diesel::PgConnection::establish(&format!("{server}/postgres{parameters}"))
+        .expect("postgres");
     diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .unwrap();
@@ -409,6 +411,14 @@ fn seed_aid(settings: &Settings, persons: usize, centers: &[String]) -> (Duratio
         .expect("admin")
         .id;
     let centers: Vec<Uuid> = centers.iter().map(|c| c.parse().unwrap()).collect();
+    // On SQLite, the server's background writer of match keys would make
+    // the seeding's transactions fail ("database is locked": a transaction
+    // that has read may not start writing once another has committed).
+    let waited = wait_for_match_keys(&mut conn);
+    println!(
+        "stats_read match keys of the registrations written in the background: waited {:.0}s",
+        waited.as_secs_f64()
+    );
     let started = Instant::now();
     let mut counts = AidCounts::default();
 
@@ -694,22 +704,11 @@ fn seed_aid(settings: &Settings, persons: usize, centers: &[String]) -> (Duratio
 fn settle(settings: &Settings) {
     let db = Db::open(&settings.database).unwrap();
     let mut conn = db.connection_for_setup().unwrap();
-    // The server writes the match keys of the persons just seeded in the
-    // background (50,000 persons a pass): measured meanwhile, every read
-    // shared the two cores with it.
-    let started = Instant::now();
-    loop {
-        let pending: Vec<Count> = diesel::sql_query("SELECT COUNT(*) AS n FROM match_keys_pending")
-            .load(&mut *conn)
-            .unwrap();
-        if pending.first().is_none_or(|c| c.n == 0) {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(5));
-    }
+    // Measured meanwhile, every read would share the two cores with it.
+    let waited = wait_for_match_keys(&mut conn);
     println!(
         "stats_read match keys written in the background: waited {:.0}s",
-        started.elapsed().as_secs_f64()
+        waited.as_secs_f64()
     );
     let before = refuge::http::time::now() - chrono::TimeDelta::hours(2);
     conn.transaction::<_, refuge::error::ApiError, _>(|conn| {
@@ -723,6 +722,21 @@ fn settle(settings: &Settings) {
     diesel::sql_query(statement)
         .execute(&mut *conn)
         .expect("vacuum");
+}
+
+/// Waits until the server has written, in the background (50,000 persons a
+/// pass), the match keys of the persons seeded; returns how long it waited.
+fn wait_for_match_keys(conn: &mut DbConnection) -> Duration {
+    let started = Instant::now();
+    loop {
+        let pending: Vec<Count> = diesel::sql_query("SELECT COUNT(*) AS n FROM match_keys_pending")
+            .load(conn)
+            .unwrap();
+        if pending.first().is_none_or(|c| c.n == 0) {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    }
 }
 
 fn main() {

@@ -401,12 +401,14 @@ fn report(
         .zip(&days_of)
         .map(|((code, center), days)| {
             let info = centers.get(center);
-            json!({
+            let mut object = json!({
                 "center_id": center,
                 "code": code,
                 "name": info.map(|c| c.name.clone()),
-                "days": days.iter().map(|(d, cells)| day_object(d, cells)).collect::<Vec<_>>(),
-            })
+            });
+            // Moved in: `json!` would serialize the days again, a copy.
+            object["days"] = days.iter().map(|(d, cells)| day_object(d, cells)).collect();
+            object
         })
         .collect();
     let total_days: Vec<Value> = totals
@@ -487,21 +489,25 @@ fn report(
         })
         .collect();
 
-    json!({
+    let mut body = json!({
         "from": from.and_utc(),
         "to": to.and_utc(),
         "sectors": Sector::ALL.map(Sector::as_str),
-        "centers": center_list,
-        "total": { "days": total_days },
+        "total": {},
         "sphere": {
-            "living_space": Value::Object(living_object),
             "food_energy": {
                 "standard_kcal_per_person_day": SPHERE_KCAL_PER_PERSON_DAY,
-                "centers": food,
             },
         },
         "suppression": stats::suppression_note(k),
-    })
+    });
+    // The large parts are moved in rather than through `json!`, which would
+    // serialize them into a copy.
+    body["centers"] = Value::Array(center_list);
+    body["total"]["days"] = Value::Array(total_days);
+    body["sphere"]["living_space"] = Value::Object(living_object);
+    body["sphere"]["food_energy"]["centers"] = Value::Array(food);
+    body
 }
 
 fn share(part: i64, whole: i64) -> Value {

@@ -418,6 +418,50 @@ macro_rules! per_backend {
     };
 }
 
+/// Runs `work` in a transaction that writes: on SQLite begun with `BEGIN
+/// IMMEDIATE`, so that it waits (up to the busy timeout) for another
+/// process's write to end instead of failing. A transaction begun deferred
+/// reads first; if another connection commits meanwhile, its first write
+/// fails at once with "database is locked", whatever the timeout (the
+/// command line, or a benchmark, writing beside a running server).
+/// PostgreSQL's transactions need nothing of the kind.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    let outermost = matches!(
+        AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth(),
+        Ok(None)
+    );
+    if !outermost {
+        // A savepoint in the transaction already open (which has the lock
+        // it needs, or will fail as it would have).
+        return conn.transaction(work);
+    }
+    // The same steps as `Connection::transaction`, with another BEGIN: the
+    // multi-backend connection keeps its transaction state in the SQLite
+    // connection's own manager, which this begins.
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
 /// Takes the lock every write of a shared counter row (a site's occupied
 /// beds, a trip's seats taken, a center's stock level) takes first, held to
 /// the end of the caller's transaction; call it before such an UPDATE.

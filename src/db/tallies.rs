@@ -401,20 +401,28 @@ pub fn occupancy_before(
 ) -> Result<BTreeMap<Uuid, Presence>, ApiError> {
     let day = time::day_of(hour);
     // Each site's last row before `day`, found through the primary key
-    // (site, day) by the subquery, one probe per site.
-    let (before, only) = match conn {
-        DbConnection::Postgres(_) => ("$1", "$2"),
-        DbConnection::Sqlite(_) => ("?", "?"),
+    // (site, day), one probe per site. PostgreSQL hash-joined every row with
+    // the correlated form SQLite gets (which it runs per site as written);
+    // SQLite has no LATERAL.
+    let mut sql = match conn {
+        DbConnection::Postgres(_) => "SELECT s.id AS site_id, e.persons, e.households
+             FROM sites s
+             CROSS JOIN LATERAL (SELECT persons, households FROM occupancy_at_day_end e
+                                 WHERE e.site_id = s.id AND e.day < $1
+                                 ORDER BY e.day DESC LIMIT 1) e"
+            .to_string(),
+        DbConnection::Sqlite(_) => "SELECT e.site_id, e.persons, e.households
+             FROM sites s
+             JOIN occupancy_at_day_end e ON e.site_id = s.id
+              AND e.day = (SELECT MAX(l.day) FROM occupancy_at_day_end l
+                           WHERE l.site_id = s.id AND l.day < ?)"
+            .to_string(),
     };
-    let mut sql = format!(
-        "SELECT e.site_id, e.persons, e.households
-         FROM sites s
-         JOIN occupancy_at_day_end e ON e.site_id = s.id
-          AND e.day = (SELECT MAX(l.day) FROM occupancy_at_day_end l
-                       WHERE l.site_id = s.id AND l.day < {before})"
-    );
     if site.is_some() {
-        sql.push_str(&format!(" WHERE s.id = {only}"));
+        sql.push_str(match conn {
+            DbConnection::Postgres(_) => " WHERE s.id = $2",
+            DbConnection::Sqlite(_) => " WHERE s.id = ?",
+        });
     }
     let query = diesel::sql_query(sql).bind::<Timestamp, _>(day);
     let day_ends: Vec<DayEndRow> = match site {
@@ -432,7 +440,16 @@ pub fn occupancy_before(
         ))
         .into_boxed();
     if let Some(site) = site {
-        hours = hours.filter(occupancy_changes::site_id.eq(site.to_string()));
+        // The hours listed, not a range: with its statistics, SQLite chose
+        // to skip-scan the whole table for the site (a seek per hour ever
+        // recorded) over reading the range; each listed hour is one seek.
+        let listed: Vec<NaiveDateTime> = (0..)
+            .map(|h| day + TimeDelta::hours(h))
+            .take_while(|h| *h < hour)
+            .collect();
+        hours = hours
+            .filter(occupancy_changes::bucket.eq_any(listed))
+            .filter(occupancy_changes::site_id.eq(site.to_string()));
     }
     let mut rows: Vec<(String, i64, i64)> = day_ends
         .into_iter()

@@ -89,7 +89,7 @@ impl<'a> Unit<'a> {
     where
         E: From<diesel::result::Error> + From<ApiError>,
     {
-        conn.transaction(|conn| {
+        super::write_transaction(conn, |conn| {
             let mut unit = Unit::new(conn);
             let value = work(&mut unit)?;
             let Unit {

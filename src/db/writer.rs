@@ -3,8 +3,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use diesel::Connection;
-
 use super::aggregates::Delta;
 use super::audit::{Actor, Event};
 use super::{Db, DbConnection, Pool, Unit};
@@ -109,30 +107,29 @@ fn commit_group(pool: &Pool, mut group: Vec<Queued>) {
     let mut answers = Vec::with_capacity(group.len());
     // When each job carrying audit entries was queued, and how many it carries.
     let mut audited = Vec::new();
-    let committed = (*conn)
-        .transaction::<_, ApiError, _>(|conn| {
-            let mut aggregates = Delta::default();
-            let mut audit = Vec::new();
-            for Queued { job, at } in group.drain(..) {
-                let done = job(conn);
-                aggregates.merge(done.aggregates);
-                if let Some((_, events)) = &done.audit {
-                    audited.push((at, events.len()));
-                }
-                audit.extend(done.audit);
-                answers.push(done.answer);
+    let committed = super::write_transaction::<_, ApiError>(&mut conn, |conn| {
+        let mut aggregates = Delta::default();
+        let mut audit = Vec::new();
+        for Queued { job, at } in group.drain(..) {
+            let done = job(conn);
+            aggregates.merge(done.aggregates);
+            if let Some((_, events)) = &done.audit {
+                audited.push((at, events.len()));
             }
-            super::audit::append_all(
-                conn,
-                crate::http::time::now(),
-                audit
-                    .iter()
-                    .map(|(actor, events)| (actor, events.as_slice())),
-            )?;
-            aggregates.write(conn)
-        })
-        .inspect_err(|error| tracing::error!(%error, "group commit failed"))
-        .is_ok();
+            audit.extend(done.audit);
+            answers.push(done.answer);
+        }
+        super::audit::append_all(
+            conn,
+            crate::http::time::now(),
+            audit
+                .iter()
+                .map(|(actor, events)| (actor, events.as_slice())),
+        )?;
+        aggregates.write(conn)
+    })
+    .inspect_err(|error| tracing::error!(%error, "group commit failed"))
+    .is_ok();
     crate::metrics::group_done(started, committed, &audited);
     for answer in answers {
         answer(committed);
