@@ -1,5 +1,6 @@
 //! Storage invariants: the two migration folders stay in lockstep, every
-//! migration reverts cleanly, and `src/schema.rs` matches both databases.
+//! migration reverts cleanly, `src/schema.rs` matches both databases, and a
+//! SQLite writer beside another process waits for it instead of failing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -241,4 +242,53 @@ async fn migrations_revert_and_reapply_cleanly(app: TestApp) {
     .unwrap();
     // The service still works on the re-created schema.
     assert_eq!(app.get("/readyz", None).await.status, 200);
+}
+
+/// On SQLite, a write transaction that has read first and then writes does
+/// not fail when another connection (the command line beside a running
+/// server) writes meanwhile: it began IMMEDIATE, so the other writer waits
+/// for it, within its busy timeout. Begun deferred, its first write failed at
+/// once with "database is locked", whatever the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_write_beside_another_writer_waits_instead_of_failing() {
+    use refuge::schema::centers;
+    use secrecy::ExposeSecret;
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.center("GORIS").await;
+    let url = app.settings.database.url.expose_secret().to_string();
+    let path = url.strip_prefix("sqlite://").unwrap().to_string();
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.connection_for_setup().unwrap();
+        let (read, after_read) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            after_read.recv().unwrap();
+            let mut other = diesel::SqliteConnection::establish(&path).unwrap();
+            other.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
+            // A change: an UPDATE that leaves a row as it was writes nothing.
+            diesel::update(centers::table)
+                .set(centers::name.eq("written by another process"))
+                .execute(&mut other)
+        });
+        refuge::db::write_transaction::<_, diesel::result::Error>(&mut conn, |conn| {
+            let count: i64 = centers::table.count().get_result(conn)?;
+            assert!(count > 0);
+            read.send(()).unwrap();
+            // Long enough for the other connection to commit, if it may.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            diesel::update(centers::table)
+                .set(centers::name.eq("written by the transaction that read first"))
+                .execute(conn)?;
+            Ok(())
+        })
+        .expect("the transaction that read first writes");
+        let updated = other
+            .join()
+            .unwrap()
+            .expect("the other writer waits, then writes");
+        assert!(updated > 0);
+    })
+    .await
+    .unwrap();
 }
