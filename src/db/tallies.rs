@@ -1,13 +1,14 @@
 //! Storage of the assistance tallies the statistics read instead of the
 //! records: quantities distributed per center, UTC hour and item
-//! (`distributed_totals`) and per UTC day (`distributed_totals_daily`), the change in who is present at each site per UTC
-//! hour (`occupancy_changes`), and who is present at each site at the end of
-//! every UTC day on which that changed (`occupancy_at_day_end`).
+//! (`distributed_totals`) and per UTC day (`distributed_totals_daily`), the
+//! change in who is present at each site per UTC hour (`occupancy_changes`),
+//! and who is present at each site at the end of every UTC day on which that
+//! changed (`occupancy_at_day_end`).
 //!
 //! Each write adds to them in its own transaction, so they commit with the
-//! records they count. The hourly and daily sums take the change into a random shard
-//! on PostgreSQL, as the arrival aggregates do ([`super::aggregates`]),
-//! folded later by [`compact`]. The day ends are running totals, one row per
+//! records they count. The hourly and daily sums take the change into a
+//! random shard on PostgreSQL, as the arrival aggregates do
+//! ([`super::aggregates`]), folded later by [`compact`]. The day ends are running totals, one row per
 //! site and day: a change rewrites its day's row and every later one, under
 //! the site's row lock, which every writer of a check-in or check-out holds
 //! already (it takes or releases the site's beds in the same transaction).
@@ -290,7 +291,8 @@ fn daily_of(
 
 /// Quantities of `items` distributed in `[from, to)` (whole hours), per
 /// center and item, at the centers listed (all when `None`): the whole UTC
-/// days from the daily sums, the hours at either edge from the hourly ones.
+/// days from the daily sums, the hours at either edge from the hourly ones
+/// ([`time::whole_days`]).
 pub fn distributed(
     conn: &mut DbConnection,
     items: &[String],
@@ -298,28 +300,14 @@ pub fn distributed(
     to: NaiveDateTime,
     centers: Option<Vec<String>>,
 ) -> Result<Vec<(Uuid, Uuid, i64)>, ApiError> {
-    let first_whole = time::day_of(from - TimeDelta::microseconds(1)) + TimeDelta::days(1);
-    let last_whole = time::day_of(to);
     let centers = centers.as_deref();
+    let split = time::whole_days(from, to);
     let mut rows = Vec::new();
-    if first_whole < last_whole {
-        rows.extend(distributed_in_hours(
-            conn,
-            items,
-            from,
-            first_whole,
-            centers,
-        )?);
-        rows.extend(distributed_on_days(
-            conn,
-            items,
-            first_whole,
-            last_whole,
-            centers,
-        )?);
-        rows.extend(distributed_in_hours(conn, items, last_whole, to, centers)?);
-    } else {
+    for (from, to) in split.hours {
         rows.extend(distributed_in_hours(conn, items, from, to, centers)?);
+    }
+    if let Some((first, last)) = split.days {
+        rows.extend(distributed_on_days(conn, items, first, last, centers)?);
     }
     let mut sums: BTreeMap<(String, String), i64> = BTreeMap::new();
     for (center, item, quantity) in rows {
@@ -404,26 +392,28 @@ pub fn occupancy_before(
     // (site, day), one probe per site. PostgreSQL hash-joined every row with
     // the correlated form SQLite gets (which it runs per site as written);
     // SQLite has no LATERAL.
-    let mut sql = match conn {
-        DbConnection::Postgres(_) => "SELECT s.id AS site_id, e.persons, e.households
+    let (all_sites, one_site) = match conn {
+        DbConnection::Postgres(_) => (
+            "SELECT s.id AS site_id, e.persons, e.households
              FROM sites s
              CROSS JOIN LATERAL (SELECT persons, households FROM occupancy_at_day_end e
                                  WHERE e.site_id = s.id AND e.day < $1
-                                 ORDER BY e.day DESC LIMIT 1) e"
-            .to_string(),
-        DbConnection::Sqlite(_) => "SELECT e.site_id, e.persons, e.households
+                                 ORDER BY e.day DESC LIMIT 1) e",
+            " WHERE s.id = $2",
+        ),
+        DbConnection::Sqlite(_) => (
+            "SELECT e.site_id, e.persons, e.households
              FROM sites s
              JOIN occupancy_at_day_end e ON e.site_id = s.id
               AND e.day = (SELECT MAX(l.day) FROM occupancy_at_day_end l
-                           WHERE l.site_id = s.id AND l.day < ?)"
-            .to_string(),
+                           WHERE l.site_id = s.id AND l.day < ?)",
+            " WHERE s.id = ?",
+        ),
     };
-    if site.is_some() {
-        sql.push_str(match conn {
-            DbConnection::Postgres(_) => " WHERE s.id = $2",
-            DbConnection::Sqlite(_) => " WHERE s.id = ?",
-        });
-    }
+    let sql = match site {
+        Some(_) => format!("{all_sites}{one_site}"),
+        None => all_sites.to_string(),
+    };
     let query = diesel::sql_query(sql).bind::<Timestamp, _>(day);
     let day_ends: Vec<DayEndRow> = match site {
         Some(site) => query.bind::<Text, _>(site.to_string()).load(conn)?,

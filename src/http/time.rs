@@ -313,6 +313,32 @@ pub fn day_of(at: NaiveDateTime) -> NaiveDateTime {
     at.date().and_time(chrono::NaiveTime::MIN)
 }
 
+/// A range `[from, to)` (whole hours) as sums kept per UTC hour and per UTC
+/// day read it: the whole UTC days it covers, if any, and the hours at its
+/// edges (either range may be empty). A month then reads about a thirtieth
+/// of the rows an hourly sum would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeDays {
+    pub days: Option<(NaiveDateTime, NaiveDateTime)>,
+    pub hours: [(NaiveDateTime, NaiveDateTime); 2],
+}
+
+pub fn whole_days(from: NaiveDateTime, to: NaiveDateTime) -> WholeDays {
+    let first = day_of(from - TimeDelta::microseconds(1)) + TimeDelta::days(1);
+    let last = day_of(to);
+    if first < last {
+        WholeDays {
+            days: Some((first, last)),
+            hours: [(from, first), (last, to)],
+        }
+    } else {
+        WholeDays {
+            days: None,
+            hours: [(from, to), (to, to)],
+        }
+    }
+}
+
 /// Truncates an instant to its hour. Total: every instant the service
 /// stores or accepts truncates without overflow, and one that could not
 /// (beyond the year 2262) is returned unchanged rather than crashing.
@@ -326,6 +352,37 @@ pub fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_is_read_as_its_whole_days_and_the_hours_at_its_edges() {
+        let at = |text: &str| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
+        assert_eq!(
+            whole_days(at("2023-09-23 20:00"), at("2023-10-23 20:00")),
+            WholeDays {
+                days: Some((at("2023-09-24 00:00"), at("2023-10-23 00:00"))),
+                hours: [
+                    (at("2023-09-23 20:00"), at("2023-09-24 00:00")),
+                    (at("2023-10-23 00:00"), at("2023-10-23 20:00")),
+                ],
+            }
+        );
+        // On midnights: whole days only, and empty edges.
+        let split = whole_days(at("2023-09-24 00:00"), at("2023-09-26 00:00"));
+        assert_eq!(
+            split.days,
+            Some((at("2023-09-24 00:00"), at("2023-09-26 00:00")))
+        );
+        assert!(split.hours.iter().all(|(from, to)| from == to));
+        // Within a day, or across one midnight: hours only, covering the range.
+        for (from, to) in [
+            ("2023-09-24 03:00", "2023-09-24 09:00"),
+            ("2023-09-24 20:00", "2023-09-25 04:00"),
+        ] {
+            let split = whole_days(at(from), at(to));
+            assert_eq!(split.days, None);
+            assert_eq!(split.hours[0], (at(from), at(to)));
+        }
+    }
 
     fn timestamp(json: &str) -> Result<Timestamp, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())

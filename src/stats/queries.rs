@@ -73,8 +73,7 @@ pub(super) fn total_sum(
 /// persons, households).
 ///
 /// Whole UTC days come from the daily rows and only the partial days at the
-/// edges of the range from the hourly ones, so a month reads about a
-/// thirtieth of the rows an hourly sum would.
+/// edges of the range from the hourly ones ([`time::whole_days`]).
 pub fn breakdown(
     conn: &mut DbConnection,
     dim: &'static str,
@@ -85,20 +84,12 @@ pub fn breakdown(
     match range {
         None => rows.extend(daily(conn, dim, None, None, scope)?),
         Some(Range { from, to }) => {
-            let first_whole = time::day_of(from - TimeDelta::microseconds(1)) + TimeDelta::days(1);
-            let last_whole = time::day_of(to);
-            if first_whole < last_whole {
-                rows.extend(hourly(conn, dim, from, first_whole, scope)?);
-                rows.extend(daily(
-                    conn,
-                    dim,
-                    Some(first_whole),
-                    Some(last_whole),
-                    scope,
-                )?);
-                rows.extend(hourly(conn, dim, last_whole, to, scope)?);
-            } else {
+            let split = time::whole_days(from, to);
+            for (from, to) in split.hours {
                 rows.extend(hourly(conn, dim, from, to, scope)?);
+            }
+            if let Some((first, last)) = split.days {
+                rows.extend(daily(conn, dim, Some(first), Some(last), scope)?);
             }
         }
     }
