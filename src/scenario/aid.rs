@@ -55,11 +55,22 @@ pub const CASH_PAID_BY: (&str, i64) = ("2023-10-20T20:00:00+04:00", 95_200);
 /// When each center's stock of fuel and cash arrives: before the first family.
 pub const STOCK_AT: &str = "2023-09-24T12:00:00+04:00";
 
-/// An item of the replay's catalogue: code, name, unit, sector.
-pub const ITEMS: [(&str, &str, &str, &str); 3] = [
-    (FUEL, "Fuel (petrol)", "liter", "fuel"),
-    (CASH, "Cash assistance", "amd", "cash"),
-    (FOOD, "Family food parcel (4 people)", "parcel", "food"),
+/// Food energy of a parcel: about 3.75 kg of grains, pulses and oil [D]
+/// at about 4,000 kcal per kg [E] (see `data/SOURCES.md`).
+pub const FOOD_PARCEL_KCAL: i32 = 15_000;
+
+/// An item of the replay's catalogue: code, name, unit, sector, and food
+/// energy per unit.
+pub const ITEMS: [(&str, &str, &str, &str, Option<i32>); 3] = [
+    (FUEL, "Fuel (petrol)", "liter", "fuel", None),
+    (CASH, "Cash assistance", "amd", "cash", None),
+    (
+        FOOD,
+        "Family food parcel (4 people)",
+        "parcel",
+        "food",
+        Some(FOOD_PARCEL_KCAL),
+    ),
 ];
 
 /// A registered household, where and when.

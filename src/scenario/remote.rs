@@ -406,7 +406,7 @@ fn prepare_items(server: &Server) -> Result<Vec<(&'static str, Uuid)>, String> {
     let items = server.get("/api/v1/items")?;
     let rules = server.get("/api/v1/entitlements")?;
     let mut ids = Vec::new();
-    for (code, name, unit, sector) in aid::ITEMS {
+    for (code, name, unit, sector, kcal_per_unit) in aid::ITEMS {
         let found = items["items"]
             .as_array()
             .into_iter()
@@ -419,7 +419,10 @@ fn prepare_items(server: &Server) -> Result<Vec<(&'static str, Uuid)>, String> {
                 .request(
                     Method::Post,
                     "/api/v1/items",
-                    Some(&json!({"code": code, "name": name, "unit": unit, "sector": sector})),
+                    Some(
+                        &json!({"code": code, "name": name, "unit": unit, "sector": sector,
+                                 "kcal_per_unit": kcal_per_unit}),
+                    ),
                     None,
                 )?
                 .ok("creating an item")?,

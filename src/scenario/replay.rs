@@ -156,7 +156,7 @@ fn prepare_sites(
 /// rules if missing.
 fn prepare_items(conn: &mut DbConnection) -> Result<Vec<(&'static str, Uuid)>, ApiError> {
     let mut ids = Vec::new();
-    for (code, name, unit, sector) in aid::ITEMS {
+    for (code, name, unit, sector, kcal_per_unit) in aid::ITEMS {
         let item = match stock::find_item_by_code(conn, code)? {
             Some(item) => item,
             None => stock::create_item(
@@ -168,7 +168,7 @@ fn prepare_items(conn: &mut DbConnection) -> Result<Vec<(&'static str, Uuid)>, A
                         .map_err(ApiError::internal)?,
                     sector: serde_json::from_value(serde_json::Value::String(sector.into()))
                         .map_err(ApiError::internal)?,
-                    kcal_per_unit: None,
+                    kcal_per_unit,
                 },
             )?,
         };
