@@ -527,7 +527,7 @@ function downloads(reports) {
     'section',
     { class: 'panel wide downloads', 'aria-labelledby': 'downloads-title' },
     h('h2', { id: 'downloads-title', text: t('downloads') }),
-    reports.length ? h('ul', { class: 'download-list' }, buttons) : h('p', { class: 'muted', text: t('queues_no_report') }),
+    h('ul', { class: 'download-list' }, buttons),
     status,
   );
   return section;
@@ -618,6 +618,12 @@ function arrivalsFigures(registered, crossed, which) {
   return { labels, datasets, rows, columns, k: registered.suppression.k };
 }
 
+/**
+ * Registered and crossed per center. The API's per-center backlog is left
+ * out: people cross at a border point and register at a hub (Kornidzor and
+ * Goris in 2023), so it is positive at one and negative at the other; only
+ * the overall backlog means something.
+ */
 function centersFigures(summary) {
   const list = summary.centers;
   const field = (name) => list.map((c) => c[name]);
@@ -625,19 +631,17 @@ function centersFigures(summary) {
   const datasets = [
     dataset('registered_persons', t('registered_persons'), field('registered_persons'), withheld('registered_persons'), PALETTE[0]),
     dataset('crossed_people', t('crossed_people'), field('crossed_people'), withheld('crossed_people'), PALETTE[1]),
-    dataset('backlog', t('backlog'), field('backlog'), withheld('backlog'), PALETTE[2]),
   ];
   const rows = list.map((c) => [
     { value: c.code ?? c.center_id, label: c.name ? `${c.code} — ${c.name}` : undefined },
     { value: c.registered_persons, kind: 'count', suppressed: c.suppressed.includes('registered_persons') },
     { value: c.crossed_people, kind: 'count', suppressed: c.suppressed.includes('crossed_people') },
-    { value: c.backlog, kind: 'count', suppressed: c.suppressed.includes('backlog') },
   ]);
   return {
     labels: list.map((c) => c.code ?? c.center_id),
     datasets,
     rows,
-    columns: [t('center'), t('registered_persons'), t('crossed_people'), t('backlog')],
+    columns: [t('center'), t('registered_persons'), t('crossed_people')],
     k: summary.suppression.k,
   };
 }
@@ -667,6 +671,7 @@ async function overview(main) {
       config: { type: 'bar', data: { labels: f.labels, datasets: f.datasets }, options: options() },
       ...f,
     });
+    body.append(h('p', { class: 'muted', text: t('centers_backlog_note') }));
   });
   let summary;
   try {
@@ -1237,7 +1242,10 @@ function renderStock(levels, centerMap, itemMap, target) {
 async function queues(main) {
   const duplicates = panel('duplicates', t('duplicates'), { wide: true });
   const tracing = panel('tracing', t('tracing'), { wide: true });
-  main.append(h('div', { class: 'grid' }, duplicates.section, tracing.section), downloads([]));
+  main.append(
+    h('div', { class: 'grid' }, duplicates.section, tracing.section),
+    downloads([{ report: 'reviews', labelKey: 'report_reviews' }]),
+  );
   const LIMIT = 50;
   const count = (list) =>
     h('p', {

@@ -64,7 +64,7 @@ const STRINGS = {
     report_shelters: 'Shelters and occupancy',
     report_stock: 'Stock levels and movements',
     report_transport: 'Transport manifests (person ids)',
-    queues_no_report: 'No CSV report covers the review queues.',
+    report_reviews: 'Review queues: possible duplicates and tracing matches, with their decisions',
     // Overview
     summary: 'Totals',
     as_of: 'As of {when}',
@@ -90,6 +90,7 @@ const STRINGS = {
     cumulative_registered: 'Registered (cumulative)',
     cumulative_crossed: 'Crossed (cumulative)',
     centers_side_by_side: 'Centers side by side',
+    centers_backlog_note: 'The backlog is shown overall only: people cross at a border point and register at another center.',
     center: 'Center',
     // People
     pyramid: 'Age–sex pyramid',
@@ -219,7 +220,7 @@ const STRINGS = {
     report_shelters: 'Կացարաններ և զբաղվածություն',
     report_stock: 'Պաշարներ և շարժեր',
     report_transport: 'Ուղևորների ցուցակներ (անձի նույնացուցիչներ)',
-    queues_no_report: 'Ստուգման հերթերի համար CSV հաշվետվություն չկա։',
+    report_reviews: 'Ստուգման հերթեր. հնարավոր կրկնօրինակներ և որոնման համընկնումներ՝ որոշումներով',
     summary: 'Ընդհանուր թվեր',
     as_of: 'Առ {when}',
     registered_persons: 'Գրանցված անձինք',
@@ -244,6 +245,7 @@ const STRINGS = {
     cumulative_registered: 'Գրանցված (կուտակային)',
     cumulative_crossed: 'Սահմանը հատած (կուտակային)',
     centers_side_by_side: 'Կենտրոնները կողք կողքի',
+    centers_backlog_note: 'Գրանցման սպասողները ցույց են տրված միայն ընդհանուր թվով, քանի որ մարդիկ հատում են սահմանը անցման կետում և գրանցվում այլ կենտրոնում։',
     center: 'Կենտրոն',
     pyramid: 'Տարիքասեռային բուրգ',
     pyramid_female: 'Իգական՝ ըստ տարիքային խմբի',

@@ -18,8 +18,9 @@
 //! The reports: [`displacement`] and [`registrations`] (arrivals and the
 //! people registered), [`assistance`] (who gave what to how many, 3W/4W),
 //! [`stock`] (levels and the ledger), [`shelters`] (capacity and occupancy
-//! per site) and [`transport`] (trips and manifests). Each module lists its
-//! columns and their HXL hashtags.
+//! per site), [`transport`] (trips and manifests) and [`reviews`] (the
+//! duplicate and tracing-match queues). Each module lists its columns and
+//! their HXL hashtags.
 
 /// Narrows a boxed query of a keyset-paged report reader to the request's
 /// centers (`center`) and period (on `time`), after the last row read
@@ -47,6 +48,7 @@ pub mod assistance;
 pub mod csv;
 pub mod displacement;
 pub mod registrations;
+pub mod reviews;
 pub mod shelters;
 pub mod stock;
 pub mod transport;
@@ -86,16 +88,19 @@ pub enum Report {
     Shelters,
     /// Trips and their manifests, by person id: [`transport`].
     Transport,
+    /// The duplicate and tracing-match review queues: [`reviews`].
+    Reviews,
 }
 
 impl Report {
-    pub const ALL: [Report; 6] = [
+    pub const ALL: [Report; 7] = [
         Report::Displacement,
         Report::Registrations,
         Report::Assistance,
         Report::Stock,
         Report::Shelters,
         Report::Transport,
+        Report::Reviews,
     ];
 
     pub fn name(self) -> &'static str {
@@ -106,6 +111,7 @@ impl Report {
             Report::Stock => "stock",
             Report::Shelters => "shelters",
             Report::Transport => "transport",
+            Report::Reviews => "reviews",
         }
     }
 
@@ -122,6 +128,7 @@ impl Report {
             Report::Stock => stock::COLUMNS,
             Report::Shelters => shelters::COLUMNS,
             Report::Transport => transport::COLUMNS,
+            Report::Reviews => reviews::COLUMNS,
         }
     }
 
@@ -139,6 +146,7 @@ impl Report {
             Report::Stock => stock::write(conn, request, out),
             Report::Shelters => shelters::write(conn, request, out),
             Report::Transport => transport::write(conn, request, out),
+            Report::Reviews => reviews::write(conn, request, out),
         }
     }
 }
@@ -409,15 +417,20 @@ fn access(
         },
         // Household and person ids: as trip manifests (person-level).
         Report::Transport => Ok((narrow(caller.person_read_scope()?)?, None)),
+        // About persons, though without names: as the review lists.
+        Report::Reviews => Ok((narrow(caller.person_read_scope()?)?, None)),
     }
 }
 
 impl Request {
     /// The audit entry of an export of this report with `rows` rows, for
-    /// the reports that list persons (registrations, transport); None for
-    /// aggregate reports, which hold no personal data.
+    /// the reports about persons (registrations, transport, reviews); None
+    /// for aggregate reports, which hold no personal data.
     fn audit_event(&self, rows: u64, touched: csv::Touched) -> Option<Event> {
-        if !matches!(self.report, Report::Registrations | Report::Transport) {
+        if !matches!(
+            self.report,
+            Report::Registrations | Report::Transport | Report::Reviews
+        ) {
             return None;
         }
         let ids = |ids: Vec<String>| {

@@ -3,6 +3,8 @@
 //! a `same_person` decision makes the statistics count one person and the
 //! entitlements one share, and undoing it restores both.
 
+use std::collections::HashMap;
+
 use refuge::accounts::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -52,6 +54,15 @@ async fn registered(app: &TestApp, as_of: Option<&str>) -> i64 {
     let summary = app.get(&path, Some(app.admin())).await;
     assert_eq!(summary.status, 200, "{}", summary.text);
     summary.body["registered"]["persons"].as_i64().unwrap()
+}
+
+/// `reviews.csv` as `token` pulls it: no names in it.
+async fn reviews_csv(app: &TestApp, token: &str) -> Vec<HashMap<String, String>> {
+    let (text, rows) = app.reviews_report(token).await;
+    for name in ["Ani", "Անի", "Hovhannisyan"] {
+        assert!(!text.contains(name), "{text}");
+    }
+    rows
 }
 
 async fn aggregates_match_a_recount(app: &TestApp) {
@@ -130,6 +141,30 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
         assert_eq!(r["visible"], r["center_code"] == "GORIS", "{r}");
         assert_eq!(r.get("given_name").is_some(), r["center_code"] == "GORIS");
     }
+
+    // The Queues page's CSV lists the pair, without names or person ids.
+    let reviews = reviews_csv(&app, app.admin()).await;
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    let row = &reviews[0];
+    assert_eq!(
+        (
+            row["queue"].as_str(),
+            row["id"].as_str(),
+            row["status"].as_str()
+        ),
+        ("duplicate", pair.as_str(), "pending")
+    );
+    let mut centers = [
+        row["center_code"].as_str(),
+        row["matched_center_code"].as_str(),
+    ];
+    centers.sort_unstable();
+    assert_eq!(centers, ["GORIS", "KORNIDZOR"]);
+    assert_eq!(row["decided_at"], "");
+    assert_eq!(reviews_csv(&app, &registrar).await.len(), 1);
+    let analyst = app.user("analyst", Role::Analyst, &[]).await;
+    let refused = app.get("/api/v1/reports/reviews.csv", Some(&analyst)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
 
     // Cash: 100,000 AMD per person, once. Paid at Goris before the merge.
     let unhcr = app
@@ -214,6 +249,10 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
     let again = decide(&app, &registrar, &pair, 2, "distinct").await;
     assert_eq!(again.status, 409);
     assert_eq!(again.body["code"], "already-decided");
+    let reviews = reviews_csv(&app, app.admin()).await;
+    assert_eq!(reviews[0]["status"], "same_person");
+    assert_ne!(reviews[0]["decided_at"], "");
+    assert!(reviews_csv(&app, &elsewhere).await.is_empty());
 
     // One person now; as of before the merge, still two.
     assert_eq!(registered(&app, None).await, 1);
@@ -307,6 +346,7 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
         )
         .await;
     assert!(access.text.contains("duplicate.decide"), "{}", access.text);
+    assert!(access.text.contains("report.export"), "{}", access.text);
 }
 
 async fn a_pair_decided_distinct_is_not_proposed_again_and_decisions_are_checked(app: TestApp) {

@@ -482,6 +482,26 @@ impl TestApp {
         .await
     }
 
+    /// `reviews.csv` as `token` pulls it (checked as HXL): its text, and
+    /// one map from column to value per row.
+    pub async fn reviews_report(
+        &self,
+        token: &str,
+    ) -> (String, Vec<std::collections::HashMap<String, String>>) {
+        let response = self
+            .get("/api/v1/reports/reviews.csv?hxl=1", Some(token))
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text);
+        check_hxl("reviews.csv", &response.text);
+        let (header, rows) = parse_csv(&response.text);
+        let rows = rows
+            .iter()
+            .skip(1) // the HXL hashtags
+            .map(|row| header.iter().cloned().zip(row.iter().cloned()).collect())
+            .collect();
+        (response.text, rows)
+    }
+
     /// Runs `work` on the app's writer connection (as start-up and the
     /// command line do), off the async workers.
     /// The statistics aggregates as stored, and as a recount of the
@@ -679,6 +699,32 @@ pub static OPENAPI: LazyLock<Value> = LazyLock::new(|| {
         .expect("openapi.yaml");
     serde_yaml::from_str(&text).expect("openapi.yaml parses")
 });
+
+/// Parses a CSV body (after an optional BOM) into header and rows.
+pub fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// The value of `column` in `row`.
+pub fn csv_cell<'a>(header: &[String], row: &'a [String], column: &str) -> &'a str {
+    let i = header
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("no column {column} in {header:?}"));
+    &row[i]
+}
 
 /// Checks a CSV export with the reference HXL library (tests/hxl/check.py:
 /// libhxl's validation and the HXL 1.1 dictionary of standard hashtags and

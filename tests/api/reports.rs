@@ -5,7 +5,7 @@ use refuge::accounts::Role;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{check_hxl, household, Response, TestApp};
+use crate::helpers::{check_hxl, csv_cell, household, parse_csv, Response, TestApp};
 
 backend_tests!(
     registrations_report_lists_every_person_with_the_household,
@@ -16,32 +16,6 @@ backend_tests!(
     report_parameters_are_checked,
     large_reports_stream_every_row
 );
-
-/// Parses a CSV body (after an optional BOM) into header and rows.
-fn parse(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
-    let header = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect();
-    (header, rows)
-}
-
-/// The value of `column` in `row`.
-fn cell<'a>(header: &[String], row: &'a [String], column: &str) -> &'a str {
-    let i = header
-        .iter()
-        .position(|h| h == column)
-        .unwrap_or_else(|| panic!("no column {column} in {header:?}"));
-    &row[i]
-}
 
 async fn report(app: &TestApp, path: &str, token: &str) -> Response {
     let response = app.get(path, Some(token)).await;
@@ -71,35 +45,35 @@ async fn registrations_report_lists_every_person_with_the_household(app: TestApp
         Some("attachment; filename=\"refuge-registrations_all-dates.csv\"")
     );
     assert!(response.text.contains("\r\n"), "RFC 4180 line ends");
-    let (header, rows) = parse(&response.text);
+    let (header, rows) = parse_csv(&response.text);
     assert_eq!(header[0], "household_id");
     assert_eq!(rows.len(), 3);
     for (position, row) in rows.iter().enumerate() {
-        assert_eq!(cell(&header, row, "household_id"), household_id);
-        assert_eq!(cell(&header, row, "position"), position.to_string());
-        assert_eq!(cell(&header, row, "center_code"), "GORIS");
-        assert_eq!(cell(&header, row, "arrived_at"), "2023-09-26T10:30:00Z");
-        assert_eq!(cell(&header, row, "household_size"), "3");
+        assert_eq!(csv_cell(&header, row, "household_id"), household_id);
+        assert_eq!(csv_cell(&header, row, "position"), position.to_string());
+        assert_eq!(csv_cell(&header, row, "center_code"), "GORIS");
+        assert_eq!(csv_cell(&header, row, "arrived_at"), "2023-09-26T10:30:00Z");
+        assert_eq!(csv_cell(&header, row, "household_size"), "3");
         assert_eq!(
-            cell(&header, row, "person_id"),
+            csv_cell(&header, row, "person_id"),
             registered["members"][position]["id"].as_str().unwrap()
         );
         // Never a formula: an apostrophe makes spreadsheets show it as text.
         assert_eq!(
-            cell(&header, row, "origin_settlement"),
+            csv_cell(&header, row, "origin_settlement"),
             "'=HYPERLINK(\"http://evil.example\",\"click\")"
         );
-        assert_eq!(cell(&header, row, "phone"), "'+37491234567");
-        assert_eq!(cell(&header, row, "family_name"), "Հովհաննիսյան");
+        assert_eq!(csv_cell(&header, row, "phone"), "'+37491234567");
+        assert_eq!(csv_cell(&header, row, "family_name"), "Հովհաննիսյան");
     }
-    assert_eq!(cell(&header, &rows[0], "given_name"), "'@SUM(1+1)");
-    assert_eq!(cell(&header, &rows[1], "given_name"), "'-Անի");
-    assert_eq!(cell(&header, &rows[2], "given_name"), "Նարեկ");
-    assert_eq!(cell(&header, &rows[1], "needs"), "DS;SM-WD");
-    assert_eq!(cell(&header, &rows[2], "document_number"), "'+AN123");
-    assert_eq!(cell(&header, &rows[2], "document_type"), "passport");
-    assert_eq!(cell(&header, &rows[0], "relationship"), "head");
-    assert_eq!(cell(&header, &rows[0], "age_band"), "18-59");
+    assert_eq!(csv_cell(&header, &rows[0], "given_name"), "'@SUM(1+1)");
+    assert_eq!(csv_cell(&header, &rows[1], "given_name"), "'-Անի");
+    assert_eq!(csv_cell(&header, &rows[2], "given_name"), "Նարեկ");
+    assert_eq!(csv_cell(&header, &rows[1], "needs"), "DS;SM-WD");
+    assert_eq!(csv_cell(&header, &rows[2], "document_number"), "'+AN123");
+    assert_eq!(csv_cell(&header, &rows[2], "document_type"), "passport");
+    assert_eq!(csv_cell(&header, &rows[0], "relationship"), "head");
+    assert_eq!(csv_cell(&header, &rows[0], "age_band"), "18-59");
 
     // Excel's byte-order mark, and the HXL variant passes libhxl.
     let response = report(
@@ -125,11 +99,11 @@ async fn registrations_report_is_for_admins_and_the_centers_registrars(app: Test
 
     let registrar = app.user("anna", Role::Registrar, &["GORIS"]).await;
     let response = report(&app, "/api/v1/reports/registrations.csv", &registrar).await;
-    let (header, rows) = parse(&response.text);
+    let (header, rows) = parse_csv(&response.text);
     assert_eq!(rows.len(), 2, "only Goris's persons");
     assert!(rows
         .iter()
-        .all(|r| cell(&header, r, "center_code") == "GORIS"));
+        .all(|r| csv_cell(&header, r, "center_code") == "GORIS"));
     let response = app
         .get(
             &format!("/api/v1/reports/registrations.csv?center_id={parakar}"),
@@ -154,7 +128,7 @@ async fn registrations_report_is_for_admins_and_the_centers_registrars(app: Test
     assert_eq!(response.status, 401);
 
     let response = report(&app, "/api/v1/reports/registrations.csv", app.admin()).await;
-    assert_eq!(parse(&response.text).1.len(), 6);
+    assert_eq!(parse_csv(&response.text).1.len(), 6);
 }
 
 async fn registrations_report_filters_and_chooses_columns(app: TestApp) {
@@ -170,7 +144,7 @@ async fn registrations_report_filters_and_chooses_columns(app: TestApp) {
         body["arrived_at"] = json!(arrived_at);
         app.register(&body).await;
     }
-    let count = |text: &str| parse(text).1.len();
+    let count = |text: &str| parse_csv(text).1.len();
 
     // Dates are whole days in Yerevan; `to` includes its day.
     let response = report(
@@ -277,7 +251,7 @@ async fn displacement_report_counts_crossings_and_registrations_per_day(app: Tes
         app.admin(),
     )
     .await;
-    let (header, rows) = parse(&response.text);
+    let (header, rows) = parse_csv(&response.text);
     let table: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -292,7 +266,7 @@ async fn displacement_report_counts_crossings_and_registrations_per_day(app: Tes
                 "suppressed",
             ]
             .iter()
-            .map(|c| cell(&header, r, c))
+            .map(|c| csv_cell(&header, r, c))
             .collect::<Vec<_>>()
             .join(" ")
         })
@@ -311,7 +285,7 @@ async fn displacement_report_counts_crossings_and_registrations_per_day(app: Tes
             "2023-09-26 PARAKAR AM-SU 0 0 0 3 ",
         ]
     );
-    assert_eq!(cell(&header, &rows[0], "province_name"), "Syunik");
+    assert_eq!(csv_cell(&header, &rows[0], "province_name"), "Syunik");
 
     // Per sex and age band: the parts add up to each center's day.
     let response = report(
@@ -323,30 +297,31 @@ async fn displacement_report_counts_crossings_and_registrations_per_day(app: Tes
     check_hxl("displacement-sex-age.csv", &response.text);
     let mut lines: Vec<&str> = response.text.split("\r\n").collect();
     lines.remove(1); // the hashtags
-    let (header, rows) = parse(&lines.join("\r\n"));
+    let (header, rows) = parse_csv(&lines.join("\r\n"));
     assert!(!header.contains(&"crossed".to_string()));
     let day = |date: &str, center: &str| -> i64 {
         rows.iter()
             .filter(|r| {
-                cell(&header, r, "date") == date && cell(&header, r, "center_code") == center
+                csv_cell(&header, r, "date") == date
+                    && csv_cell(&header, r, "center_code") == center
             })
-            .map(|r| cell(&header, r, "registered").parse::<i64>().unwrap())
+            .map(|r| csv_cell(&header, r, "registered").parse::<i64>().unwrap())
             .sum()
     };
     assert_eq!(day("2023-09-24", "GORIS"), 11);
     assert_eq!(day("2023-09-25", "GORIS"), 7);
     assert_eq!(day("2023-09-25", "PARAKAR"), 3);
     let sexes: std::collections::BTreeSet<&str> =
-        rows.iter().map(|r| cell(&header, r, "sex")).collect();
+        rows.iter().map(|r| csv_cell(&header, r, "sex")).collect();
     assert_eq!(sexes, ["female", "male"].into_iter().collect());
 
     // The default period runs from the first to the last recorded day.
     let response = report(&app, "/api/v1/reports/displacement.csv?hxl=1", app.admin()).await;
     check_hxl("displacement.csv", &response.text);
     let response = report(&app, "/api/v1/reports/displacement.csv", app.admin()).await;
-    let (header, rows) = parse(&response.text);
+    let (header, rows) = parse_csv(&response.text);
     let dates: std::collections::BTreeSet<&str> =
-        rows.iter().map(|r| cell(&header, r, "date")).collect();
+        rows.iter().map(|r| csv_cell(&header, r, "date")).collect();
     assert_eq!(dates, ["2023-09-24", "2023-09-25"].into_iter().collect());
 }
 
@@ -355,23 +330,24 @@ async fn displacement_report_withholds_small_counts_like_the_statistics(app: Tes
     let analyst = app.user("ara", Role::Analyst, &[]).await;
     let path = "/api/v1/reports/displacement.csv?from=2023-09-24&to=2023-09-25";
     let response = report(&app, path, &analyst).await;
-    let (header, rows) = parse(&response.text);
+    let (header, rows) = parse_csv(&response.text);
     let parakar_25 = rows
         .iter()
         .find(|r| {
-            cell(&header, r, "date") == "2023-09-25" && cell(&header, r, "center_code") == "PARAKAR"
+            csv_cell(&header, r, "date") == "2023-09-25"
+                && csv_cell(&header, r, "center_code") == "PARAKAR"
         })
         .unwrap();
     // 3 persons: withheld, as an empty cell (never "<5"), and named.
-    assert_eq!(cell(&header, parakar_25, "registered"), "");
-    assert_eq!(cell(&header, parakar_25, "registered_cumulative"), "");
-    let withheld = cell(&header, parakar_25, "suppressed");
+    assert_eq!(csv_cell(&header, parakar_25, "registered"), "");
+    assert_eq!(csv_cell(&header, parakar_25, "registered_cumulative"), "");
+    let withheld = csv_cell(&header, parakar_25, "suppressed");
     assert!(withheld.contains("registered"), "{withheld}");
     // Its complement: the other cells of the day cannot give it away.
     let published: Vec<i64> = rows
         .iter()
-        .filter(|r| cell(&header, r, "date") == "2023-09-25")
-        .filter_map(|r| cell(&header, r, "registered").parse().ok())
+        .filter(|r| csv_cell(&header, r, "date") == "2023-09-25")
+        .filter_map(|r| csv_cell(&header, r, "registered").parse().ok())
         .collect();
     assert!(
         published.iter().sum::<i64>() != 10,
@@ -382,10 +358,11 @@ async fn displacement_report_withholds_small_counts_like_the_statistics(app: Tes
     let goris_24 = rows
         .iter()
         .find(|r| {
-            cell(&header, r, "date") == "2023-09-24" && cell(&header, r, "center_code") == "GORIS"
+            csv_cell(&header, r, "date") == "2023-09-24"
+                && csv_cell(&header, r, "center_code") == "GORIS"
         })
         .unwrap();
-    assert_eq!(cell(&header, goris_24, "registered"), "11");
+    assert_eq!(csv_cell(&header, goris_24, "registered"), "11");
 
     // Analysts cannot ask for exact counts; admins can.
     let response = app.get(&format!("{path}&suppress=0"), Some(&analyst)).await;
@@ -396,10 +373,10 @@ async fn displacement_report_withholds_small_counts_like_the_statistics(app: Tes
     // A registrar sees their own center only.
     let registrar = app.user("anna", Role::Registrar, &["GORIS"]).await;
     let response = report(&app, path, &registrar).await;
-    let (header, rows) = parse(&response.text);
+    let (header, rows) = parse_csv(&response.text);
     assert!(rows
         .iter()
-        .all(|r| cell(&header, r, "center_code") == "GORIS"));
+        .all(|r| csv_cell(&header, r, "center_code") == "GORIS"));
     let response = app
         .get(&format!("{path}&center_id={parakar}"), Some(&registrar))
         .await;
@@ -498,20 +475,20 @@ async fn large_reports_stream_every_row(app: TestApp) {
         "{} bytes",
         response.text.len()
     );
-    let (header, rows) = parse(&response.text);
+    let (header, rows) = parse_csv(&response.text);
     assert_eq!(rows.len(), 150 * 7);
     let households: std::collections::HashSet<&str> = rows
         .iter()
-        .map(|r| cell(&header, r, "household_id"))
+        .map(|r| csv_cell(&header, r, "household_id"))
         .collect();
     assert_eq!(households.len(), 150);
     // Households in arrival order, members in position order within each.
     for pair in rows.windows(2) {
-        let same =
-            cell(&header, &pair[0], "household_id") == cell(&header, &pair[1], "household_id");
+        let same = csv_cell(&header, &pair[0], "household_id")
+            == csv_cell(&header, &pair[1], "household_id");
         if same {
-            let a: i64 = cell(&header, &pair[0], "position").parse().unwrap();
-            let b: i64 = cell(&header, &pair[1], "position").parse().unwrap();
+            let a: i64 = csv_cell(&header, &pair[0], "position").parse().unwrap();
+            let b: i64 = csv_cell(&header, &pair[1], "position").parse().unwrap();
             assert_eq!(a + 1, b);
         }
     }

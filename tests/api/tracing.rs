@@ -203,6 +203,30 @@ async fn a_child_registered_later_elsewhere_is_proposed_and_contact_follows_conf
     assert_eq!(outsider.status, 403, "{}", outsider.text);
     assert!(listed(&app, &at_vayk, "").await.is_empty());
 
+    // The Queues page's CSV: the match, with the request and both centers,
+    // no names; nothing of it for Vayk.
+    let (text, rows) = app.reviews_report(&at_kornidzor).await;
+    let row = rows
+        .iter()
+        .find(|r| r["queue"] == "tracing_match")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(row["id"], found_id);
+    assert_eq!(row["tracing_request_id"], request);
+    assert_eq!(row["status"], "proposed");
+    assert_eq!(
+        (
+            row["center_code"].as_str(),
+            row["matched_center_code"].as_str()
+        ),
+        ("KORNIDZOR", "GORIS")
+    );
+    assert!(!text.contains("Narek") && !text.contains(&boy_id), "{text}");
+    let (_, rows) = app.reviews_report(&at_vayk).await;
+    assert!(
+        rows.iter().all(|r| r["queue"] != "tracing_match"),
+        "{rows:?}"
+    );
+
     // Only Goris, who can ask the boy, confirms; with If-Match.
     let premature = review(
         &app,

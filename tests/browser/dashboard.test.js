@@ -309,12 +309,12 @@ async function checkSummary(tab, summary) {
   const centers = summary.centers;
   await expectFigure(tab.page, 'centers', {
     labels: centers.map((c) => c.code),
-    datasets: ['registered_persons', 'crossed_people', 'backlog'].map((key) => ({
+    datasets: ['registered_persons', 'crossed_people'].map((key) => ({
       key,
       data: centers.map((c) => c[key]),
       suppressed: centers.map((c) => listed(c, key)),
     })),
-    rows: centers.map((c) => [c.code, ...['registered_persons', 'crossed_people', 'backlog'].map((key) => [c[key], listed(c, key)])]),
+    rows: centers.map((c) => [c.code, ...['registered_persons', 'crossed_people'].map((key) => [c[key], listed(c, key)])]),
   });
   return cards;
 }
@@ -627,7 +627,7 @@ test('an admin sees every page, drawn from the API, in English and in Armenian',
     overview: ['displacement'],
     people: ['displacement'],
     aid: ['assistance', 'shelters', 'stock', 'transport'],
-    queues: [],
+    queues: ['reviews'],
   });
 
   // Armenian: the strings, <html lang> and the number and date formats
@@ -692,7 +692,7 @@ test('an analyst sees suppressed figures marked where the API withholds them, an
       await CHECKS[name](tab);
     }
     markers += await page.$$eval('[data-suppressed="true"]', (list) => list.length);
-    const forbidden = name === 'aid' ? ['transport'] : [];
+    const forbidden = { aid: ['transport'], queues: ['reviews'] }[name] ?? [];
     await checkDownloads(tab, forbidden);
     await checkAccessibility(page, `${name} (analyst)`);
     await screenshot(page, `${name}-analyst-en`);
