@@ -129,29 +129,43 @@ fn boundaries(tz: chrono_tz::Tz, range: stats::Range) -> Vec<NaiveDateTime> {
         .collect()
 }
 
+/// The breakdowns coverage reads: household sizes (their sum is the
+/// registered households and persons) and the kinds of assistance reached.
+const DIMENSIONS: [&str; 2] = [dimension::SIZE, dimension::REACHED];
+
+/// The measure a breakdown row counts under: registered households (and
+/// persons) are the sum over household sizes; households reached, one
+/// measure per sector.
+fn measure(dim: &str, value: &str) -> Option<usize> {
+    if dim == dimension::SIZE {
+        Some(0)
+    } else {
+        sector_index(value)
+    }
+}
+
 /// The coverage aggregates of the centers `scope` allows, as much of them as
 /// the local days of `range` need: everything before the first UTC day they
 /// touch summed, then the days, and a few hours at each day boundary. Only
-/// centers that have registered anyone are listed.
+/// centers that have registered anyone (counted now) are listed.
+///
+/// Four reads, whatever the range: the sums before it (which also tell the
+/// centers that have registered anyone), the days of both breakdowns, and
+/// the boundary hours of each.
 fn series(
     conn: &mut DbConnection,
     scope: &CenterScope,
     range: stats::Range,
     centers: &HashMap<Uuid, CenterInfo>,
 ) -> Result<HashMap<Uuid, Series>, ApiError> {
-    let mut out: HashMap<Uuid, Series> = stats::registered_centers(conn, scope)?
-        .into_iter()
-        .map(|center| (center, Series::default()))
-        .collect();
     let mut ends: Vec<NaiveDateTime> = Vec::new();
-    for center in out.keys() {
-        let tz = centers
-            .get(center)
-            .map_or(chrono_tz::Asia::Yerevan, |c| c.timezone);
-        ends.extend(boundaries(tz, range));
+    for (center, info) in centers {
+        if scope.allows(*center) {
+            ends.extend(boundaries(info.timezone, range));
+        }
     }
     let (Some(first), Some(last)) = (ends.iter().min(), ends.iter().max()) else {
-        return Ok(out);
+        return Ok(HashMap::new());
     };
     let (first_day, after_last_day) = (
         time::day_of(*first),
@@ -160,66 +174,62 @@ fn series(
     let mut hours: Vec<NaiveDateTime> = ends.iter().flat_map(|end| partial_hours(*end)).collect();
     hours.sort();
     hours.dedup();
-    let ever = stats::Range {
-        from: NaiveDate::from_ymd_opt(1990, 1, 1)
-            .expect("a date")
-            .and_time(chrono::NaiveTime::MIN),
-        to: first_day,
-    };
-    for dim in [dimension::SIZE, dimension::REACHED] {
-        // Registered households (and persons) are the sum over household
-        // sizes; households reached, one value per sector.
-        let measure = |value: &str| {
-            if dim == dimension::SIZE {
-                Some(0)
-            } else {
-                sector_index(value)
-            }
-        };
-        for (center, value, persons, households) in stats::breakdown(conn, dim, Some(ever), scope)?
-        {
-            if let (Some(series), Some(m)) = (out.get_mut(&center), measure(&value)) {
-                series.households[m].before_days += households;
-                if m == 0 {
-                    series.persons.before_days += persons;
-                }
+
+    let sums = stats::daily_sums(conn, &DIMENSIONS, first_day, scope)?;
+    let mut registered: HashMap<Uuid, i64> = HashMap::new();
+    for sum in sums.iter().filter(|s| s.dimension == dimension::SIZE) {
+        *registered.entry(sum.center).or_default() += sum.households;
+    }
+    let mut out: HashMap<Uuid, Series> = registered
+        .into_iter()
+        .filter(|(_, households)| *households != 0)
+        .map(|(center, _)| (center, Series::default()))
+        .collect();
+    for sum in sums {
+        if let (Some(series), Some(m)) = (
+            out.get_mut(&sum.center),
+            measure(&sum.dimension, &sum.value),
+        ) {
+            series.households[m].before_days += sum.households_before;
+            if m == 0 {
+                series.persons.before_days += sum.persons_before;
             }
         }
-        let hourly = if dim == dimension::SIZE {
-            // Registered per hour: the totals, one row per center-hour
-            // rather than one per household size.
-            stats::totals_at(conn, &hours, scope)?
-                .into_iter()
-                .map(|(center, hour, persons, households)| {
-                    (center, hour, String::new(), persons, households)
-                })
-                .collect()
-        } else {
-            stats::hourly_breakdown(conn, dim, &hours, scope)?
-        };
-        for (rows, daily) in [
-            (
-                stats::daily_breakdown(conn, dim, first_day, after_last_day, scope)?,
-                true,
-            ),
-            (hourly, false),
-        ] {
-            for (center, at, value, persons, households) in rows {
-                let (Some(series), Some(m)) = (out.get_mut(&center), measure(&value)) else {
-                    continue;
+    }
+
+    // Registered per hour from the totals, one row per center-hour rather
+    // than one per household size.
+    let mut hourly = stats::hourly_breakdown(conn, dimension::REACHED, &hours, scope)?;
+    hourly.extend(stats::totals_at(conn, &hours, scope)?.into_iter().map(
+        |(center, at, persons, households)| stats::TimedRow {
+            center,
+            at,
+            dimension: dimension::SIZE.to_string(),
+            value: String::new(),
+            persons,
+            households,
+        },
+    ));
+    let daily = stats::daily_breakdown(conn, &DIMENSIONS, first_day, after_last_day, scope)?;
+    for (rows, is_day) in [(daily, true), (hourly, false)] {
+        for row in rows {
+            let (Some(series), Some(m)) = (
+                out.get_mut(&row.center),
+                measure(&row.dimension, &row.value),
+            ) else {
+                continue;
+            };
+            let add = |counted: &mut Counted, n: i64| {
+                let slot = if is_day {
+                    counted.days.entry(row.at).or_default()
+                } else {
+                    counted.hours.entry(row.at).or_default()
                 };
-                let add = |counted: &mut Counted, n: i64| {
-                    let slot = if daily {
-                        counted.days.entry(at).or_default()
-                    } else {
-                        counted.hours.entry(at).or_default()
-                    };
-                    *slot += n;
-                };
-                add(&mut series.households[m], households);
-                if m == 0 {
-                    add(&mut series.persons, persons);
-                }
+                *slot += n;
+            };
+            add(&mut series.households[m], row.households);
+            if m == 0 {
+                add(&mut series.persons, row.persons);
             }
         }
     }

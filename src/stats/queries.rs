@@ -167,26 +167,34 @@ fn daily(
     Ok(q.load(conn)?)
 }
 
-/// A breakdown row of one hour or day: center, its first instant, value,
-/// persons, households.
-pub type TimedRow = (Uuid, NaiveDateTime, String, i64, i64);
+/// A breakdown row of one hour or day: center, its first instant,
+/// dimension, value, persons, households.
+pub struct TimedRow {
+    pub center: Uuid,
+    pub at: NaiveDateTime,
+    pub dimension: String,
+    pub value: String,
+    pub persons: i64,
+    pub households: i64,
+}
 
-/// One dimension of the breakdowns per center, day and value, for the
-/// UTC days in `[from, to)`.
+/// The dimensions `dims` of the breakdowns per center, day and value, for
+/// the UTC days in `[from, to)`, one row per shard.
 pub fn daily_breakdown(
     conn: &mut DbConnection,
-    dim: &'static str,
+    dims: &[&'static str],
     from: NaiveDateTime,
     to: NaiveDateTime,
     scope: &CenterScope,
 ) -> Result<Vec<TimedRow>, ApiError> {
     let mut q = arrival_counts_daily::table
-        .filter(arrival_counts_daily::dimension.eq(dim))
+        .filter(arrival_counts_daily::dimension.eq_any(dims))
         .filter(arrival_counts_daily::day.ge(from))
         .filter(arrival_counts_daily::day.lt(to))
         .select((
             arrival_counts_daily::center_id,
             arrival_counts_daily::day,
+            arrival_counts_daily::dimension,
             arrival_counts_daily::value,
             arrival_counts_daily::persons,
             arrival_counts_daily::households,
@@ -199,7 +207,7 @@ pub fn daily_breakdown(
 }
 
 /// One dimension of the breakdowns per center, hour and value, for the
-/// hours listed.
+/// hours listed, one row per shard.
 pub fn hourly_breakdown(
     conn: &mut DbConnection,
     dim: &'static str,
@@ -214,6 +222,7 @@ pub fn hourly_breakdown(
             .select((
                 arrival_counts::center_id,
                 arrival_counts::bucket,
+                arrival_counts::dimension,
                 arrival_counts::value,
                 arrival_counts::persons,
                 arrival_counts::households,
@@ -227,12 +236,84 @@ pub fn hourly_breakdown(
     Ok(rows)
 }
 
-/// Rows as stored (one per shard: the caller adds them up) with their ids read.
-fn timed(rows: Vec<(String, NaiveDateTime, String, i64, i64)>) -> Result<Vec<TimedRow>, ApiError> {
+/// Rows as stored with their ids read.
+fn timed(
+    rows: Vec<(String, NaiveDateTime, String, String, i64, i64)>,
+) -> Result<Vec<TimedRow>, ApiError> {
     rows.into_iter()
-        .map(|(center, time, value, persons, households)| {
-            Ok((stored::id(&center)?, time, value, persons, households))
+        .map(|(center, at, dimension, value, persons, households)| {
+            Ok(TimedRow {
+                center: stored::id(&center)?,
+                at,
+                dimension,
+                value,
+                persons,
+                households,
+            })
         })
+        .collect()
+}
+
+/// A breakdown summed per center, dimension and value over the days before
+/// a day, and over every day.
+pub struct DailySums {
+    pub center: Uuid,
+    pub dimension: String,
+    pub value: String,
+    pub persons_before: i64,
+    pub households_before: i64,
+    pub households: i64,
+}
+
+/// The dimensions `dims` of the breakdowns summed per center and value,
+/// over the UTC days before `day` and over all days, in one read.
+pub fn daily_sums(
+    conn: &mut DbConnection,
+    dims: &[&'static str],
+    day: NaiveDateTime,
+    scope: &CenterScope,
+) -> Result<Vec<DailySums>, ApiError> {
+    // Column names are fixed here, never input.
+    let before = |column: &str| {
+        diesel::dsl::sql::<BigInt>("CAST(SUM(CASE WHEN arrival_counts_daily.day < ")
+            .bind::<diesel::sql_types::Timestamp, _>(day)
+            .sql(&format!(
+                " THEN arrival_counts_daily.{column} ELSE 0 END) AS BIGINT)"
+            ))
+    };
+    let mut q = arrival_counts_daily::table
+        .filter(arrival_counts_daily::dimension.eq_any(dims))
+        .group_by((
+            arrival_counts_daily::center_id,
+            arrival_counts_daily::dimension,
+            arrival_counts_daily::value,
+        ))
+        .select((
+            arrival_counts_daily::center_id,
+            arrival_counts_daily::dimension,
+            arrival_counts_daily::value,
+            before("persons"),
+            before("households"),
+            diesel::dsl::sql::<BigInt>("CAST(SUM(arrival_counts_daily.households) AS BIGINT)"),
+        ))
+        .into_boxed();
+    if let Some(centers) = scope.stored_ids() {
+        q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
+    }
+    let rows: Vec<(String, String, String, i64, i64, i64)> = q.load(conn)?;
+    rows.into_iter()
+        .map(
+            |(center, dimension, value, persons_before, households_before, households)| {
+                Ok(DailySums {
+                    center: stored::id(&center)?,
+                    dimension,
+                    value,
+                    persons_before,
+                    households_before,
+                    households,
+                })
+            },
+        )
         .collect()
 }
 
@@ -263,23 +344,4 @@ pub fn totals_at(
         }
     }
     Ok(out)
-}
-
-/// The centers that have registered anyone (counted now), of those `scope` allows.
-pub fn registered_centers(
-    conn: &mut DbConnection,
-    scope: &CenterScope,
-) -> Result<Vec<Uuid>, ApiError> {
-    let mut q = arrival_totals::table
-        .group_by(arrival_totals::center_id)
-        .having(diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "SUM(arrival_totals.households) <> 0",
-        ))
-        .select(arrival_totals::center_id)
-        .into_boxed();
-    if let Some(centers) = scope.stored_ids() {
-        q = q.filter(arrival_totals::center_id.eq_any(centers));
-    }
-    let rows: Vec<String> = q.load(conn)?;
-    rows.iter().map(|c| stored::id(c)).collect()
 }
