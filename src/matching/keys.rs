@@ -186,11 +186,15 @@ pub fn rebuild_stale_match_keys(conn: &mut DbConnection) -> QueryResult<Option<u
         let mut rekeyed = 0u64;
         let mut after = String::new();
         loop {
-            let chunk = load(conn, |q| {
-                q.filter(persons::id.gt(after.clone()))
-                    .order(persons::id)
-                    .limit(REBUILD_CHUNK)
-            })?;
+            // Merged persons too, as [`pending_rows`]: undoing a merge needs
+            // their keys.
+            let chunk: Vec<(PersonRow, HouseholdRow)> = persons::table
+                .inner_join(households::table)
+                .filter(persons::id.gt(&after))
+                .order(persons::id)
+                .limit(REBUILD_CHUNK)
+                .select((PersonRow::as_select(), HouseholdRow::as_select()))
+                .load(conn)?;
             let Some((last, _)) = chunk.last() else {
                 break;
             };

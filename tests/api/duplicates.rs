@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
+use diesel::prelude::*;
 use refuge::accounts::Role;
+use refuge::schema::{derived_versions, person_match_keys};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -253,6 +255,33 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
     assert_eq!(reviews[0]["status"], "same_person");
     assert_ne!(reviews[0]["decided_at"], "");
     assert!(reviews_csv(&app, &elsewhere).await.is_empty());
+
+    // A start that rebuilds stale match keys keys the merged record too:
+    // undoing the merge needs them.
+    app.with_db(|conn| diesel::delete(derived_versions::table).execute(conn))
+        .await
+        .unwrap();
+    let settings = app.settings.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let db = refuge::db::Db::open(&settings).unwrap();
+        refuge::app::migrate(&db).unwrap()
+    })
+    .await
+    .unwrap();
+    let person = second_person.clone();
+    let keys = app
+        .with_db(move |conn| {
+            person_match_keys::table
+                .filter(person_match_keys::person_id.eq(person))
+                .count()
+                .get_result::<i64>(conn)
+        })
+        .await
+        .unwrap();
+    assert!(
+        keys > 0,
+        "the merged record has no match keys after a rebuild"
+    );
 
     // One person now; as of before the merge, still two.
     assert_eq!(registered(&app, None).await, 1);
