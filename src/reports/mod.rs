@@ -23,15 +23,24 @@
 //! their HXL hashtags.
 
 /// Narrows a boxed query of a keyset-paged report reader to the request's
-/// centers (`center`) and period (on `time`), after the last row read
-/// (`after`: that row's `(time, id)`). Written once for every reader: the
-/// columns differ by table, the rules do not.
+/// centers (`center`, or `either_center` of two columns) and period (on
+/// `time`), after the last row read (`after`: that row's `(time, id)`).
+/// Written once for every reader: the columns differ by table, the rules do
+/// not.
 macro_rules! in_window {
     ($query:ident, $request:expr, $after:expr, center: $center:expr, time: $time:expr, id: $id:expr $(,)?) => {
-        if let $crate::auth::CenterScope::Only(centers) = &$request.scope {
-            let centers: Vec<String> = centers.iter().map(::uuid::Uuid::to_string).collect();
+        if let Some(centers) = $request.scope.stored_ids() {
             $query = $query.filter($center.eq_any(centers));
         }
+        in_window!($query, $request, $after, time: $time, id: $id);
+    };
+    ($query:ident, $request:expr, $after:expr, either_center: ($a:expr, $b:expr), time: $time:expr, id: $id:expr $(,)?) => {
+        if let Some(centers) = $request.scope.stored_ids() {
+            $query = $query.filter($a.eq_any(centers.clone()).or($b.eq_any(centers)));
+        }
+        in_window!($query, $request, $after, time: $time, id: $id);
+    };
+    ($query:ident, $request:expr, $after:expr, time: $time:expr, id: $id:expr $(,)?) => {
         if let Some(from) = $request.period.from {
             $query = $query.filter($time.ge(from));
         }

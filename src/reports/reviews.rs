@@ -149,28 +149,14 @@ fn next_pairs(
         .order((duplicate_pairs::proposed_at, duplicate_pairs::id))
         .limit(limit)
         .into_boxed();
-    if let Some(centers) = request.scope.stored_ids() {
-        query = query.filter(
-            duplicate_pairs::center_a
-                .eq_any(centers.clone())
-                .or(duplicate_pairs::center_b.eq_any(centers)),
-        );
-    }
-    if let Some(from) = request.period.from {
-        query = query.filter(duplicate_pairs::proposed_at.ge(from));
-    }
-    if let Some(to) = request.period.to {
-        query = query.filter(duplicate_pairs::proposed_at.lt(to));
-    }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            duplicate_pairs::proposed_at
-                .gt(*at)
-                .or(duplicate_pairs::proposed_at
-                    .eq(*at)
-                    .and(duplicate_pairs::id.gt(id.clone()))),
-        );
-    }
+    in_window!(
+        query,
+        request,
+        after,
+        either_center: (duplicate_pairs::center_a, duplicate_pairs::center_b),
+        time: duplicate_pairs::proposed_at,
+        id: duplicate_pairs::id,
+    );
     Ok(query.load(conn)?)
 }
 
@@ -198,27 +184,13 @@ fn next_matches(
         .order((tracing_matches::proposed_at, tracing_matches::id))
         .limit(limit)
         .into_boxed();
-    if let Some(centers) = request.scope.stored_ids() {
-        query = query.filter(
-            tracing_requests::center_id
-                .eq_any(centers.clone())
-                .or(tracing_matches::center_id.eq_any(centers)),
-        );
-    }
-    if let Some(from) = request.period.from {
-        query = query.filter(tracing_matches::proposed_at.ge(from));
-    }
-    if let Some(to) = request.period.to {
-        query = query.filter(tracing_matches::proposed_at.lt(to));
-    }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            tracing_matches::proposed_at
-                .gt(*at)
-                .or(tracing_matches::proposed_at
-                    .eq(*at)
-                    .and(tracing_matches::id.gt(id.clone()))),
-        );
-    }
+    in_window!(
+        query,
+        request,
+        after,
+        either_center: (tracing_requests::center_id, tracing_matches::center_id),
+        time: tracing_matches::proposed_at,
+        id: tracing_matches::id,
+    );
     Ok(query.load(conn)?)
 }
