@@ -504,6 +504,17 @@ pub fn export<W: Write>(
     })
 }
 
+/// Every center by its id as stored, for the readers that print a row's
+/// center code and name.
+pub(crate) fn centers_by_id(
+    conn: &mut DbConnection,
+) -> Result<std::collections::HashMap<String, crate::centers::Center>, ApiError> {
+    Ok(crate::centers::all(conn)?
+        .into_iter()
+        .map(|c| (c.id.to_string(), c))
+        .collect())
+}
+
 /// Rows are read in chunks of this many.
 pub(crate) const CHUNK_ROWS: i64 = 10_000;
 

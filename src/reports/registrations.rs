@@ -15,7 +15,7 @@ use diesel::prelude::*;
 
 use super::{column, Column, Csv, Request};
 use crate::age_bands::AgeBand;
-use crate::centers::{self, Center};
+use crate::centers::Center;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::schema::{households, person_needs, persons};
@@ -91,10 +91,7 @@ pub fn write<W: Write>(
     request: &Request,
     out: &mut Csv<W>,
 ) -> Result<(), ApiError> {
-    let centers: HashMap<String, Center> = centers::all(conn)?
-        .into_iter()
-        .map(|c| (c.id.to_string(), c))
-        .collect();
+    let centers = super::centers_by_id(conn)?;
     // The database reads the next chunk while this thread writes the last
     // one: on two cores that overlaps the two halves of the work.
     std::thread::scope(|scope| {

@@ -24,14 +24,12 @@
 //! rows are about. `from`/`to` apply to `proposed_at`, `center_id` to
 //! either center.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{column, Column, Csv, Keyset, Paged, Request};
-use crate::centers::{self, Center};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::schema::{duplicate_pairs, tracing_matches, tracing_requests};
@@ -81,10 +79,7 @@ pub fn write<W: Write>(
     request: &Request,
     out: &mut Csv<W>,
 ) -> Result<(), ApiError> {
-    let centers: HashMap<String, Center> = centers::all(conn)?
-        .into_iter()
-        .map(|c| (c.id.to_string(), c))
-        .collect();
+    let centers = super::centers_by_id(conn)?;
     let code = |id: &str| centers.get(id).map(|c| c.code.as_str());
 
     let mut pairs = Paged::new(super::CHUNK_ROWS, next_pairs, |r: &PairRow| {

@@ -38,7 +38,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use super::{column, Column, Csv, Keyset, Paged, Request};
-use crate::centers::{self, Center};
+use crate::centers::Center;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::time;
@@ -88,10 +88,7 @@ pub fn write<W: Write>(
     request: &Request,
     out: &mut Csv<W>,
 ) -> Result<(), ApiError> {
-    let centers: HashMap<String, Center> = centers::all(conn)?
-        .into_iter()
-        .map(|c| (c.id.to_string(), c))
-        .collect();
+    let centers = super::centers_by_id(conn)?;
     let item_rows: Vec<(String, String, String, String, String)> = items::table
         .select((
             items::id,

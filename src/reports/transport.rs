@@ -29,7 +29,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{column, Column, Csv, Keyset, Request};
-use crate::centers::{self, Center};
+use crate::centers::Center;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::schema::{boardings, organizations, persons, trips};
@@ -78,10 +78,7 @@ pub fn write<W: Write>(
     request: &Request,
     out: &mut Csv<W>,
 ) -> Result<(), ApiError> {
-    let centers: HashMap<String, Center> = centers::all(conn)?
-        .into_iter()
-        .map(|c| (c.id.to_string(), c))
-        .collect();
+    let centers = super::centers_by_id(conn)?;
     let mut after: Option<Keyset> = None;
     loop {
         let chunk = next_trips(conn, request, after.as_ref())?;
