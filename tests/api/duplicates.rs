@@ -261,13 +261,7 @@ async fn the_same_person_registered_twice_is_proposed_merged_and_restored(app: T
     app.with_db(|conn| diesel::delete(derived_versions::table).execute(conn))
         .await
         .unwrap();
-    let settings = app.settings.database.clone();
-    tokio::task::spawn_blocking(move || {
-        let db = refuge::db::Db::open(&settings).unwrap();
-        refuge::app::migrate(&db).unwrap()
-    })
-    .await
-    .unwrap();
+    app.migrate_as_at_start().await;
     let person = second_person.clone();
     let keys = app
         .with_db(move |conn| {

@@ -482,6 +482,18 @@ impl TestApp {
         .await
     }
 
+    /// What every start (and `refuge migrate`) runs, on a connection of its
+    /// own: the migrations, then the rebuild of stale derived rows.
+    pub async fn migrate_as_at_start(&self) {
+        let settings = self.settings.database.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = refuge::db::Db::open(&settings).unwrap();
+            refuge::app::migrate(&db).unwrap()
+        })
+        .await
+        .unwrap();
+    }
+
     /// `reviews.csv` as `token` pulls it (checked as HXL): its text, and
     /// one map from column to value per row.
     pub async fn reviews_report(

@@ -228,13 +228,7 @@ async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
     assert_eq!(found("name=hovh").await, Vec::<String>::new());
     // What every start (and `refuge migrate`) runs: the migrations, then the
     // rebuild of stale derived rows.
-    let settings = app.settings.database.clone();
-    tokio::task::spawn_blocking(move || {
-        let db = refuge::db::Db::open(&settings).unwrap();
-        refuge::app::migrate(&db).unwrap()
-    })
-    .await
-    .unwrap();
+    app.migrate_as_at_start().await;
     assert_eq!(
         found("name=hovh").await,
         vec!["Անահիտ Հովհաննիսյան", "Արամ Հովհաննիսյան"]
