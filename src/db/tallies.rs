@@ -8,10 +8,11 @@
 //! Each write adds to them in its own transaction, so they commit with the
 //! records they count. The hourly and daily sums take the change into a
 //! random shard on PostgreSQL, as the arrival aggregates do
-//! ([`super::aggregates`]), folded later by [`compact`]. The day ends are running totals, one row per
-//! site and day: a change rewrites its day's row and every later one, under
-//! the site's row lock, which every writer of a check-in or check-out holds
-//! already (it takes or releases the site's beds in the same transaction).
+//! ([`super::aggregates`]), folded later by [`compact`]. The day ends are
+//! running totals, one row per site and day: a change rewrites its day's
+//! row and every later one, under the site's row lock, which every writer
+//! of a check-in or check-out holds already (it takes or releases the
+//! site's beds in the same transaction).
 //! [`recount`] computes them from the records, for `refuge stats verify` and
 //! `rebuild`.
 
