@@ -163,6 +163,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let compaction = tokio::spawn(compact_statistics(self.db.clone()));
         let match_keys = tokio::spawn(write_match_keys(self.db.clone()));
+        let name_keys = tokio::spawn(merge_name_keys(self.db.clone()));
         let purge = tokio::spawn(daily_maintenance(
             self.db,
             self.audit_retention_days,
@@ -171,6 +172,7 @@ impl Application {
         let result = self.server.await;
         compaction.abort();
         match_keys.abort();
+        name_keys.abort();
         purge.abort();
         result
     }
@@ -282,6 +284,59 @@ async fn write_pending_match_keys(db: &Db) -> Result<(), ApiError> {
             return Ok(());
         }
     }
+}
+
+/// How often the server looks at how many recent name keys wait.
+const NAME_KEYS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Recent name key rows (about 7 a person) at which they join the others.
+/// Many rows share the large table's pages when they are written together,
+/// sorted; few keep the recent table in the writer's cache.
+const NAME_KEYS_MERGE_AT: i64 = 100_000;
+
+/// Recent name key rows moved per write transaction (the writer serves
+/// registrations between two).
+const NAME_KEY_ROWS_PER_WRITE: i64 = 20_000;
+
+/// Moves the name search keys of the persons registered and corrected
+/// lately into the large key table once there are
+/// [`NAME_KEYS_MERGE_AT`] of them (`persons::name_keys::merge_recent`).
+async fn merge_name_keys(db: Db) {
+    let mut interval = tokio::time::interval(NAME_KEYS_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = merge_name_keys_if_due(&db, NAME_KEYS_MERGE_AT).await {
+            tracing::warn!(%error, "merging recent name keys failed; retrying later");
+        }
+    }
+}
+
+/// Moves the recent name keys if there are at least `at` rows: those there
+/// when it starts, a range of keys per transaction (rows registered
+/// meanwhile may wait for the next time). Returns how many rows there were.
+pub async fn merge_name_keys_if_due(db: &Db, at: i64) -> Result<i64, ApiError> {
+    let waiting = db
+        .read(|conn| Ok(persons::name_keys::recent_rows(conn)?))
+        .await?;
+    if waiting < at.max(1) {
+        return Ok(0);
+    }
+    let actor = Actor::system("name-keys");
+    for _ in 0..=waiting / NAME_KEY_ROWS_PER_WRITE {
+        let more = db
+            .write(&actor, |conn| {
+                Ok(persons::name_keys::merge_recent(
+                    conn,
+                    NAME_KEY_ROWS_PER_WRITE,
+                )?)
+            })
+            .await?;
+        if !more {
+            break;
+        }
+    }
+    Ok(waiting)
 }
 
 /// How often the daily maintenance runs.

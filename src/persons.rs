@@ -23,7 +23,7 @@ use crate::http::paging::PageQuery;
 use crate::http::routes::resource;
 use crate::http::stored;
 use crate::registration::{self, Member, PersonRow};
-use crate::schema::{households, person_name_keys, persons};
+use crate::schema::{households, person_name_keys, person_name_keys_recent, persons};
 use name_keys::key_of;
 
 pub mod name_keys;
@@ -138,12 +138,23 @@ pub async fn search(
             for word in &words {
                 // Every string that starts with `word` sorts between `word` and `word` + U+10FFFF.
                 let upper = format!("{word}\u{10FFFF}");
+                // The keys of persons registered lately are in a table of
+                // their own until they join the others (see `name_keys`).
+                // One IN list of both keeps the plan of one table: walked in
+                // id order, it stops at the page's end (an OR of two lists
+                // reads every match, then sorts).
                 q = q.filter(
                     persons::id.eq_any(
                         person_name_keys::table
                             .filter(person_name_keys::name_key.ge(word.clone()))
-                            .filter(person_name_keys::name_key.lt(upper))
-                            .select(person_name_keys::person_id),
+                            .filter(person_name_keys::name_key.lt(upper.clone()))
+                            .select(person_name_keys::person_id)
+                            .union_all(
+                                person_name_keys_recent::table
+                                    .filter(person_name_keys_recent::name_key.ge(word.clone()))
+                                    .filter(person_name_keys_recent::name_key.lt(upper))
+                                    .select(person_name_keys_recent::person_id),
+                            ),
                     ),
                 );
             }

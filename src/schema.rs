@@ -235,6 +235,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    person_name_keys_recent (name_key, person_id) {
+        name_key -> Text,
+        person_id -> Text,
+    }
+}
+
+diesel::table! {
     derived_versions (name) {
         name -> Text,
         version -> Text,
@@ -563,6 +570,7 @@ diesel::joinable!(household_revisions -> households (household_id));
 diesel::joinable!(persons -> households (household_id));
 diesel::joinable!(person_needs -> persons (person_id));
 diesel::joinable!(person_name_keys -> persons (person_id));
+diesel::joinable!(person_name_keys_recent -> persons (person_id));
 diesel::joinable!(flow_counts -> centers (center_id));
 diesel::joinable!(flow_count_corrections -> flow_counts (flow_count_id));
 diesel::joinable!(sites -> organizations (organization_id));
@@ -605,6 +613,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tracing_matches,
     person_needs,
     person_name_keys,
+    person_name_keys_recent,
     derived_versions,
     idempotency_keys,
     flow_counts,

@@ -1,7 +1,12 @@
-//! The name search keys: derived rows (`person_name_keys`) that make a
-//! prefix search by name a range scan in any script. Registration writes
-//! them with the records; [`rebuild_stale_name_keys`] re-derives them all
-//! when their derivation changes (run at start-up and by `refuge migrate`).
+//! The name search keys: derived rows that make a prefix search by name a
+//! range scan in any script. A registration or correction writes its
+//! persons' keys with the records into `person_name_keys_recent`, a small
+//! table; [`merge_recent`] moves them into `person_name_keys` in key order,
+//! a range of keys per transaction, once there are many (a key row written
+//! there at once took a page of its own at a million persons). Imports
+//! write theirs, in bulk, straight into `person_name_keys`. Search reads
+//! both. [`rebuild_stale_name_keys`] re-derives them all when their
+//! derivation changes (run at start-up and by `refuge migrate`).
 
 use std::collections::BTreeSet;
 
@@ -11,7 +16,7 @@ use uuid::Uuid;
 
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::schema::{person_name_keys, persons};
+use crate::schema::{person_name_keys, person_name_keys_recent, persons};
 
 /// The names a person is found by: given, family, patronymic and Latin.
 pub fn name_list<'a>(
@@ -80,13 +85,29 @@ pub const NAME_KEYS_VERSION: &str = "2: latin fold of whole names and words";
 /// The `derived_versions` row of the name keys.
 const NAME_KEYS: &str = "person_name_keys";
 
-/// Stores the search keys of the given persons.
+/// Stores the search keys of the given persons, among the recent ones (see
+/// the module's documentation).
 pub fn insert_name_keys<'a>(
     conn: &mut DbConnection,
     persons: impl Iterator<Item = (Uuid, Vec<&'a str>)>,
 ) -> Result<(), ApiError> {
-    let rows = name_key_rows(persons.map(|(id, names)| (id.to_string(), names)));
-    Ok(write_keys(conn, &rows, false)?)
+    let rows: Vec<_> = name_key_rows(persons.map(|(id, names)| (id.to_string(), names)))
+        .into_iter()
+        .map(|(key, id)| {
+            (
+                person_name_keys_recent::name_key.eq(key),
+                person_name_keys_recent::person_id.eq(id),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(crate::db::rows_per_insert(2)) {
+        crate::per_backend!(conn, |c| diesel::insert_into(
+            person_name_keys_recent::table
+        )
+        .values(chunk)
+        .execute(c))?;
+    }
+    Ok(())
 }
 
 /// The (key, person id) rows of the given persons, to store with
@@ -104,7 +125,8 @@ pub fn name_key_rows<'a>(
         .collect()
 }
 
-/// Stores rows from [`name_key_rows`].
+/// Stores rows from [`name_key_rows`] in `person_name_keys` (bulk writes,
+/// whose rows are many enough to share pages).
 pub fn insert_name_key_rows(
     conn: &mut DbConnection,
     rows: &[(String, String)],
@@ -150,6 +172,15 @@ pub fn delete_name_keys(
     names: &[&str],
 ) -> Result<(), ApiError> {
     let keys: Vec<String> = search_keys(names).into_iter().collect();
+    // The recent table first: [`merge_recent`] on PostgreSQL deletes its
+    // rows there before it inserts them, so once this delete has waited for
+    // a merge moving this person's rows, the one below sees them moved.
+    diesel::delete(
+        person_name_keys_recent::table
+            .filter(person_name_keys_recent::name_key.eq_any(&keys))
+            .filter(person_name_keys_recent::person_id.eq(person.to_string())),
+    )
+    .execute(conn)?;
     diesel::delete(
         person_name_keys::table
             .filter(person_name_keys::name_key.eq_any(&keys))
@@ -157,6 +188,82 @@ pub fn delete_name_keys(
     )
     .execute(conn)?;
     Ok(())
+}
+
+/// How many key rows wait in `person_name_keys_recent`.
+pub fn recent_rows(conn: &mut DbConnection) -> QueryResult<i64> {
+    person_name_keys_recent::table.count().get_result(conn)
+}
+
+/// Moves the recent key rows, up to `at_most` of them and the first in key
+/// order, into `person_name_keys`, in key order: neighbouring rows share
+/// their pages there. Run in a write transaction; the server calls it again
+/// (a transaction each, serving registrations in between) while it returns
+/// `true`, that rows beyond those moved were there.
+///
+/// On PostgreSQL the rows are deleted first and inserted as deleted, so a
+/// correction running meanwhile ([`delete_name_keys`], recent table first)
+/// either takes a row before the merge does or waits and then finds it
+/// moved: no stale key is left behind. SQLite's one writer runs them one
+/// after the other.
+pub fn merge_recent(conn: &mut DbConnection, at_most: i64) -> QueryResult<bool> {
+    use diesel::sql_types::Text;
+    // The first row left for a later transaction, if there are more.
+    let bound: Option<(String, String)> = person_name_keys_recent::table
+        .select((
+            person_name_keys_recent::name_key,
+            person_name_keys_recent::person_id,
+        ))
+        .order((
+            person_name_keys_recent::name_key,
+            person_name_keys_recent::person_id,
+        ))
+        .offset(at_most)
+        .first(conn)
+        .optional()?;
+    let before = match bound {
+        Some(_) => "WHERE (name_key, person_id) < ($1, $2)",
+        None => "",
+    };
+    // Runs `sql`, with the bound's key and person id as its parameters.
+    macro_rules! run {
+        ($c:expr, $sql:expr) => {
+            match &bound {
+                Some((key, id)) => diesel::sql_query($sql)
+                    .bind::<Text, _>(key)
+                    .bind::<Text, _>(id)
+                    .execute($c),
+                None => diesel::sql_query($sql).execute($c),
+            }
+        };
+    }
+    match conn {
+        DbConnection::Postgres(c) => {
+            run!(
+                c,
+                format!(
+                    "WITH moved AS (DELETE FROM person_name_keys_recent {before} \
+                     RETURNING name_key, person_id) \
+                     INSERT INTO person_name_keys (name_key, person_id) \
+                     SELECT name_key, person_id FROM moved ORDER BY name_key, person_id \
+                     ON CONFLICT DO NOTHING"
+                )
+            )?;
+        }
+        DbConnection::Sqlite(c) => {
+            let before = before.replace("$1", "?").replace("$2", "?");
+            run!(
+                c,
+                format!(
+                    "INSERT OR IGNORE INTO person_name_keys (name_key, person_id) \
+                     SELECT name_key, person_id FROM person_name_keys_recent {before} \
+                     ORDER BY name_key, person_id"
+                )
+            )?;
+            run!(c, format!("DELETE FROM person_name_keys_recent {before}"))?;
+        }
+    }
+    Ok(bound.is_some())
 }
 
 /// A person's id and names: given, family, patronymic, Latin.
@@ -171,6 +278,7 @@ const REBUILD_CHUNK: i64 = 5_000;
 pub fn rebuild_stale_name_keys(conn: &mut DbConnection) -> QueryResult<Option<u64>> {
     crate::db::derived::rebuild_if_stale(conn, NAME_KEYS, NAME_KEYS_VERSION, |conn| {
         diesel::delete(person_name_keys::table).execute(conn)?;
+        diesel::delete(person_name_keys_recent::table).execute(conn)?;
         let mut rekeyed = 0u64;
         let mut after = String::new();
         loop {

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 use refuge::accounts::Role;
-use refuge::schema::{derived_versions, person_name_keys};
+use refuge::schema::{derived_versions, person_name_keys, person_name_keys_recent};
 use serde_json::json;
 
 use crate::backend_tests;
@@ -170,9 +170,39 @@ async fn person_reads_are_scoped_to_centers(app: TestApp) {
     );
 }
 
-/// The name keys are derived rows: a correction replaces a renamed person's
-/// keys, and keys derived differently (here: wiped and unrecorded, as an
-/// upgrade from the earlier derivation leaves them) are rebuilt on start.
+/// The name keys' rows in the large table and among the recent ones.
+async fn key_rows(app: &TestApp) -> (i64, i64) {
+    app.with_db(|conn| {
+        let merged = person_name_keys::table.count().get_result(conn)?;
+        let recent = person_name_keys_recent::table.count().get_result(conn)?;
+        Ok::<_, diesel::result::Error>((merged, recent))
+    })
+    .await
+    .unwrap()
+}
+
+/// Moves every recent name key into the large table, `per_write` rows per
+/// transaction, as the server does once there are many; returns how many
+/// transactions it took.
+async fn merge_recent_keys(app: &TestApp, per_write: i64) -> usize {
+    app.with_db(move |conn| {
+        let mut writes = 1;
+        while refuge::db::write_transaction(conn, |c| {
+            refuge::persons::name_keys::merge_recent(c, per_write)
+        })? {
+            writes += 1;
+        }
+        Ok::<_, diesel::result::Error>(writes)
+    })
+    .await
+    .unwrap()
+}
+
+/// The name keys are derived rows: written with a registration among the
+/// recent ones and found there at once; found as well once moved into the
+/// large table; a correction replaces a renamed person's keys wherever
+/// they are; and keys derived differently (here: wiped and unrecorded, as
+/// an upgrade from the earlier derivation leaves them) are rebuilt on start.
 async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
     let center = app.center("GORIS").await;
     let created = app
@@ -194,6 +224,20 @@ async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
         }
     };
     assert_eq!(found("name=ani").await, vec!["Անի Հովհաննիսյան"]);
+    assert_eq!(
+        key_rows(&app).await,
+        (0, 4),
+        "aram, ani and hovhannisyan for each, among the recent keys"
+    );
+    // Moved 3 rows a transaction (the server moves 20,000): two ranges
+    // of keys, then the rest.
+    assert_eq!(merge_recent_keys(&app, 3).await, 2);
+    assert_eq!(key_rows(&app).await, (4, 0));
+    assert_eq!(found("name=ani").await, vec!["Անի Հովհաննիսյան"]);
+    assert_eq!(
+        found("name=hovh").await,
+        vec!["Անի Հովհաննիսյան", "Արամ Հովհաննիսյան"]
+    );
 
     // Անի becomes Անահիտ: found by the new name only.
     let path = format!(
@@ -209,14 +253,15 @@ async fn name_keys_follow_corrections_and_are_rebuilt_when_stale(app: TestApp) {
     assert_eq!(corrected.status, 200, "{}", corrected.text);
     assert_eq!(found("name=ani").await, Vec::<String>::new());
     assert_eq!(found("name=anah").await, vec!["Անահիտ Հովհաննիսյան"]);
-    let keys = app
-        .with_db(|conn| person_name_keys::table.count().get_result::<i64>(conn))
-        .await
-        .unwrap();
     assert_eq!(
-        keys, 4,
-        "aram, anahit and hovhannisyan for each: none left behind"
+        key_rows(&app).await,
+        (0, 4),
+        "the corrected household's keys among the recent ones, Ani's gone: none left behind"
     );
+    assert_eq!(merge_recent_keys(&app, 20_000).await, 1);
+    assert_eq!(key_rows(&app).await, (4, 0));
+    assert_eq!(found("name=ani").await, Vec::<String>::new());
+    assert_eq!(found("name=anah").await, vec!["Անահիտ Հովհաննիսյան"]);
 
     // Keys of an older derivation: wiped, no version recorded.
     app.with_db(|conn| {
