@@ -149,9 +149,10 @@ fn measure(dim: &str, value: &str) -> Option<usize> {
 /// touch summed, then the days, and a few hours at each day boundary. Only
 /// centers that have registered anyone (counted now) are listed.
 ///
-/// Four reads, whatever the range: the sums before it (which also tell the
-/// centers that have registered anyone), the days of both breakdowns, and
-/// the boundary hours of each.
+/// Three reads, whatever the range: the daily rows of both breakdowns (the
+/// days before the range summed, which with those after also tell the
+/// centers that have registered anyone, and the range's days), then the
+/// boundary hours of each.
 fn series(
     conn: &mut DbConnection,
     scope: &CenterScope,
@@ -175,27 +176,34 @@ fn series(
     hours.sort();
     hours.dedup();
 
-    let sums = stats::daily_sums(conn, &DIMENSIONS, first_day, scope)?;
+    let daily = stats::daily_span(conn, &DIMENSIONS, first_day, after_last_day, scope)?;
     let mut registered: HashMap<Uuid, i64> = HashMap::new();
-    for sum in sums.iter().filter(|s| s.dimension == dimension::SIZE) {
-        *registered.entry(sum.center).or_default() += sum.households;
+    for (_, row) in daily.iter().filter(|(_, r)| r.dimension == dimension::SIZE) {
+        *registered.entry(row.center).or_default() += row.households;
     }
     let mut out: HashMap<Uuid, Series> = registered
         .into_iter()
         .filter(|(_, households)| *households != 0)
         .map(|(center, _)| (center, Series::default()))
         .collect();
-    for sum in sums {
+    for (_, row) in daily
+        .iter()
+        .filter(|(span, _)| *span == stats::Span::Before)
+    {
         if let (Some(series), Some(m)) = (
-            out.get_mut(&sum.center),
-            measure(&sum.dimension, &sum.value),
+            out.get_mut(&row.center),
+            measure(&row.dimension, &row.value),
         ) {
-            series.households[m].before_days += sum.households_before;
+            series.households[m].before_days += row.households;
             if m == 0 {
-                series.persons.before_days += sum.persons_before;
+                series.persons.before_days += row.persons;
             }
         }
     }
+    let daily = daily
+        .into_iter()
+        .filter(|(span, _)| *span == stats::Span::Within)
+        .map(|(_, row)| row);
 
     // Registered per hour from the totals, one row per center-hour rather
     // than one per household size.
@@ -210,27 +218,27 @@ fn series(
             households,
         },
     ));
-    let daily = stats::daily_breakdown(conn, &DIMENSIONS, first_day, after_last_day, scope)?;
-    for (rows, is_day) in [(daily, true), (hourly, false)] {
-        for row in rows {
-            let (Some(series), Some(m)) = (
-                out.get_mut(&row.center),
-                measure(&row.dimension, &row.value),
-            ) else {
-                continue;
+    let rows = daily
+        .map(|row| (row, true))
+        .chain(hourly.into_iter().map(|row| (row, false)));
+    for (row, is_day) in rows {
+        let (Some(series), Some(m)) = (
+            out.get_mut(&row.center),
+            measure(&row.dimension, &row.value),
+        ) else {
+            continue;
+        };
+        let add = |counted: &mut Counted, n: i64| {
+            let slot = if is_day {
+                counted.days.entry(row.at).or_default()
+            } else {
+                counted.hours.entry(row.at).or_default()
             };
-            let add = |counted: &mut Counted, n: i64| {
-                let slot = if is_day {
-                    counted.days.entry(row.at).or_default()
-                } else {
-                    counted.hours.entry(row.at).or_default()
-                };
-                *slot += n;
-            };
-            add(&mut series.households[m], row.households);
-            if m == 0 {
-                add(&mut series.persons, row.persons);
-            }
+            *slot += n;
+        };
+        add(&mut series.households[m], row.households);
+        if m == 0 {
+            add(&mut series.persons, row.persons);
         }
     }
     Ok(out)

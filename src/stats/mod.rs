@@ -47,8 +47,7 @@ pub use aggregates::Sector;
 pub use arrivals::{registered_series, Before, Hourly};
 pub use check::{expected, rebuild};
 pub use queries::{
-    breakdown, daily_breakdown, daily_sums, hourly_breakdown, range, totals_at, Range, TimedRow,
-    MAX_DAYS,
+    breakdown, daily_span, hourly_breakdown, range, totals_at, Range, Span, TimedRow, MAX_DAYS,
 };
 pub use summary::{figures_as_of, Figures};
 

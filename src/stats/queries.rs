@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
 use uuid::Uuid;
 
 use crate::auth::CenterScope;
@@ -178,34 +178,6 @@ pub struct TimedRow {
     pub households: i64,
 }
 
-/// The dimensions `dims` of the breakdowns per center, day and value, for
-/// the UTC days in `[from, to)`, one row per shard.
-pub fn daily_breakdown(
-    conn: &mut DbConnection,
-    dims: &[&'static str],
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-    scope: &CenterScope,
-) -> Result<Vec<TimedRow>, ApiError> {
-    let mut q = arrival_counts_daily::table
-        .filter(arrival_counts_daily::dimension.eq_any(dims))
-        .filter(arrival_counts_daily::day.ge(from))
-        .filter(arrival_counts_daily::day.lt(to))
-        .select((
-            arrival_counts_daily::center_id,
-            arrival_counts_daily::day,
-            arrival_counts_daily::dimension,
-            arrival_counts_daily::value,
-            arrival_counts_daily::persons,
-            arrival_counts_daily::households,
-        ))
-        .into_boxed();
-    if let Some(centers) = scope.stored_ids() {
-        q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
-    }
-    timed(q.load(conn)?)
-}
-
 /// One dimension of the breakdowns per center, hour and value, for the
 /// hours listed, one row per shard.
 pub fn hourly_breakdown(
@@ -254,67 +226,73 @@ fn timed(
         .collect()
 }
 
-/// A breakdown summed per center, dimension and value over the days before
-/// a day, and over every day.
-pub struct DailySums {
-    pub center: Uuid,
-    pub dimension: String,
-    pub value: String,
-    pub persons_before: i64,
-    pub households_before: i64,
-    pub households: i64,
+/// Where a row of [`daily_span`] lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Span {
+    /// Summed over the days before the span.
+    Before,
+    /// One day of the span (its shards summed).
+    Within,
+    /// Summed over the days from the span's end on.
+    After,
 }
 
-/// The dimensions `dims` of the breakdowns summed per center and value,
-/// over the UTC days before `day` and over all days, in one read.
-pub fn daily_sums(
+/// The dimensions `dims` of the breakdowns per center and value, in one
+/// read of the daily rows: summed over the UTC days before `from`, per day
+/// of `[from, to)`, and summed over the days from `to` on. A row's `at` is
+/// its day within the span; the rows outside it are grouped under the day
+/// before `from` and under `to`.
+pub fn daily_span(
     conn: &mut DbConnection,
     dims: &[&'static str],
-    day: NaiveDateTime,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
     scope: &CenterScope,
-) -> Result<Vec<DailySums>, ApiError> {
-    // Column names are fixed here, never input.
-    let before = |column: &str| {
-        diesel::dsl::sql::<BigInt>("CAST(SUM(CASE WHEN arrival_counts_daily.day < ")
-            .bind::<diesel::sql_types::Timestamp, _>(day)
-            .sql(&format!(
-                " THEN arrival_counts_daily.{column} ELSE 0 END) AS BIGINT)"
-            ))
-    };
+) -> Result<Vec<(Span, TimedRow)>, ApiError> {
+    use diesel::sql_types::Timestamp as SqlTimestamp;
+    let before = from - TimeDelta::days(1);
+    let day = diesel::dsl::sql::<SqlTimestamp>("CASE WHEN arrival_counts_daily.day < ")
+        .bind::<SqlTimestamp, _>(from)
+        .sql(" THEN ")
+        .bind::<SqlTimestamp, _>(before)
+        .sql(" WHEN arrival_counts_daily.day >= ")
+        .bind::<SqlTimestamp, _>(to)
+        .sql(" THEN ")
+        .bind::<SqlTimestamp, _>(to)
+        .sql(" ELSE arrival_counts_daily.day END");
+    // Grouped by position (the second column is the day as grouped): both
+    // backends take positions, and the expression's parameters are bound once.
+    // Diesel checks a GROUP BY of columns only, so every column selected is
+    // spelled out too (fixed names, never input).
+    let column = |name: &str| diesel::dsl::sql::<Text>(&format!("arrival_counts_daily.{name}"));
     let mut q = arrival_counts_daily::table
         .filter(arrival_counts_daily::dimension.eq_any(dims))
-        .group_by((
-            arrival_counts_daily::center_id,
-            arrival_counts_daily::dimension,
-            arrival_counts_daily::value,
-        ))
+        .group_by(diesel::dsl::sql::<Text>("1, 2, 3, 4"))
         .select((
-            arrival_counts_daily::center_id,
-            arrival_counts_daily::dimension,
-            arrival_counts_daily::value,
-            before("persons"),
-            before("households"),
+            column("center_id"),
+            day,
+            column("dimension"),
+            column("value"),
+            diesel::dsl::sql::<BigInt>("CAST(SUM(arrival_counts_daily.persons) AS BIGINT)"),
             diesel::dsl::sql::<BigInt>("CAST(SUM(arrival_counts_daily.households) AS BIGINT)"),
         ))
         .into_boxed();
     if let Some(centers) = scope.stored_ids() {
         q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
     }
-    let rows: Vec<(String, String, String, i64, i64, i64)> = q.load(conn)?;
-    rows.into_iter()
-        .map(
-            |(center, dimension, value, persons_before, households_before, households)| {
-                Ok(DailySums {
-                    center: stored::id(&center)?,
-                    dimension,
-                    value,
-                    persons_before,
-                    households_before,
-                    households,
-                })
-            },
-        )
-        .collect()
+    Ok(timed(q.load(conn)?)?
+        .into_iter()
+        .map(|row| {
+            let span = if row.at < from {
+                Span::Before
+            } else if row.at >= to {
+                Span::After
+            } else {
+                Span::Within
+            };
+            (span, row)
+        })
+        .collect())
 }
 
 /// Registered persons and households per center and hour, for the hours
