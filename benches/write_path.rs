@@ -426,9 +426,10 @@ fn write_pending_keys(args: &Args, dir: &std::path::Path) {
     let db = refuge::db::Db::open(&settings.database).expect("database");
     let mut conn = db.connection_for_setup().expect("connection");
     let started = Instant::now();
-    let persons =
-        diesel::Connection::transaction(&mut *conn, refuge::matching::keys::write_pending)
-            .expect("pending keys written");
+    // Begun IMMEDIATE on SQLite: the server may be writing (merging name
+    // keys) still.
+    let persons = refuge::db::write_transaction(&mut conn, refuge::matching::keys::write_pending)
+        .expect("pending keys written");
     println!(
         "pending match keys written after the rounds: {persons} persons in {:.2} s",
         started.elapsed().as_secs_f64()

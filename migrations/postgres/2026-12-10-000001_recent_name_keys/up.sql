@@ -4,7 +4,7 @@
 -- transaction into the large table instead, every key row cost a page of
 -- its own at a million persons: the single SQLite writer lost two fifths
 -- of its throughput. This table stays small (the server moves its rows
--- once it holds 100,000, see `app::merge_name_keys`), so its pages stay in
+-- once it holds 250,000, see `app::merge_name_keys`), so its pages stay in
 -- the writer's cache. Name search reads both tables: a person is found by
 -- name as soon as the registration commits.
 CREATE TABLE person_name_keys_recent (
