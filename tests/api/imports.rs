@@ -613,21 +613,30 @@ async fn batch_and_single_registration_store_identical_rows_and_statistics(app: 
             .body;
         assert_eq!(normalized(&stored), normalized(&stored_one));
     }
-    // Search keys too: the same per member, up to the ids.
+    // Search keys too: the same per member, up to the ids (a single
+    // registration's among the recent keys, a batch's in the large table).
     let (keys_one, keys_many) = app
         .with_db(move |conn| {
             use diesel::prelude::*;
-            use refuge::schema::person_name_keys;
+            use refuge::schema::{person_name_keys, person_name_keys_recent};
             let mut keys = |household: u128| -> Vec<Vec<String>> {
                 (0..5)
                     .map(|i| {
-                        let person = uuid::Uuid::from_u128(household * 100 + i);
-                        person_name_keys::table
-                            .filter(person_name_keys::person_id.eq(person.to_string()))
+                        let person = uuid::Uuid::from_u128(household * 100 + i).to_string();
+                        let mut keys: Vec<String> = person_name_keys::table
+                            .filter(person_name_keys::person_id.eq(&person))
                             .select(person_name_keys::name_key)
-                            .order(person_name_keys::name_key)
                             .load(conn)
-                            .unwrap()
+                            .unwrap();
+                        keys.extend(
+                            person_name_keys_recent::table
+                                .filter(person_name_keys_recent::person_id.eq(&person))
+                                .select(person_name_keys_recent::name_key)
+                                .load::<String>(conn)
+                                .unwrap(),
+                        );
+                        keys.sort();
+                        keys
                     })
                     .collect()
             };
