@@ -307,21 +307,21 @@ async fn merge_name_keys(db: Db) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if let Err(error) = merge_name_keys_if_due(&db, NAME_KEYS_MERGE_AT).await {
+        if let Err(error) = merge_name_keys_if_due(&db).await {
             tracing::warn!(%error, "merging recent name keys failed; retrying later");
         }
     }
 }
 
-/// Moves the recent name keys if there are at least `at` rows: those there
-/// when it starts, a range of keys per transaction (rows registered
-/// meanwhile may wait for the next time). Returns how many rows there were.
-pub async fn merge_name_keys_if_due(db: &Db, at: i64) -> Result<i64, ApiError> {
+/// Moves the recent name keys if there are at least [`NAME_KEYS_MERGE_AT`]
+/// rows: those there when it starts, a range of keys per transaction (rows
+/// registered meanwhile may wait for the next time).
+async fn merge_name_keys_if_due(db: &Db) -> Result<(), ApiError> {
     let waiting = db
         .read(|conn| Ok(persons::name_keys::recent_rows(conn)?))
         .await?;
-    if waiting < at.max(1) {
-        return Ok(0);
+    if waiting < NAME_KEYS_MERGE_AT {
+        return Ok(());
     }
     let actor = Actor::system("name-keys");
     for _ in 0..=waiting / NAME_KEY_ROWS_PER_WRITE {
@@ -337,7 +337,7 @@ pub async fn merge_name_keys_if_due(db: &Db, at: i64) -> Result<i64, ApiError> {
             break;
         }
     }
-    Ok(waiting)
+    Ok(())
 }
 
 /// How often the daily maintenance runs.
