@@ -238,12 +238,25 @@ const MATCH_KEY_ROWS_PER_WRITE: usize = 20_000;
 /// index meanwhile; the key table's readers that must see everyone write
 /// what is pending first.
 async fn write_match_keys(db: Db) {
-    let mut interval = tokio::time::interval(MATCH_KEYS_INTERVAL);
+    repeat(MATCH_KEYS_INTERVAL, "writing match keys", || {
+        write_pending_match_keys(&db)
+    })
+    .await
+}
+
+/// Runs `job` every `interval` (the first time at once), a run at a time;
+/// a failure is logged and the job retried at the next tick.
+async fn repeat<F, Fut>(interval: std::time::Duration, what: &'static str, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let mut interval = tokio::time::interval(interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if let Err(error) = write_pending_match_keys(&db).await {
-            tracing::warn!(%error, "writing match keys failed; retrying later");
+        if let Err(error) = job().await {
+            tracing::warn!(%error, "{what} failed; retrying later");
         }
     }
 }
@@ -303,14 +316,10 @@ const NAME_KEY_ROWS_PER_WRITE: i64 = 20_000;
 /// lately into the large key table once there are
 /// [`NAME_KEYS_MERGE_AT`] of them (`persons::name_keys::merge_recent`).
 async fn merge_name_keys(db: Db) {
-    let mut interval = tokio::time::interval(NAME_KEYS_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        if let Err(error) = merge_name_keys_if_due(&db).await {
-            tracing::warn!(%error, "merging recent name keys failed; retrying later");
-        }
-    }
+    repeat(NAME_KEYS_INTERVAL, "merging recent name keys", || {
+        merge_name_keys_if_due(&db)
+    })
+    .await
 }
 
 /// Moves the recent name keys if there are at least [`NAME_KEYS_MERGE_AT`]
