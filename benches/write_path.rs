@@ -434,21 +434,12 @@ fn write_pending_keys(args: &Args, dir: &std::path::Path) {
         "pending match keys written after the rounds: {persons} persons in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    // The recent name keys: the server moves them once there are 100,000,
+    // The recent name keys: the server moves them once there are 250,000,
     // so the rounds may have paid for some of them already.
     let started = Instant::now();
     let rows = refuge::persons::name_keys::recent_rows(&mut conn).expect("recent name keys");
-    let mut writes = 0;
-    loop {
-        writes += 1;
-        let more = refuge::db::write_transaction(&mut conn, |c| {
-            refuge::persons::name_keys::merge_recent(c, 20_000)
-        })
+    let writes = refuge::persons::name_keys::merge_all_recent(&mut conn, 20_000)
         .expect("recent name keys merged");
-        if !more {
-            break;
-        }
-    }
     println!(
         "recent name keys merged after the rounds: {rows} rows in {writes} transactions, {:.2} s",
         started.elapsed().as_secs_f64()

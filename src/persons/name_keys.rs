@@ -266,6 +266,19 @@ pub fn merge_recent(conn: &mut DbConnection, at_most: i64) -> QueryResult<bool> 
     Ok(bound.is_some())
 }
 
+/// Moves every recent key into `person_name_keys`, [`merge_recent`] with
+/// `per_write` rows per write transaction, on a connection of the
+/// caller's: for tools and tests beside the server (the server goes through
+/// its writer, a transaction at a time). Returns how many transactions it
+/// took.
+pub fn merge_all_recent(conn: &mut DbConnection, per_write: i64) -> QueryResult<usize> {
+    let mut writes = 1;
+    while crate::db::write_transaction(conn, |c| merge_recent(c, per_write))? {
+        writes += 1;
+    }
+    Ok(writes)
+}
+
 /// A person's id and names: given, family, patronymic, Latin.
 type NamesRow = (String, String, String, Option<String>, Option<String>);
 

@@ -185,17 +185,9 @@ async fn key_rows(app: &TestApp) -> (i64, i64) {
 /// transaction, as the server does once there are many; returns how many
 /// transactions it took.
 async fn merge_recent_keys(app: &TestApp, per_write: i64) -> usize {
-    app.with_db(move |conn| {
-        let mut writes = 1;
-        while refuge::db::write_transaction(conn, |c| {
-            refuge::persons::name_keys::merge_recent(c, per_write)
-        })? {
-            writes += 1;
-        }
-        Ok::<_, diesel::result::Error>(writes)
-    })
-    .await
-    .unwrap()
+    app.with_db(move |conn| refuge::persons::name_keys::merge_all_recent(conn, per_write))
+        .await
+        .unwrap()
 }
 
 /// The name keys are derived rows: written with a registration among the
