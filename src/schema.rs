@@ -334,19 +334,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    occupancy_changes (site_id, bucket, shard) {
+    occupancy_at_hour_end (site_id, hour) {
         site_id -> Text,
-        bucket -> Timestamp,
-        shard -> Integer,
-        persons -> BigInt,
-        households -> BigInt,
-    }
-}
-
-diesel::table! {
-    occupancy_at_day_end (site_id, day) {
-        site_id -> Text,
-        day -> Timestamp,
+        hour -> Timestamp,
         persons -> BigInt,
         households -> BigInt,
     }
@@ -563,8 +553,7 @@ diesel::joinable!(distributed_totals -> centers (center_id));
 diesel::joinable!(distributed_totals -> items (item_id));
 diesel::joinable!(distributed_totals_daily -> centers (center_id));
 diesel::joinable!(distributed_totals_daily -> items (item_id));
-diesel::joinable!(occupancy_changes -> sites (site_id));
-diesel::joinable!(occupancy_at_day_end -> sites (site_id));
+diesel::joinable!(occupancy_at_hour_end -> sites (site_id));
 diesel::joinable!(arrival_totals -> centers (center_id));
 diesel::joinable!(household_revisions -> households (household_id));
 diesel::joinable!(persons -> households (household_id));
@@ -622,8 +611,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     arrival_counts_daily,
     distributed_totals,
     distributed_totals_daily,
-    occupancy_changes,
-    occupancy_at_day_end,
+    occupancy_at_hour_end,
     arrival_totals,
     household_revisions,
     organizations,

@@ -1,18 +1,17 @@
 //! Storage of the assistance tallies the statistics read instead of the
 //! records: quantities distributed per center, UTC hour and item
-//! (`distributed_totals`) and per UTC day (`distributed_totals_daily`), the
-//! change in who is present at each site per UTC hour (`occupancy_changes`),
-//! and who is present at each site at the end of every UTC day on which that
-//! changed (`occupancy_at_day_end`).
+//! (`distributed_totals`) and per UTC day (`distributed_totals_daily`), and
+//! who is present at each site at the end of every UTC hour in which that
+//! changed (`occupancy_at_hour_end`).
 //!
 //! Each write adds to them in its own transaction, so they commit with the
-//! records they count. The hourly and daily sums take the change into a
-//! random shard on PostgreSQL, as the arrival aggregates do
-//! ([`super::aggregates`]), folded later by [`compact`]. The day ends are
-//! running totals, one row per site and day: a change rewrites its day's
-//! row and every later one, under the site's row lock, which every writer
-//! of a check-in or check-out holds already (it takes or releases the
-//! site's beds in the same transaction).
+//! records they count. The quantities take the change into a random shard
+//! on PostgreSQL, as the arrival aggregates do ([`super::aggregates`]),
+//! folded later by [`compact`]. The hour ends are running totals, one row
+//! per site and hour: a change rewrites its hour's row and every later one,
+//! under the site's row lock, which every writer of a check-in or check-out
+//! holds already (it takes or releases the site's beds in the same
+//! transaction).
 //! [`recount`] computes them from the records, for `refuge stats verify` and
 //! `rebuild`.
 
@@ -29,9 +28,7 @@ use super::DbConnection;
 use crate::error::ApiError;
 use crate::http::stored;
 use crate::http::time;
-use crate::schema::{
-    distributed_totals, distributed_totals_daily, occupancy_at_day_end, occupancy_changes,
-};
+use crate::schema::{distributed_totals, distributed_totals_daily, occupancy_at_hour_end};
 
 /// Persons and households present: a change, or a sum of changes.
 pub type Presence = (i64, i64);
@@ -43,16 +40,14 @@ pub struct Tallies {
     pub distributed: BTreeMap<(Uuid, NaiveDateTime, Uuid), i64>,
     /// (center, UTC midnight, item) → the same per day.
     pub distributed_daily: BTreeMap<(Uuid, NaiveDateTime, Uuid), i64>,
-    /// (site, hour) → change in persons and households present.
-    pub occupancy: BTreeMap<(Uuid, NaiveDateTime), Presence>,
-    /// (site, UTC midnight) → persons and households present at the end of
-    /// that day, on the days where that differs from the day before (see
-    /// [`changed_day_ends`]).
-    pub occupancy_at_day_end: BTreeMap<(Uuid, NaiveDateTime), Presence>,
+    /// (site, hour) → persons and households present at the end of that
+    /// hour, in the hours where that differs from the hour before (see
+    /// [`changed_hour_ends`]).
+    pub occupancy_at_hour_end: BTreeMap<(Uuid, NaiveDateTime), Presence>,
 }
 
 impl Tallies {
-    /// How many rows of the three tables differ between `self` and `other`.
+    /// How many rows of the tables differ between `self` and `other`.
     pub fn differing_rows(&self, other: &Tallies) -> usize {
         fn differing<K: Ord, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> usize {
             a.keys()
@@ -62,15 +57,11 @@ impl Tallies {
         }
         differing(&self.distributed, &other.distributed)
             + differing(&self.distributed_daily, &other.distributed_daily)
-            + differing(&self.occupancy, &other.occupancy)
-            + differing(&self.occupancy_at_day_end, &other.occupancy_at_day_end)
+            + differing(&self.occupancy_at_hour_end, &other.occupancy_at_hour_end)
     }
 
     pub fn rows(&self) -> usize {
-        self.distributed.len()
-            + self.distributed_daily.len()
-            + self.occupancy.len()
-            + self.occupancy_at_day_end.len()
+        self.distributed.len() + self.distributed_daily.len() + self.occupancy_at_hour_end.len()
     }
 }
 
@@ -177,101 +168,68 @@ impl TallyDelta {
                 )
                 .execute(c))?;
         }
-        let mut daily: BTreeMap<(Uuid, NaiveDateTime), Presence> = BTreeMap::new();
-        for ((site, hour), (persons, households)) in &self.occupancy {
-            let sum = daily.entry((*site, time::day_of(*hour))).or_default();
-            sum.0 += persons;
-            sum.1 += households;
-        }
-        let hourly: Vec<_> = self
-            .occupancy
-            .into_iter()
-            .filter(|(_, presence)| *presence != (0, 0))
-            .map(|((site, bucket), (persons, households))| {
-                (
-                    occupancy_changes::site_id.eq(site.to_string()),
-                    occupancy_changes::bucket.eq(bucket),
-                    occupancy_changes::shard.eq(shard),
-                    occupancy_changes::persons.eq(persons),
-                    occupancy_changes::households.eq(households),
-                )
-            })
-            .collect();
-        for rows in hourly.chunks(super::rows_per_insert(5)) {
-            crate::per_backend!(conn, |c| diesel::insert_into(occupancy_changes::table)
-                .values(rows)
-                .on_conflict((
-                    occupancy_changes::site_id,
-                    occupancy_changes::bucket,
-                    occupancy_changes::shard,
-                ))
-                .do_update()
-                .set(
-                    (
-                        occupancy_changes::persons
-                            .eq(occupancy_changes::persons + excluded(occupancy_changes::persons)),
-                        occupancy_changes::households
-                            .eq(occupancy_changes::households
-                                + excluded(occupancy_changes::households)),
-                    )
-                )
-                .execute(c))?;
-        }
-        for ((site, day), change) in daily {
+        for ((site, hour), change) in self.occupancy {
             if change != (0, 0) {
-                add_to_day_ends(conn, site, day, change)?;
+                add_to_hour_ends(conn, site, hour, change)?;
             }
         }
         Ok(())
     }
 }
 
-/// Adds `change`, which happened on `day`, to who is present at `site` at the
-/// end of that day and of every later day: the day's row, created from the
-/// last one before it if the site saw no change that day yet, then the rows
-/// after it (none, unless the change was recorded after the fact).
+/// Adds `change`, which happened in `hour`, to who is present at `site` at
+/// the end of that hour and of every later hour: the hour's row, created
+/// from the last one before it if the site saw no change in that hour yet,
+/// then the rows after it (none, unless the change was recorded after the
+/// fact).
 ///
 /// Sound only while the caller holds `site`'s row lock, as a check-in or
-/// check-out does: two writers creating rows for different days of one site
+/// check-out does: two writers creating rows for different hours of one site
 /// would each miss the other's change. A row that exists already when this
 /// creates it means that did not hold, and fails the transaction.
-fn add_to_day_ends(
+fn add_to_hour_ends(
     conn: &mut DbConnection,
     site: Uuid,
-    day: NaiveDateTime,
+    hour: NaiveDateTime,
     (persons, households): Presence,
 ) -> Result<(), ApiError> {
     let site = site.to_string();
-    let last: Option<(NaiveDateTime, i64, i64)> = occupancy_at_day_end::table
-        .filter(occupancy_at_day_end::site_id.eq(&site))
-        .filter(occupancy_at_day_end::day.le(day))
-        .order(occupancy_at_day_end::day.desc())
+    let last: Option<(NaiveDateTime, i64, i64)> = occupancy_at_hour_end::table
+        .filter(occupancy_at_hour_end::site_id.eq(&site))
+        .filter(occupancy_at_hour_end::hour.le(hour))
+        .order(occupancy_at_hour_end::hour.desc())
         .select((
-            occupancy_at_day_end::day,
-            occupancy_at_day_end::persons,
-            occupancy_at_day_end::households,
+            occupancy_at_hour_end::hour,
+            occupancy_at_hour_end::persons,
+            occupancy_at_hour_end::households,
         ))
         .first(conn)
         .optional()?;
-    if last.is_none_or(|(last, _, _)| last < day) {
-        let (before_persons, before_households) = last.map_or((0, 0), |(_, p, h)| (p, h));
-        diesel::insert_into(occupancy_at_day_end::table)
-            .values((
-                occupancy_at_day_end::site_id.eq(&site),
-                occupancy_at_day_end::day.eq(day),
-                occupancy_at_day_end::persons.eq(before_persons),
-                occupancy_at_day_end::households.eq(before_households),
-            ))
-            .execute(conn)?;
-    }
+    // The rows to add the change to: from the hour's own if it was there,
+    // else from the next hour (its own row is created with the change).
+    let from = match last {
+        Some((last, _, _)) if last == hour => hour,
+        _ => {
+            let (before_persons, before_households) = last.map_or((0, 0), |(_, p, h)| (p, h));
+            diesel::insert_into(occupancy_at_hour_end::table)
+                .values((
+                    occupancy_at_hour_end::site_id.eq(&site),
+                    occupancy_at_hour_end::hour.eq(hour),
+                    occupancy_at_hour_end::persons.eq(before_persons + persons),
+                    occupancy_at_hour_end::households.eq(before_households + households),
+                ))
+                .execute(conn)?;
+            hour + TimeDelta::hours(1)
+        }
+    };
     diesel::update(
-        occupancy_at_day_end::table
-            .filter(occupancy_at_day_end::site_id.eq(&site))
-            .filter(occupancy_at_day_end::day.ge(day)),
+        occupancy_at_hour_end::table
+            .filter(occupancy_at_hour_end::site_id.eq(&site))
+            .filter(occupancy_at_hour_end::hour.ge(from)),
     )
     .set((
-        occupancy_at_day_end::persons.eq(occupancy_at_day_end::persons + persons),
-        occupancy_at_day_end::households.eq(occupancy_at_day_end::households + households),
+        occupancy_at_hour_end::persons.eq(occupancy_at_hour_end::persons + persons),
+        occupancy_at_hour_end::households.eq(occupancy_at_hour_end::households + households),
     ))
     .execute(conn)?;
     Ok(())
@@ -377,37 +335,34 @@ fn distributed_on_days(
 }
 
 /// Per site, who is present at `hour` (a whole hour): as at the end of the
-/// last day before its day that changed anything there, plus the changes in
-/// the hours of its day before it. The placements of the hour itself are the
-/// caller's to add.
+/// last hour before it that changed anything there. The placements of the
+/// hour itself are the caller's to add.
 ///
-/// One row per site and at most a day's hours, whatever the number of days
-/// behind it.
+/// One row per site, whatever the number of hours behind it.
 pub fn occupancy_before(
     conn: &mut DbConnection,
     hour: NaiveDateTime,
     site: Option<Uuid>,
 ) -> Result<BTreeMap<Uuid, Presence>, ApiError> {
-    let day = time::day_of(hour);
-    // Each site's last row before `day`, found through the primary key
-    // (site, day), one probe per site. PostgreSQL hash-joined every row with
-    // the correlated form SQLite gets (which it runs per site as written);
-    // SQLite has no LATERAL.
+    // Each site's last row before `hour`, found through the primary key
+    // (site, hour), one probe per site. PostgreSQL hash-joined every row
+    // with the correlated form SQLite gets (which it runs per site as
+    // written); SQLite has no LATERAL.
     let (all_sites, one_site) = match conn {
         DbConnection::Postgres(_) => (
             "SELECT s.id AS site_id, e.persons, e.households
              FROM sites s
-             CROSS JOIN LATERAL (SELECT persons, households FROM occupancy_at_day_end e
-                                 WHERE e.site_id = s.id AND e.day < $1
-                                 ORDER BY e.day DESC LIMIT 1) e",
+             CROSS JOIN LATERAL (SELECT persons, households FROM occupancy_at_hour_end e
+                                 WHERE e.site_id = s.id AND e.hour < $1
+                                 ORDER BY e.hour DESC LIMIT 1) e",
             " WHERE s.id = $2",
         ),
         DbConnection::Sqlite(_) => (
             "SELECT e.site_id, e.persons, e.households
              FROM sites s
-             JOIN occupancy_at_day_end e ON e.site_id = s.id
-              AND e.day = (SELECT MAX(l.day) FROM occupancy_at_day_end l
-                           WHERE l.site_id = s.id AND l.day < ?)",
+             JOIN occupancy_at_hour_end e ON e.site_id = s.id
+              AND e.hour = (SELECT MAX(l.hour) FROM occupancy_at_hour_end l
+                            WHERE l.site_id = s.id AND l.hour < ?)",
             " WHERE s.id = ?",
         ),
     };
@@ -415,49 +370,19 @@ pub fn occupancy_before(
         Some(_) => format!("{all_sites}{one_site}"),
         None => all_sites.to_string(),
     };
-    let query = diesel::sql_query(sql).bind::<Timestamp, _>(day);
-    let day_ends: Vec<DayEndRow> = match site {
+    let query = diesel::sql_query(sql).bind::<Timestamp, _>(hour);
+    let hour_ends: Vec<HourEndRow> = match site {
         Some(site) => query.bind::<Text, _>(site.to_string()).load(conn)?,
         None => query.load(conn)?,
     };
-    let mut hours = occupancy_changes::table
-        .filter(occupancy_changes::bucket.ge(day))
-        .filter(occupancy_changes::bucket.lt(hour))
-        .group_by(occupancy_changes::site_id)
-        .select((
-            occupancy_changes::site_id,
-            diesel::dsl::sql::<BigInt>("CAST(SUM(occupancy_changes.persons) AS BIGINT)"),
-            diesel::dsl::sql::<BigInt>("CAST(SUM(occupancy_changes.households) AS BIGINT)"),
-        ))
-        .into_boxed();
-    if let Some(site) = site {
-        // The hours listed, not a range: with its statistics, SQLite chose
-        // to skip-scan the whole table for the site (a seek per hour ever
-        // recorded) over reading the range; each listed hour is one seek.
-        let listed: Vec<NaiveDateTime> = (0..)
-            .map(|h| day + TimeDelta::hours(h))
-            .take_while(|h| *h < hour)
-            .collect();
-        hours = hours
-            .filter(occupancy_changes::bucket.eq_any(listed))
-            .filter(occupancy_changes::site_id.eq(site.to_string()));
-    }
-    let mut rows: Vec<(String, i64, i64)> = day_ends
+    hour_ends
         .into_iter()
-        .map(|row| (row.site_id, row.persons, row.households))
-        .collect();
-    rows.extend(hours.load::<(String, i64, i64)>(conn)?);
-    let mut out: BTreeMap<Uuid, Presence> = BTreeMap::new();
-    for (site, persons, households) in rows {
-        let present = out.entry(stored::id(&site)?).or_default();
-        present.0 += persons;
-        present.1 += households;
-    }
-    Ok(out)
+        .map(|row| Ok((stored::id(&row.site_id)?, (row.persons, row.households))))
+        .collect()
 }
 
 #[derive(QueryableByName)]
-struct DayEndRow {
+struct HourEndRow {
     #[diesel(sql_type = Text)]
     site_id: String,
     #[diesel(sql_type = BigInt)]
@@ -486,12 +411,6 @@ pub(super) fn compact(
         &["center_id", "day", "item_id"],
         &["quantity"],
         before - TimeDelta::days(1),
-    )? + fold_shards(
-        pg,
-        "occupancy_changes",
-        &["site_id", "bucket"],
-        &["persons", "households"],
-        before,
     )?)
 }
 
@@ -514,23 +433,15 @@ pub fn stored(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
                 distributed_totals_daily::quantity,
             ))
             .load(conn)?;
-    let occupancy: Vec<(String, NaiveDateTime, i64, i64)> = occupancy_changes::table
+    let hour_ends: Vec<(String, NaiveDateTime, i64, i64)> = occupancy_at_hour_end::table
         .select((
-            occupancy_changes::site_id,
-            occupancy_changes::bucket,
-            occupancy_changes::persons,
-            occupancy_changes::households,
+            occupancy_at_hour_end::site_id,
+            occupancy_at_hour_end::hour,
+            occupancy_at_hour_end::persons,
+            occupancy_at_hour_end::households,
         ))
         .load(conn)?;
-    let day_ends: Vec<(String, NaiveDateTime, i64, i64)> = occupancy_at_day_end::table
-        .select((
-            occupancy_at_day_end::site_id,
-            occupancy_at_day_end::day,
-            occupancy_at_day_end::persons,
-            occupancy_at_day_end::households,
-        ))
-        .load(conn)?;
-    tallies(distributed, Some(distributed_daily), occupancy, day_ends)
+    tallies(distributed, Some(distributed_daily), hour_ends)
 }
 
 #[derive(QueryableByName)]
@@ -583,18 +494,14 @@ pub fn recount(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
          GROUP BY site_id, bucket"
     ))
     .load(conn)?;
-    // Who is present at the end of each day: the changes up to it, summed
-    // in order of site and day.
-    let mut daily: BTreeMap<(String, NaiveDateTime), Presence> = BTreeMap::new();
-    for row in &presence {
-        let sum = daily
-            .entry((row.site_id.clone(), time::day_of(row.bucket)))
-            .or_default();
-        sum.0 += row.persons;
-        sum.1 += row.households;
-    }
+    // Who is present at the end of each hour: the changes up to it, summed
+    // in order of site and hour.
+    let mut hourly: BTreeMap<(String, NaiveDateTime), Presence> = presence
+        .into_iter()
+        .map(|row| ((row.site_id, row.bucket), (row.persons, row.households)))
+        .collect();
     let mut present: Option<(String, Presence)> = None;
-    for ((site, _), change) in daily.iter_mut() {
+    for ((site, _), change) in hourly.iter_mut() {
         let before = match &present {
             Some((last, before)) if last == site => *before,
             _ => (0, 0),
@@ -608,13 +515,9 @@ pub fn recount(conn: &mut DbConnection) -> Result<Tallies, ApiError> {
             .map(|r| (r.center_id, r.bucket, r.item_id, r.quantity))
             .collect(),
         None,
-        presence
+        hourly
             .into_iter()
-            .map(|r| (r.site_id, r.bucket, r.persons, r.households))
-            .collect(),
-        daily
-            .into_iter()
-            .map(|((site, day), (persons, households))| (site, day, persons, households))
+            .map(|((site, hour), (persons, households))| (site, hour, persons, households))
             .collect(),
     )
 }
@@ -628,8 +531,7 @@ type QuantityRows = Vec<(String, NaiveDateTime, String, i64)>;
 fn tallies(
     distributed: QuantityRows,
     distributed_daily: Option<QuantityRows>,
-    occupancy: PresenceRows,
-    day_ends: PresenceRows,
+    hour_ends: PresenceRows,
 ) -> Result<Tallies, ApiError> {
     let quantities = |rows: QuantityRows| -> Result<BTreeMap<_, i64>, ApiError> {
         let mut out = BTreeMap::new();
@@ -652,31 +554,25 @@ fn tallies(
             daily
         }
     };
-    for (site, hour, persons, households) in occupancy {
-        let sum = out.occupancy.entry((stored::id(&site)?, hour)).or_default();
-        sum.0 += persons;
-        sum.1 += households;
-    }
-    out.occupancy.retain(|_, p| *p != (0, 0));
-    let day_ends: BTreeMap<(Uuid, NaiveDateTime), Presence> = day_ends
+    let hour_ends: BTreeMap<(Uuid, NaiveDateTime), Presence> = hour_ends
         .into_iter()
-        .map(|(site, day, persons, households)| {
-            Ok(((stored::id(&site)?, day), (persons, households)))
+        .map(|(site, hour, persons, households)| {
+            Ok(((stored::id(&site)?, hour), (persons, households)))
         })
         .collect::<Result<_, ApiError>>()?;
-    out.occupancy_at_day_end = changed_day_ends(day_ends);
+    out.occupancy_at_hour_end = changed_hour_ends(hour_ends);
     Ok(out)
 }
 
-/// Day ends with the rows that repeat the day before left out (a site's
+/// Hour ends with the rows that repeat the hour before left out (a site's
 /// first row repeats an empty site): the same occupancy over time, written
-/// one way. A day whose check-ins and check-outs cancel out leaves such a
+/// one way. An hour whose check-ins and check-outs cancel out leaves such a
 /// row behind in the table; a recount has none.
-fn changed_day_ends(
-    day_ends: BTreeMap<(Uuid, NaiveDateTime), Presence>,
+fn changed_hour_ends(
+    hour_ends: BTreeMap<(Uuid, NaiveDateTime), Presence>,
 ) -> BTreeMap<(Uuid, NaiveDateTime), Presence> {
     let mut last: Option<(Uuid, Presence)> = None;
-    day_ends
+    hour_ends
         .into_iter()
         .filter(|((site, _), present)| {
             let before = match last {
@@ -694,8 +590,7 @@ fn changed_day_ends(
 pub fn replace(conn: &mut DbConnection, tallies: &Tallies) -> Result<usize, ApiError> {
     diesel::delete(distributed_totals::table).execute(conn)?;
     diesel::delete(distributed_totals_daily::table).execute(conn)?;
-    diesel::delete(occupancy_changes::table).execute(conn)?;
-    diesel::delete(occupancy_at_day_end::table).execute(conn)?;
+    diesel::delete(occupancy_at_hour_end::table).execute(conn)?;
     let distributed: Vec<_> = tallies
         .distributed
         .iter()
@@ -734,38 +629,20 @@ pub fn replace(conn: &mut DbConnection, tallies: &Tallies) -> Result<usize, ApiE
         .values(chunk)
         .execute(c))?;
     }
-    let hourly: Vec<_> = tallies
-        .occupancy
+    let hour_ends: Vec<_> = tallies
+        .occupancy_at_hour_end
         .iter()
-        .map(|((site, bucket), (persons, households))| {
+        .map(|((site, hour), (persons, households))| {
             (
-                occupancy_changes::site_id.eq(site.to_string()),
-                occupancy_changes::bucket.eq(*bucket),
-                occupancy_changes::shard.eq(0),
-                occupancy_changes::persons.eq(*persons),
-                occupancy_changes::households.eq(*households),
+                occupancy_at_hour_end::site_id.eq(site.to_string()),
+                occupancy_at_hour_end::hour.eq(*hour),
+                occupancy_at_hour_end::persons.eq(*persons),
+                occupancy_at_hour_end::households.eq(*households),
             )
         })
         .collect();
-    for chunk in hourly.chunks(500) {
-        crate::per_backend!(conn, |c| diesel::insert_into(occupancy_changes::table)
-            .values(chunk)
-            .execute(c))?;
-    }
-    let day_ends: Vec<_> = tallies
-        .occupancy_at_day_end
-        .iter()
-        .map(|((site, day), (persons, households))| {
-            (
-                occupancy_at_day_end::site_id.eq(site.to_string()),
-                occupancy_at_day_end::day.eq(*day),
-                occupancy_at_day_end::persons.eq(*persons),
-                occupancy_at_day_end::households.eq(*households),
-            )
-        })
-        .collect();
-    for chunk in day_ends.chunks(500) {
-        crate::per_backend!(conn, |c| diesel::insert_into(occupancy_at_day_end::table)
+    for chunk in hour_ends.chunks(500) {
+        crate::per_backend!(conn, |c| diesel::insert_into(occupancy_at_hour_end::table)
             .values(chunk)
             .execute(c))?;
     }

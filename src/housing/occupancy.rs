@@ -22,9 +22,8 @@ use crate::schema::{organizations as organizations_table, placements, sites};
 
 /// Persons and households at each site at `as_of`: those checked in at or
 /// before it and not checked out by then: who was present at the end of the
-/// last day before, plus the changes in the hours since (see
-/// [`crate::db::tallies`]), and, for the part of the last hour up to
-/// `as_of`, the placements themselves.
+/// last hour before (see [`crate::db::tallies`]) and, for the part of the
+/// last hour up to `as_of`, the placements themselves.
 pub fn occupied_at(
     conn: &mut DbConnection,
     as_of: NaiveDateTime,

@@ -364,9 +364,17 @@ async fn households_check_in_move_and_check_out_with_history(app: TestApp) {
     )
     .await;
     assert_eq!(late_placed.status, 201, "{}", late_placed.text);
+    // Within a day, by the hour: the stay's check-in hour and the move's
+    // check-out hour (08:00 UTC on 1 October), each part-way through and
+    // after it.
     for (as_of, beds) in [
         (Some("2023-09-28T09:00:00+04:00"), 6),
+        (Some("2023-09-28T10:30:00+04:00"), 9),
+        (Some("2023-09-28T11:30:00+04:00"), 9),
         (Some("2023-09-30T00:00:00+04:00"), 9),
+        (Some("2023-10-01T11:30:00+04:00"), 9),
+        (Some("2023-10-01T12:30:00+04:00"), 5),
+        (Some("2023-10-01T13:30:00+04:00"), 5),
         (Some("2023-10-02T00:00:00+04:00"), 5),
         (None, 3),
     ] {
