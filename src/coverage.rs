@@ -151,7 +151,8 @@ fn measure(dim: &str, value: &str) -> Option<usize> {
 ///
 /// Three reads, whatever the range: the daily rows of both breakdowns (the
 /// days before the range summed, which with those after also tell the
-/// centers that have registered anyone, and the range's days), then the
+/// centers that have registered anyone, and the range's days; household
+/// sizes summed by the database into the households registered), then the
 /// boundary hours of each.
 fn series(
     conn: &mut DbConnection,
@@ -176,7 +177,14 @@ fn series(
     hours.sort();
     hours.dedup();
 
-    let daily = stats::daily_span(conn, &DIMENSIONS, first_day, after_last_day, scope)?;
+    let daily = stats::daily_span(
+        conn,
+        &DIMENSIONS,
+        dimension::SIZE,
+        first_day,
+        after_last_day,
+        scope,
+    )?;
     let mut registered: HashMap<Uuid, i64> = HashMap::new();
     for (_, row) in daily.iter().filter(|(_, r)| r.dimension == dimension::SIZE) {
         *registered.entry(row.center).or_default() += row.households;
@@ -190,10 +198,9 @@ fn series(
         .iter()
         .filter(|(span, _)| *span == stats::Span::Before)
     {
-        if let (Some(series), Some(m)) = (
-            out.get_mut(&row.center),
-            measure(&row.dimension, &row.value),
-        ) {
+        if let (Some(series), Some(m)) =
+            (out.get_mut(&row.center), measure(row.dimension, &row.value))
+        {
             series.households[m].before_days += row.households;
             if m == 0 {
                 series.persons.before_days += row.persons;
@@ -212,7 +219,7 @@ fn series(
         |(center, at, persons, households)| stats::TimedRow {
             center,
             at,
-            dimension: dimension::SIZE.to_string(),
+            dimension: dimension::SIZE,
             value: String::new(),
             persons,
             households,
@@ -222,10 +229,9 @@ fn series(
         .map(|row| (row, true))
         .chain(hourly.into_iter().map(|row| (row, false)));
     for (row, is_day) in rows {
-        let (Some(series), Some(m)) = (
-            out.get_mut(&row.center),
-            measure(&row.dimension, &row.value),
-        ) else {
+        let (Some(series), Some(m)) =
+            (out.get_mut(&row.center), measure(row.dimension, &row.value))
+        else {
             continue;
         };
         let add = |counted: &mut Counted, n: i64| {
@@ -547,12 +553,16 @@ struct LivingSpace {
 }
 
 fn living_space(conn: &mut DbConnection, at: NaiveDateTime) -> Result<LivingSpace, ApiError> {
-    // Present at the end of the range: checked in before `at`, not checked out by then.
-    let present: HashMap<String, i64> =
-        housing::occupied_at(conn, at - TimeDelta::microseconds(1), None)?
-            .into_iter()
-            .map(|(site, (persons, _))| (site.to_string(), persons))
-            .collect();
+    // Present at the end of the range: checked in before `at`, not checked
+    // out by then; read for the sites with a floor area only.
+    let present: HashMap<String, i64> = housing::occupied_at(
+        conn,
+        at - TimeDelta::microseconds(1),
+        housing::SiteSet::WithFloorArea,
+    )?
+    .into_iter()
+    .map(|(site, (persons, _))| (site.to_string(), persons))
+    .collect();
     let areas: Vec<(String, Option<f64>)> = sites::table
         .filter(sites::floor_area_m2.is_not_null())
         .select((sites::id, sites::floor_area_m2))

@@ -334,15 +334,24 @@ fn distributed_on_days(
     Ok(q.load(conn)?)
 }
 
-/// Per site, who is present at `hour` (a whole hour): as at the end of the
-/// last hour before it that changed anything there. The placements of the
-/// hour itself are the caller's to add.
+/// The sites an occupancy read covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteSet {
+    All,
+    One(Uuid),
+    /// The sites with a known floor area (living space).
+    WithFloorArea,
+}
+
+/// Per site of `sites`, who is present at `hour` (a whole hour): as at the
+/// end of the last hour before it that changed anything there. The
+/// placements of the hour itself are the caller's to add.
 ///
 /// One row per site, whatever the number of hours behind it.
 pub fn occupancy_before(
     conn: &mut DbConnection,
     hour: NaiveDateTime,
-    site: Option<Uuid>,
+    sites: SiteSet,
 ) -> Result<BTreeMap<Uuid, Presence>, ApiError> {
     // Each site's last row before `hour`, found through the primary key
     // (site, hour), one probe per site. PostgreSQL hash-joined every row
@@ -366,14 +375,15 @@ pub fn occupancy_before(
             " WHERE s.id = ?",
         ),
     };
-    let sql = match site {
-        Some(_) => format!("{all_sites}{one_site}"),
-        None => all_sites.to_string(),
+    let sql = match sites {
+        SiteSet::All => all_sites.to_string(),
+        SiteSet::One(_) => format!("{all_sites}{one_site}"),
+        SiteSet::WithFloorArea => format!("{all_sites} WHERE s.floor_area_m2 IS NOT NULL"),
     };
     let query = diesel::sql_query(sql).bind::<Timestamp, _>(hour);
-    let hour_ends: Vec<HourEndRow> = match site {
-        Some(site) => query.bind::<Text, _>(site.to_string()).load(conn)?,
-        None => query.load(conn)?,
+    let hour_ends: Vec<HourEndRow> = match sites {
+        SiteSet::One(site) => query.bind::<Text, _>(site.to_string()).load(conn)?,
+        SiteSet::All | SiteSet::WithFloorArea => query.load(conn)?,
     };
     hour_ends
         .into_iter()

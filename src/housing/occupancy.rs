@@ -1,7 +1,7 @@
 //! Occupancy: who is housed where, now or as of an instant, per site and
 //! per province.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::sites::{find_site, site_not_found, Site, SiteKind, SPHERE_MIN_AREA_PER_PERSON_M2};
 use crate::auth::Caller;
-use crate::db::{tallies, Db, DbConnection};
+use crate::db::tallies;
+pub use crate::db::tallies::SiteSet;
+use crate::db::{Db, DbConnection};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::http::stored;
@@ -27,13 +29,13 @@ use crate::schema::{organizations as organizations_table, placements, sites};
 pub fn occupied_at(
     conn: &mut DbConnection,
     as_of: NaiveDateTime,
-    site: Option<Uuid>,
+    sites: SiteSet,
 ) -> Result<BTreeMap<Uuid, (i64, i64)>, ApiError> {
     let hour = time::hour_of(as_of);
-    let mut out = tallies::occupancy_before(conn, hour, site)?;
+    let mut out = tallies::occupancy_before(conn, hour, sites)?;
     // The placements of the last partial hour, of every site: read by time
     // (the check-in and check-out indexes), at most an hour's worth, and
-    // kept for `site` here. Filtered by site in SQL, SQLite read a site's
+    // kept for `sites` here. Filtered by site in SQL, SQLite read a site's
     // every check-out ever instead.
     let checked_in = placements::table
         .filter(placements::checked_in_at.ge(hour))
@@ -43,18 +45,43 @@ pub fn occupied_at(
         .filter(placements::checked_out_at.ge(hour))
         .filter(placements::checked_out_at.le(as_of))
         .select((placements::site_id, placements::persons));
-    let wanted = site.map(|site| site.to_string());
-    for (rows, sign) in [(checked_in.load(conn)?, 1), (checked_out.load(conn)?, -1)] {
-        for (site, persons) in rows as Vec<(String, i32)> {
-            if wanted.as_ref().is_some_and(|wanted| *wanted != site) {
+    let rows: Vec<(Vec<(String, i32)>, i64)> =
+        vec![(checked_in.load(conn)?, 1), (checked_out.load(conn)?, -1)];
+    // Sites with a floor area but no hour ended with anyone there yet are
+    // not in `out`: read which they are only if the last hour has any.
+    let mut with_area: Option<HashSet<Uuid>> = None;
+    for (rows, sign) in rows {
+        for (site, persons) in rows {
+            let site = stored::id(&site)?;
+            let kept = match sites {
+                SiteSet::All => true,
+                SiteSet::One(wanted) => site == wanted,
+                SiteSet::WithFloorArea => {
+                    out.contains_key(&site) || {
+                        if with_area.is_none() {
+                            with_area = Some(sites_with_floor_area(conn)?);
+                        }
+                        with_area.as_ref().is_some_and(|set| set.contains(&site))
+                    }
+                }
+            };
+            if !kept {
                 continue;
             }
-            let present = out.entry(stored::id(&site)?).or_default();
+            let present = out.entry(site).or_default();
             present.0 += sign * i64::from(persons);
             present.1 += sign;
         }
     }
     Ok(out)
+}
+
+fn sites_with_floor_area(conn: &mut DbConnection) -> Result<HashSet<Uuid>, ApiError> {
+    let ids: Vec<String> = sites::table
+        .filter(sites::floor_area_m2.is_not_null())
+        .select(sites::id)
+        .load(conn)?;
+    ids.iter().map(|id| stored::id(id)).collect()
 }
 
 /// A site's occupancy.
@@ -114,7 +141,7 @@ pub fn occupancy_by_province(
     conn: &mut DbConnection,
     as_of: NaiveDateTime,
 ) -> Result<Vec<ProvinceOccupancy>, ApiError> {
-    let occupied = occupied_at(conn, as_of, None)?;
+    let occupied = occupied_at(conn, as_of, SiteSet::All)?;
     let rows: Vec<(String, String, i32, String)> = sites::table
         .inner_join(organizations_table::table)
         .select((
@@ -168,7 +195,7 @@ pub async fn site_occupancy(
     let occupancy = db
         .read(move |conn| {
             let site = find_site(conn, id)?.ok_or_else(|| site_not_found(id))?;
-            let (persons, households) = occupied_at(conn, as_of, Some(id))?
+            let (persons, households) = occupied_at(conn, as_of, SiteSet::One(id))?
                 .get(&id)
                 .copied()
                 .unwrap_or((0, 0));

@@ -125,7 +125,7 @@ pub fn write<W: Write>(
     }
     let rows: Vec<SiteRow> = query.load(conn)?;
     let occupied: HashMap<uuid::Uuid, (i64, i64)> =
-        crate::housing::occupied_at(conn, counted_at, None)?
+        crate::housing::occupied_at(conn, counted_at, crate::housing::SiteSet::All)?
             .into_iter()
             .collect();
     for (id, code, name, kind, province, settlement, beds, area, org_code, org_name, org_kind) in

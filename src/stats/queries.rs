@@ -172,7 +172,7 @@ fn daily(
 pub struct TimedRow {
     pub center: Uuid,
     pub at: NaiveDateTime,
-    pub dimension: String,
+    pub dimension: &'static str,
     pub value: String,
     pub persons: i64,
     pub households: i64,
@@ -194,7 +194,6 @@ pub fn hourly_breakdown(
             .select((
                 arrival_counts::center_id,
                 arrival_counts::bucket,
-                arrival_counts::dimension,
                 arrival_counts::value,
                 arrival_counts::persons,
                 arrival_counts::households,
@@ -203,17 +202,33 @@ pub fn hourly_breakdown(
         if let Some(centers) = scope.stored_ids() {
             q = q.filter(arrival_counts::center_id.eq_any(centers));
         }
-        rows.extend(timed(q.load(conn)?)?);
+        let loaded: Vec<(String, NaiveDateTime, String, i64, i64)> = q.load(conn)?;
+        for (center, at, value, persons, households) in loaded {
+            rows.push(TimedRow {
+                center: stored::id(&center)?,
+                at,
+                dimension: dim,
+                value,
+                persons,
+                households,
+            });
+        }
     }
     Ok(rows)
 }
 
-/// Rows as stored with their ids read.
+/// Rows as stored with their ids read, and their dimension one of `dims`.
 fn timed(
     rows: Vec<(String, NaiveDateTime, String, String, i64, i64)>,
+    dims: &[&'static str],
 ) -> Result<Vec<TimedRow>, ApiError> {
     rows.into_iter()
         .map(|(center, at, dimension, value, persons, households)| {
+            let dimension = dims
+                .iter()
+                .copied()
+                .find(|dim| *dim == dimension)
+                .ok_or_else(|| ApiError::internal(format!("unexpected dimension {dimension}")))?;
             Ok(TimedRow {
                 center: stored::id(&center)?,
                 at,
@@ -241,16 +256,22 @@ pub enum Span {
 /// read of the daily rows: summed over the UTC days before `from`, per day
 /// of `[from, to)`, and summed over the days from `to` on. A row's `at` is
 /// its day within the span; the rows outside it are grouped under the day
-/// before `from` and under `to`.
+/// before `from` and under `to`. The dimension `values_summed` comes back
+/// summed over its values, one row per center and day with the value `""`
+/// (household sizes summed are the households registered): half the rows.
 pub fn daily_span(
     conn: &mut DbConnection,
     dims: &[&'static str],
+    values_summed: &'static str,
     from: NaiveDateTime,
     to: NaiveDateTime,
     scope: &CenterScope,
 ) -> Result<Vec<(Span, TimedRow)>, ApiError> {
     use diesel::sql_types::Timestamp as SqlTimestamp;
     let before = from - TimeDelta::days(1);
+    let value = diesel::dsl::sql::<Text>("CASE WHEN arrival_counts_daily.dimension = ")
+        .bind::<Text, _>(values_summed)
+        .sql(" THEN '' ELSE arrival_counts_daily.value END");
     let day = diesel::dsl::sql::<SqlTimestamp>("CASE WHEN arrival_counts_daily.day < ")
         .bind::<SqlTimestamp, _>(from)
         .sql(" THEN ")
@@ -272,7 +293,7 @@ pub fn daily_span(
             column("center_id"),
             day,
             column("dimension"),
-            column("value"),
+            value,
             diesel::dsl::sql::<BigInt>("CAST(SUM(arrival_counts_daily.persons) AS BIGINT)"),
             diesel::dsl::sql::<BigInt>("CAST(SUM(arrival_counts_daily.households) AS BIGINT)"),
         ))
@@ -280,7 +301,7 @@ pub fn daily_span(
     if let Some(centers) = scope.stored_ids() {
         q = q.filter(arrival_counts_daily::center_id.eq_any(centers));
     }
-    Ok(timed(q.load(conn)?)?
+    Ok(timed(q.load(conn)?, dims)?
         .into_iter()
         .map(|row| {
             let span = if row.at < from {
