@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 use crate::backend_tests;
 use crate::helpers::{household, TestApp};
 
-backend_tests!(coverage_counts_what_each_household_received_by_day);
+backend_tests!(
+    coverage_counts_what_each_household_received_by_day,
+    living_space_covers_every_site_with_a_floor_area_and_no_other,
+);
 
 async fn post(app: &TestApp, path: &str, body: Value) -> Value {
     let response = app.post(path, Some(app.admin()), &body).await;
@@ -234,6 +237,59 @@ async fn coverage_counts_what_each_household_received_by_day(app: TestApp) {
         )
         .await;
     assert_eq!(bad.status, 400);
+}
+
+/// Living space is read for the sites with a floor area only: one without
+/// an area is left out, and one whose first household checked in during the
+/// range's last (partial) hour, with no hour behind it yet, is counted.
+async fn living_space_covers_every_site_with_a_floor_area_and_no_other(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    let ministry = id(&post(
+        &app,
+        "/api/v1/organizations",
+        json!({"code": "MLSA", "name": "Ministry", "kind": "government"}),
+    )
+    .await);
+    let site = |code: &str, area: Option<f64>| {
+        json!({"code": code, "name": code, "kind": "collective_center",
+               "province": "AM-SU", "capacity_beds": 50, "floor_area_m2": area,
+               "organization_id": ministry})
+    };
+    // 12 m² for 4 persons: below 3.5 m² a person. 100 m²: well above.
+    let small = id(&post(&app, "/api/v1/sites", site("SMALL", Some(12.0))).await);
+    let unmeasured = id(&post(&app, "/api/v1/sites", site("TENTS", None)).await);
+    let late = id(&post(&app, "/api/v1/sites", site("SCHOOL", Some(100.0))).await);
+    let mut households = Vec::new();
+    for _ in 0..3 {
+        let mut body = household(&goris, 4);
+        body["arrived_at"] = json!("2023-09-26T09:00:00+04:00");
+        households.push(id(&post(&app, "/api/v1/households", body).await));
+    }
+    for (household, site, at) in [
+        (&households[0], &small, "2023-09-26T12:00:00+04:00"),
+        (&households[1], &unmeasured, "2023-09-26T12:00:00+04:00"),
+        // The range ends at midnight: the last half hour of its last hour.
+        (&households[2], &late, "2023-09-27T23:30:00+04:00"),
+    ] {
+        post(
+            &app,
+            &format!("/api/v1/sites/{site}/placements"),
+            json!({"household_id": household, "checked_in_at": at}),
+        )
+        .await;
+    }
+    let response = app
+        .get(
+            "/api/v1/stats/coverage?from=2023-09-26T00:00:00%2B04:00&to=2023-09-28T00:00:00%2B04:00&suppress=false",
+            Some(app.admin()),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let living = &response.body["sphere"]["living_space"];
+    assert_eq!(living["sites_with_area"], 2, "{living}");
+    assert_eq!(living["persons_in_sites_with_area"], 8, "{living}");
+    assert_eq!(living["sites_below_standard"], 1, "{living}");
+    assert_eq!(living["persons_below_standard"], 4, "{living}");
 }
 
 /// Every household count from 1 to 4 anywhere in the body.
