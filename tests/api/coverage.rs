@@ -23,14 +23,19 @@ fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn coverage_counts_what_each_household_received_by_day(app: TestApp) {
-    let goris = app.center("GORIS").await;
-    let ministry = id(&post(
-        &app,
+/// The ministry whose sites and stock the tests use.
+async fn ministry(app: &TestApp) -> String {
+    id(&post(
+        app,
         "/api/v1/organizations",
         json!({"code": "MLSA", "name": "Ministry", "kind": "government"}),
     )
-    .await);
+    .await)
+}
+
+async fn coverage_counts_what_each_household_received_by_day(app: TestApp) {
+    let goris = app.center("GORIS").await;
+    let ministry = ministry(&app).await;
     // 20 m² for up to 10 beds: below 3.5 m² per person once 6 are in.
     let site = id(&post(
         &app,
@@ -244,12 +249,7 @@ async fn coverage_counts_what_each_household_received_by_day(app: TestApp) {
 /// range's last (partial) hour, with no hour behind it yet, is counted.
 async fn living_space_covers_every_site_with_a_floor_area_and_no_other(app: TestApp) {
     let goris = app.center("GORIS").await;
-    let ministry = id(&post(
-        &app,
-        "/api/v1/organizations",
-        json!({"code": "MLSA", "name": "Ministry", "kind": "government"}),
-    )
-    .await);
+    let ministry = ministry(&app).await;
     let site = |code: &str, area: Option<f64>| {
         json!({"code": code, "name": code, "kind": "collective_center",
                "province": "AM-SU", "capacity_beds": 50, "floor_area_m2": area,
