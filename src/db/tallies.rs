@@ -344,10 +344,10 @@ pub enum SiteSet {
 }
 
 /// Per site of `sites`, who is present at `hour` (a whole hour): as at the
-/// end of the last hour before it that changed anything there. The
-/// placements of the hour itself are the caller's to add.
+/// end of the last hour before it that changed anything there, nobody if
+/// none did. The placements of the hour itself are the caller's to add.
 ///
-/// One row per site, whatever the number of hours behind it.
+/// One row per site of the set, whatever the number of hours behind it.
 pub fn occupancy_before(
     conn: &mut DbConnection,
     hour: NaiveDateTime,
@@ -359,17 +359,19 @@ pub fn occupancy_before(
     // written); SQLite has no LATERAL.
     let (all_sites, one_site) = match conn {
         DbConnection::Postgres(_) => (
-            "SELECT s.id AS site_id, e.persons, e.households
+            "SELECT s.id AS site_id, COALESCE(e.persons, 0) AS persons,
+                    COALESCE(e.households, 0) AS households
              FROM sites s
-             CROSS JOIN LATERAL (SELECT persons, households FROM occupancy_at_hour_end e
-                                 WHERE e.site_id = s.id AND e.hour < $1
-                                 ORDER BY e.hour DESC LIMIT 1) e",
+             LEFT JOIN LATERAL (SELECT persons, households FROM occupancy_at_hour_end e
+                                WHERE e.site_id = s.id AND e.hour < $1
+                                ORDER BY e.hour DESC LIMIT 1) e ON true",
             " WHERE s.id = $2",
         ),
         DbConnection::Sqlite(_) => (
-            "SELECT e.site_id, e.persons, e.households
+            "SELECT s.id AS site_id, COALESCE(e.persons, 0) AS persons,
+                    COALESCE(e.households, 0) AS households
              FROM sites s
-             JOIN occupancy_at_hour_end e ON e.site_id = s.id
+             LEFT JOIN occupancy_at_hour_end e ON e.site_id = s.id
               AND e.hour = (SELECT MAX(l.hour) FROM occupancy_at_hour_end l
                             WHERE l.site_id = s.id AND l.hour < ?)",
             " WHERE s.id = ?",

@@ -1,7 +1,7 @@
 //! Occupancy: who is housed where, now or as of an instant, per site and
 //! per province.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -45,43 +45,17 @@ pub fn occupied_at(
         .filter(placements::checked_out_at.ge(hour))
         .filter(placements::checked_out_at.le(as_of))
         .select((placements::site_id, placements::persons));
-    let rows: Vec<(Vec<(String, i32)>, i64)> =
-        vec![(checked_in.load(conn)?, 1), (checked_out.load(conn)?, -1)];
-    // Sites with a floor area but no hour ended with anyone there yet are
-    // not in `out`: read which they are only if the last hour has any.
-    let mut with_area: Option<HashSet<Uuid>> = None;
-    for (rows, sign) in rows {
-        for (site, persons) in rows {
-            let site = stored::id(&site)?;
-            let kept = match sites {
-                SiteSet::All => true,
-                SiteSet::One(wanted) => site == wanted,
-                SiteSet::WithFloorArea => {
-                    out.contains_key(&site) || {
-                        if with_area.is_none() {
-                            with_area = Some(sites_with_floor_area(conn)?);
-                        }
-                        with_area.as_ref().is_some_and(|set| set.contains(&site))
-                    }
-                }
-            };
-            if !kept {
+    for (rows, sign) in [(checked_in.load(conn)?, 1), (checked_out.load(conn)?, -1)] {
+        for (site, persons) in rows as Vec<(String, i32)> {
+            // `out` holds every site of `sites`, those nobody was at too.
+            let Some(present) = out.get_mut(&stored::id(&site)?) else {
                 continue;
-            }
-            let present = out.entry(site).or_default();
+            };
             present.0 += sign * i64::from(persons);
             present.1 += sign;
         }
     }
     Ok(out)
-}
-
-fn sites_with_floor_area(conn: &mut DbConnection) -> Result<HashSet<Uuid>, ApiError> {
-    let ids: Vec<String> = sites::table
-        .filter(sites::floor_area_m2.is_not_null())
-        .select(sites::id)
-        .load(conn)?;
-    ids.iter().map(|id| stored::id(id)).collect()
 }
 
 /// A site's occupancy.
